@@ -1,0 +1,273 @@
+"""The registry as Python calls: deploy it, send its transactions, read its state.
+
+Transactions are signed locally with an eth-account key (or, on test chains, sent from an
+account the node holds unlocked). A refused transaction surfaces as `ContractRevert` carrying
+the contract's custom error name and arguments, decoded from the revert data.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.types import TxParams, TxReceipt
+
+from provenance.chain.artifacts import registry_artifact
+from provenance.chain.signing import sign_assay
+from provenance.domain.records import (
+    Assay,
+    LoadAttestation,
+    LotRegistration,
+    Transformation,
+)
+from provenance.domain.values import CorrectionReason, encode_label, decode_label
+from provenance.errors import ChainError, ContractRevert, DomainError
+
+Sender = LocalAccount | str
+"""A local key that signs, or an address the node holds unlocked (test chains only)."""
+
+ERROR_PREFIX = "OreLotRegistry"
+
+
+@dataclass(frozen=True)
+class LotOnChain:
+    custodian: str
+    remaining_g: int
+    pending_custodian: str | None
+
+
+def registration_tuple(lot: LotRegistration) -> tuple[Any, ...]:
+    return (
+        encode_label(lot.lot_id, "lot_id"),
+        encode_label(lot.face, "face"),
+        encode_label(lot.commodity, "commodity"),
+        lot.mass_g,
+        lot.grade_ppm,
+        lot.extracted_at,
+        lot.record_hash,
+    )
+
+
+def decode_revert(data: str | bytes) -> ContractRevert:
+    """The custom error in revert `data`, by name (the registry's prefix dropped) and arguments."""
+    raw = HexBytes(data)
+    if len(raw) < 4:  # noqa: PLR2004 - a selector is 4 bytes
+        return ContractRevert("Reverted", {"data": raw.to_0x_hex()})
+    entry = registry_artifact().errors_by_selector.get(bytes(raw[:4]))
+    if entry is None:
+        return ContractRevert("UnknownRevert", {"data": raw.to_0x_hex()})
+    types = [item["type"] for item in entry["inputs"]]
+    values = abi_decode(types, bytes(raw[4:]))
+    args = {item["name"]: _plain(value) for item, value in zip(entry["inputs"], values, strict=True)}
+    return ContractRevert(entry["name"].removeprefix(ERROR_PREFIX), args)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes) and len(value) == 32:  # noqa: PLR2004 - bytes32 labels
+        return decode_label(value)
+    return value
+
+
+class RegistryClient:
+    """One deployed `OreLotRegistry` on one chain."""
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=registry_artifact().abi)
+        self._chain_id: int | None = None
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self.w3.eth.chain_id
+        return self._chain_id
+
+    # ---------------------------------------------------------------- deploy and send
+
+    @classmethod
+    def deploy(cls, w3: Web3, deployer: Sender, admin: str | None = None) -> tuple[RegistryClient, TxReceipt]:
+        """Deploys a fresh registry whose admin is `admin` (the deployer by default)."""
+        artifact = registry_artifact()
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        admin_address = admin or _address_of(deployer)
+        receipt = send(w3, factory.constructor(admin_address), deployer)
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError("deployment receipt has no contract address")
+        return cls(w3, address), receipt
+
+    def transact(self, sender: Sender, function: str, *args: Any) -> TxReceipt:
+        return send(self.w3, self.contract.functions[function](*args), sender)
+
+    # ---------------------------------------------------------------- operations
+
+    def grant_role(self, admin: Sender, role: bytes, account: str) -> TxReceipt:
+        return self.transact(admin, "grantRole", role, account)
+
+    def role(self, name: str) -> bytes:
+        """The id of PROCESSOR_ROLE, LAB_ROLE or DEFAULT_ADMIN_ROLE."""
+        return bytes(self.contract.functions[name]().call())
+
+    def registrar_role(self, site: str) -> bytes:
+        return bytes(self.contract.functions.registrarRole(encode_label(site, "site")).call())
+
+    def register_lots(self, sender: Sender, lots: Sequence[LotRegistration]) -> TxReceipt:
+        """Registers lots of one site in one transaction (`registerLot` for a single lot)."""
+        site = _one_site(lots)
+        if len(lots) == 1:
+            return self.transact(sender, "registerLot", site, registration_tuple(lots[0]))
+        return self.transact(sender, "registerLots", site, [registration_tuple(lot) for lot in lots])
+
+    def register_attested_lots(
+        self, sender: Sender, lots: Sequence[LotRegistration], attestations: Sequence[LoadAttestation]
+    ) -> TxReceipt:
+        return self.transact(
+            sender,
+            "registerAttestedLots",
+            _one_site(lots),
+            [registration_tuple(lot) for lot in lots],
+            [(encode_label(a.trip_id, "trip_id"), a.loaded_at, a.signature) for a in attestations],
+        )
+
+    def transform(self, sender: Sender, transformation: Transformation) -> TxReceipt:
+        t = transformation
+        return self.transact(
+            sender,
+            "transform",
+            int(t.kind),
+            encode_label(t.site, "site"),
+            [(encode_label(i.lot_id, "lot_id"), i.mass_g) for i in t.inputs],
+            [
+                (encode_label(o.lot_id, "lot_id"), encode_label(o.commodity, "commodity"), o.mass_g, o.grade_ppm, o.record_hash)
+                for o in t.outputs
+            ],
+            t.loss_g,
+            t.record_hash,
+        )
+
+    def hand_over(self, sender: Sender, lot_ids: Sequence[str], to: str) -> TxReceipt:
+        return self.transact(sender, "handOver", _labels(lot_ids), to)
+
+    def cancel_handover(self, sender: Sender, lot_ids: Sequence[str]) -> TxReceipt:
+        return self.transact(sender, "cancelHandover", _labels(lot_ids))
+
+    def accept_handover(self, sender: Sender, lot_ids: Sequence[str]) -> TxReceipt:
+        return self.transact(sender, "acceptHandover", _labels(lot_ids))
+
+    def submit_assay(self, sender: Sender, assay: Assay, signature: bytes) -> TxReceipt:
+        return self.transact(sender, "submitAssay", assay_tuple(assay), signature)
+
+    def sign_assay(self, lab: LocalAccount, assay: Assay) -> bytes:
+        return sign_assay(lab, self.chain_id, self.address, assay)
+
+    def anchor_document(self, sender: Sender, lot_id: str, kind: str, document_hash: bytes) -> TxReceipt:
+        return self.transact(
+            sender, "anchorDocument", encode_label(lot_id, "lot_id"), encode_label(kind, "kind"), document_hash
+        )
+
+    def add_device(self, sender: Sender, device: str, site: str, kind: str) -> TxReceipt:
+        return self.transact(sender, "addDevice", device, encode_label(site, "site"), encode_label(kind, "kind"))
+
+    def revoke_device(self, sender: Sender, device: str) -> TxReceipt:
+        return self.transact(sender, "revokeDevice", device)
+
+    def correct_lot(
+        self, sender: Sender, lot_id: str, reason: CorrectionReason, adjustment_g: int, record_hash: bytes
+    ) -> TxReceipt:
+        return self.transact(
+            sender, "correctLot", encode_label(lot_id, "lot_id"), int(reason), adjustment_g, record_hash
+        )
+
+    # ---------------------------------------------------------------- reads
+
+    def lot(self, lot_id: str, block: int | str = "latest") -> LotOnChain | None:
+        custodian, remaining_g, pending = self.contract.functions.lotState(encode_label(lot_id, "lot_id")).call(
+            block_identifier=block
+        )
+        if int(custodian, 16) == 0:
+            return None
+        return LotOnChain(custodian, remaining_g, None if int(pending, 16) == 0 else pending)
+
+    def has_role(self, role: bytes, account: str, block: int | str = "latest") -> bool:
+        return bool(self.contract.functions.hasRole(role, account).call(block_identifier=block))
+
+
+def assay_tuple(assay: Assay) -> tuple[Any, ...]:
+    return (
+        encode_label(assay.lot_id, "lot_id"),
+        assay.grade_ppm,
+        encode_label(assay.method, "method"),
+        assay.certificate_hash,
+        assay.assayed_at,
+    )
+
+
+def send(w3: Web3, call: ContractFunction | Any, sender: Sender) -> TxReceipt:
+    """Sends one transaction and waits for its receipt; a revert raises ContractRevert."""
+    try:
+        if isinstance(sender, str):
+            tx_hash = call.transact({"from": sender})
+        else:
+            params: TxParams = {
+                "from": sender.address,
+                "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+                "chainId": w3.eth.chain_id,
+            }
+            tx = call.build_transaction(params)
+            tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+    except Exception as error:
+        data = revert_data(error)
+        if data is None:
+            raise
+        raise decode_revert(data) from error
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    if receipt["status"] != 1:
+        raise ContractRevert("Reverted", {"tx_hash": receipt["transactionHash"].to_0x_hex()})
+    return receipt
+
+
+def revert_data(error: Exception) -> bytes | None:
+    """The revert data inside a failed call or estimate, from a real node or from eth-tester.
+
+    Real nodes answer with JSON-RPC error data, which web3 raises as ContractCustomError;
+    eth-tester through web3 raises its own TransactionFailed with the bytes' repr in the message.
+    """
+    if isinstance(error, ContractCustomError):
+        return bytes(HexBytes(str(error.data)))
+    if isinstance(error, ContractLogicError):
+        return bytes(HexBytes(error.data)) if isinstance(error.data, str) and error.data.startswith("0x") else b""
+    if type(error).__name__ == "TransactionFailed":
+        message = str(error.args[0]) if error.args else ""
+        prefix = "execution reverted: "
+        if message.startswith(prefix + "b'") or message.startswith(prefix + 'b"'):
+            literal = ast.literal_eval(message[len(prefix) :])
+            return bytes(literal) if isinstance(literal, bytes) else None
+        if message.startswith(prefix):
+            return b""
+    return None
+
+
+def _address_of(sender: Sender) -> str:
+    return sender if isinstance(sender, str) else sender.address
+
+
+def _one_site(lots: Sequence[LotRegistration]) -> bytes:
+    sites = {lot.site for lot in lots}
+    if len(sites) > 1:
+        raise DomainError("lots", f"one transaction registers lots of one site, got {sorted(sites)}")
+    return encode_label(sites.pop() if sites else "", "site")
+
+
+def _labels(lot_ids: Sequence[str]) -> list[bytes]:
+    return [encode_label(lot_id, "lot_id") for lot_id in lot_ids]

@@ -1,0 +1,133 @@
+"""The embedded node: anvil from node_modules, its chain persisted in the data directory.
+
+anvil dumps its state every few seconds and on a clean exit; a SIGKILL loses what came after the
+last dump, which is exactly what the transaction outbox is there to survive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from web3 import HTTPProvider, Web3
+
+from provenance.errors import NodeError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HARDFORK = "prague"
+"""Matches the compiler's evmVersion, so the node runs exactly the code we verified."""
+
+
+def anvil_executable() -> Path:
+    override = os.environ.get("PROVENANCE_ANVIL")
+    path = Path(override) if override else REPO_ROOT / "node_modules" / ".bin" / "anvil"
+    if not path.exists():
+        raise NodeError(f"anvil not found at {path}: run `npm ci` (or `make run`, which does it)")
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+class AnvilNode:
+    """Starts anvil and stops it cleanly (so it dumps its state); usable as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        state_path: Path | None = None,
+        state_interval_s: int = 5,
+        block_time_s: float | None = None,
+        log_path: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.state_path = state_path
+        self.state_interval_s = state_interval_s
+        self.block_time_s = block_time_s
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        command = [
+            str(anvil_executable()),
+            "--host", self.host,
+            "--port", str(self.port),
+            "--hardfork", HARDFORK,
+            "--silent",
+        ]  # fmt: skip
+        if self.state_path is not None:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            command += [
+                "--state", str(self.state_path),
+                "--state-interval", str(self.state_interval_s),
+                "--preserve-historical-states",
+            ]  # fmt: skip
+        if self.block_time_s is not None:
+            command += ["--block-time", str(self.block_time_s)]
+        return command + list(self.extra_args)
+
+    def start(self, timeout_s: float = 30.0) -> Web3:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
+        w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 10}))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise NodeError(f"anvil exited with code {self.process.returncode} at start ({self.url})")
+            try:
+                w3.eth.chain_id  # noqa: B018 - the first answer means it is up
+                return w3
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.05)
+        self.stop()
+        raise NodeError(f"anvil did not answer on {self.url} within {timeout_s:.0f} s")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGINT first: anvil then writes its state dump before exiting."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash or power cut does; the state after the last dump is lost."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> AnvilNode:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def fund(w3: Web3, address: str, wei: int = 10**24) -> None:
+    """Gives a dev account ether on anvil (its `anvil_setBalance`), so no well-known key is needed."""
+    w3.provider.make_request("anvil_setBalance", [address, hex(wei)])  # type: ignore[arg-type]

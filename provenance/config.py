@@ -1,0 +1,42 @@
+"""One place for settings: environment variables prefixed PROVENANCE_, defaults for the embedded setup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """With no PROVENANCE_RPC_URL the embedded anvil node runs; with no DATABASE_URL, SQLite in data_dir."""
+
+    model_config = SettingsConfigDict(env_prefix="PROVENANCE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Keys, node state, deployment record, SQLite index.")
+    rpc_url: str | None = Field(default=None, description="An EVM JSON-RPC endpoint; unset starts embedded anvil.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL of the index; unset: SQLite.")
+    node_host: str = "127.0.0.1"
+    node_port: int = Field(default=8545, ge=1, le=65535)
+    node_state_interval_s: int = Field(default=5, ge=1, description="How often anvil dumps its state.")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    confirmations: int = Field(default=0, ge=0, description="Blocks a write must be under before it counts.")
+    keystore: Path | None = Field(default=None, description="Encrypted keystore of the deployer/admin key.")
+    keystore_password_file: Path | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.rpc_url is None
+
+    @property
+    def effective_rpc_url(self) -> str:
+        return self.rpc_url or f"http://{self.node_host}:{self.node_port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'index.sqlite3').resolve()}"
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.data_dir / "deployment.json"
