@@ -4,17 +4,13 @@ nothing connects at import time.
 
 from __future__ import annotations
 
-from eth_account.signers.local import LocalAccount
-from web3 import HTTPProvider, Web3
-
+from provenance.chain.connection import Signer, Web3, connect
 from provenance.chain.deployment import Deployment, deploy_registry
 from provenance.chain.keys import DevKeyring, load_keystore
 from provenance.chain.node import AnvilNode, fund
 from provenance.config import Settings
 
-
-def connect(rpc_url: str) -> Web3:
-    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+__all__ = ["admin_account", "connect", "embedded_node", "ensure_deployment"]
 
 
 def embedded_node(settings: Settings) -> AnvilNode:
@@ -27,14 +23,14 @@ def embedded_node(settings: Settings) -> AnvilNode:
     )
 
 
-def admin_account(settings: Settings) -> LocalAccount:
+def admin_account(settings: Settings) -> Signer:
     """The keystore's key when one is configured, else the generated development admin key."""
     if settings.keystore is not None:
         return load_keystore(settings.keystore, settings.keystore_password_file)
     return DevKeyring(settings.data_dir).get_or_create("admin")
 
 
-def ensure_deployment(settings: Settings, w3: Web3, admin: LocalAccount) -> tuple[Deployment, bool]:
+def ensure_deployment(settings: Settings, w3: Web3, admin: Signer) -> tuple[Deployment, bool]:
     """The recorded deployment, checked against the node; deploys one first if there is none.
 
     Returns the deployment and whether it was made now.

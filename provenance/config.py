@@ -13,8 +13,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PROVENANCE_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"), description="Keys, node state, deployment record, SQLite index.")
-    rpc_url: str | None = Field(default=None, description="An EVM JSON-RPC endpoint; unset starts embedded anvil.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Keys, node state, deployment record, SQLite index."
+    )
+    rpc_url: str | None = Field(
+        default=None, description="An EVM JSON-RPC endpoint; unset starts embedded anvil."
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL of the index; unset: SQLite.")
     node_host: str = "127.0.0.1"
     node_port: int = Field(default=8545, ge=1, le=65535)

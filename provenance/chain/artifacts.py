@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from eth_utils import function_abi_to_4byte_selector
+from eth_utils.crypto import keccak
 
 from provenance.chain.compiler import ARTIFACT_PATH, INPUT_PATH
 
@@ -25,7 +25,7 @@ class RegistryArtifact:
     def errors_by_selector(self) -> dict[bytes, dict[str, Any]]:
         """Custom errors (the registry's and OpenZeppelin's) by their 4-byte selector."""
         return {
-            function_abi_to_4byte_selector(entry): entry  # same hashing rule as functions
+            keccak(text=f"{entry['name']}({','.join(item['type'] for item in entry['inputs'])})")[:4]: entry
             for entry in self.abi
             if entry["type"] == "error"
         }

@@ -8,19 +8,18 @@ the contract's custom error name and arguments, decoded from the revert data.
 from __future__ import annotations
 
 import ast
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError
-from web3.types import TxParams, TxReceipt
+from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from provenance.chain.artifacts import registry_artifact
 from provenance.chain.signing import sign_assay
@@ -30,7 +29,7 @@ from provenance.domain.records import (
     LotRegistration,
     Transformation,
 )
-from provenance.domain.values import CorrectionReason, encode_label, decode_label
+from provenance.domain.values import CorrectionReason, decode_label, encode_label
 from provenance.errors import ChainError, ContractRevert, DomainError
 
 Sender = LocalAccount | str
@@ -61,7 +60,7 @@ def registration_tuple(lot: LotRegistration) -> tuple[Any, ...]:
 def decode_revert(data: str | bytes) -> ContractRevert:
     """The custom error in revert `data`, by name (the registry's prefix dropped) and arguments."""
     raw = HexBytes(data)
-    if len(raw) < 4:  # noqa: PLR2004 - a selector is 4 bytes
+    if len(raw) < 4:
         return ContractRevert("Reverted", {"data": raw.to_0x_hex()})
     entry = registry_artifact().errors_by_selector.get(bytes(raw[:4]))
     if entry is None:
@@ -73,7 +72,7 @@ def decode_revert(data: str | bytes) -> ContractRevert:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, bytes) and len(value) == 32:  # noqa: PLR2004 - bytes32 labels
+    if isinstance(value, bytes) and len(value) == 32:
         return decode_label(value)
     return value
 
@@ -149,7 +148,13 @@ class RegistryClient:
             encode_label(t.site, "site"),
             [(encode_label(i.lot_id, "lot_id"), i.mass_g) for i in t.inputs],
             [
-                (encode_label(o.lot_id, "lot_id"), encode_label(o.commodity, "commodity"), o.mass_g, o.grade_ppm, o.record_hash)
+                (
+                    encode_label(o.lot_id, "lot_id"),
+                    encode_label(o.commodity, "commodity"),
+                    o.mass_g,
+                    o.grade_ppm,
+                    o.record_hash,
+                )
                 for o in t.outputs
             ],
             t.loss_g,
@@ -173,11 +178,17 @@ class RegistryClient:
 
     def anchor_document(self, sender: Sender, lot_id: str, kind: str, document_hash: bytes) -> TxReceipt:
         return self.transact(
-            sender, "anchorDocument", encode_label(lot_id, "lot_id"), encode_label(kind, "kind"), document_hash
+            sender,
+            "anchorDocument",
+            encode_label(lot_id, "lot_id"),
+            encode_label(kind, "kind"),
+            document_hash,
         )
 
     def add_device(self, sender: Sender, device: str, site: str, kind: str) -> TxReceipt:
-        return self.transact(sender, "addDevice", device, encode_label(site, "site"), encode_label(kind, "kind"))
+        return self.transact(
+            sender, "addDevice", device, encode_label(site, "site"), encode_label(kind, "kind")
+        )
 
     def revoke_device(self, sender: Sender, device: str) -> TxReceipt:
         return self.transact(sender, "revokeDevice", device)
@@ -191,15 +202,15 @@ class RegistryClient:
 
     # ---------------------------------------------------------------- reads
 
-    def lot(self, lot_id: str, block: int | str = "latest") -> LotOnChain | None:
-        custodian, remaining_g, pending = self.contract.functions.lotState(encode_label(lot_id, "lot_id")).call(
-            block_identifier=block
-        )
+    def lot(self, lot_id: str, block: BlockIdentifier = "latest") -> LotOnChain | None:
+        custodian, remaining_g, pending = self.contract.functions.lotState(
+            encode_label(lot_id, "lot_id")
+        ).call(block_identifier=block)
         if int(custodian, 16) == 0:
             return None
         return LotOnChain(custodian, remaining_g, None if int(pending, 16) == 0 else pending)
 
-    def has_role(self, role: bytes, account: str, block: int | str = "latest") -> bool:
+    def has_role(self, role: bytes, account: str, block: BlockIdentifier = "latest") -> bool:
         return bool(self.contract.functions.hasRole(role, account).call(block_identifier=block))
 
 
@@ -225,7 +236,7 @@ def send(w3: Web3, call: ContractFunction | Any, sender: Sender) -> TxReceipt:
                 "chainId": w3.eth.chain_id,
             }
             tx = call.build_transaction(params)
-            tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+            tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
     except Exception as error:
         data = revert_data(error)
         if data is None:
@@ -246,7 +257,11 @@ def revert_data(error: Exception) -> bytes | None:
     if isinstance(error, ContractCustomError):
         return bytes(HexBytes(str(error.data)))
     if isinstance(error, ContractLogicError):
-        return bytes(HexBytes(error.data)) if isinstance(error.data, str) and error.data.startswith("0x") else b""
+        return (
+            bytes(HexBytes(error.data))
+            if isinstance(error.data, str) and error.data.startswith("0x")
+            else b""
+        )
     if type(error).__name__ == "TransactionFailed":
         message = str(error.args[0]) if error.args else ""
         prefix = "execution reverted: "

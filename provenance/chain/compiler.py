@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import solcx  # type: ignore[import-untyped]
+import solcx
 
 from provenance.errors import CompilerError
 

@@ -54,7 +54,9 @@ class Deployment:
             )
 
 
-def deploy_registry(w3: Web3, deployer: Sender, admin: str | None = None) -> tuple[RegistryClient, Deployment]:
+def deploy_registry(
+    w3: Web3, deployer: Sender, admin: str | None = None
+) -> tuple[RegistryClient, Deployment]:
     from provenance.chain.artifacts import registry_artifact
 
     client, receipt = RegistryClient.deploy(w3, deployer, admin)

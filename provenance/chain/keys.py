@@ -28,7 +28,8 @@ class DevKeyring:
             raise ConfigurationError(f"key name {name!r} must be lower-case letters, digits, - or _")
         path = self.directory / f"{name}.key"
         if path.exists():
-            return Account.from_key(path.read_text(encoding="ascii").strip())
+            existing: LocalAccount = Account.from_key(path.read_text(encoding="ascii").strip())
+            return existing
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
         account: LocalAccount = Account.create()

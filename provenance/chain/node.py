@@ -96,7 +96,7 @@ class AnvilNode:
             try:
                 w3.eth.chain_id  # noqa: B018 - the first answer means it is up
                 return w3
-            except Exception:  # noqa: BLE001 - not listening yet
+            except Exception:
                 time.sleep(0.05)
         self.stop()
         raise NodeError(f"anvil did not answer on {self.url} within {timeout_s:.0f} s")

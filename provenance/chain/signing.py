@@ -40,7 +40,12 @@ LOAD_TYPES = {
 
 
 def domain(chain_id: int, registry: str) -> dict[str, Any]:
-    return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id, "verifyingContract": registry}
+    return {
+        "name": DOMAIN_NAME,
+        "version": DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": registry,
+    }
 
 
 def assay_message(assay: Assay) -> dict[str, Any]:
@@ -74,7 +79,9 @@ def sign_load(
     device: LocalAccount, chain_id: int, registry: str, lot: LotRegistration, trip_id: str, loaded_at: int
 ) -> bytes:
     """A device's 65-byte signature over the load that became `lot`."""
-    signable = encode_typed_data(domain(chain_id, registry), LOAD_TYPES, load_message(lot, trip_id, loaded_at))
+    signable = encode_typed_data(
+        domain(chain_id, registry), LOAD_TYPES, load_message(lot, trip_id, loaded_at)
+    )
     return bytes(device.sign_message(signable).signature)
 
 

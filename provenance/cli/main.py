@@ -26,7 +26,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 @app.command()
-def compile(  # noqa: A001 - the command's name is the verb users type
+def compile(
     check: Annotated[bool, typer.Option(help="Only check that the committed artifacts are fresh.")] = False,
 ) -> None:
     """Compile contracts/ with the pinned solc and write (or check) the committed artifacts."""
@@ -62,19 +62,20 @@ def deploy(
     data_dir: Annotated[Path, typer.Option(help="Data directory holding dev keys.")] = Path("data"),
 ) -> None:
     """Deploy the registry and write a deployment record (chain id, genesis hash, address, block)."""
-    from web3 import Web3
-
     from provenance.bootstrap import connect
+    from provenance.chain.connection import is_address
     from provenance.chain.deployment import deploy_registry
     from provenance.chain.keys import DevKeyring, load_keystore
 
-    if admin is not None and not Web3.is_address(admin):
+    if admin is not None and not is_address(admin):
         fail(f"--admin: {admin!r} is not an address")
     if out.exists():
         fail(f"--out: {out} exists; a deployment record is never overwritten")
     try:
         account = (
-            load_keystore(keystore, password_file) if keystore else DevKeyring(data_dir).get_or_create("admin")
+            load_keystore(keystore, password_file)
+            if keystore
+            else DevKeyring(data_dir).get_or_create("admin")
         )
         w3 = connect(rpc)
         if not w3.is_connected():
@@ -83,7 +84,9 @@ def deploy(
         deployment.save(out)
     except ProvenanceError as error:
         fail(str(error))
-    typer.echo(f"registry {deployment.registry} on chain {deployment.chain_id} at block {deployment.block_number}")
+    typer.echo(
+        f"registry {deployment.registry} on chain {deployment.chain_id} at block {deployment.block_number}"
+    )
     typer.echo(f"record written to {out}")
 
 

@@ -105,7 +105,9 @@ class Ledger:
                     f"{item.lot_id} has {lot.remaining_g} g left, {item.mass_g} g asked",
                 )
             if lot.pending_custodian is not None:
-                raise RuleViolation("HandoverPending", f"{where}.lot_id", f"{item.lot_id} is offered to someone")
+                raise RuleViolation(
+                    "HandoverPending", f"{where}.lot_id", f"{item.lot_id} is offered to someone"
+                )
         output_ids: set[str] = set()
         for index, out in enumerate(outputs):
             self._check_new_lot(out, f"outputs[{index}].lot_id")
@@ -151,14 +153,22 @@ class Ledger:
             lot = self.lots[lot_id]
             lot.custodian, lot.pending_custodian = caller, None
 
-    def correct(self, caller: Address, is_admin: bool, lot_id: str, reason: CorrectionReason, adjustment_g: int) -> None:
+    def correct(
+        self, caller: Address, is_admin: bool, lot_id: str, reason: CorrectionReason, adjustment_g: int
+    ) -> None:
         lot = self._existing(lot_id, "lot_id")
         if lot.custodian != caller and not is_admin:
             raise RuleViolation("NotCustodian", "lot_id", f"{caller} does not hold {lot_id}")
         corrected = lot.remaining_g + adjustment_g
-        if corrected < 0 or corrected > MAX_MASS_G or (reason is CorrectionReason.DID_NOT_OCCUR and corrected):
+        if (
+            corrected < 0
+            or corrected > MAX_MASS_G
+            or (reason is CorrectionReason.DID_NOT_OCCUR and corrected)
+        ):
             raise RuleViolation(
-                "InvalidCorrection", "adjustment_g", f"would leave {corrected} g of {lot_id}; a void must leave 0"
+                "InvalidCorrection",
+                "adjustment_g",
+                f"would leave {corrected} g of {lot_id}; a void must leave 0",
             )
         lot.remaining_g = corrected
         self.corrected_g += adjustment_g
@@ -183,7 +193,9 @@ class Ledger:
         if lot.mass_g <= 0 or lot.mass_g > MAX_MASS_G:
             raise RuleViolation("ZeroMass", where.replace("lot_id", "mass_g"), "must be 1 g to 2^96-1 g")
         if not 0 <= lot.grade_ppm <= MAX_GRADE_PPM:
-            raise RuleViolation("InvalidGrade", where.replace("lot_id", "grade_ppm"), "must be 0 to 1,000,000 ppm")
+            raise RuleViolation(
+                "InvalidGrade", where.replace("lot_id", "grade_ppm"), "must be 0 to 1,000,000 ppm"
+            )
         if lot.lot_id in self.lots:
             raise RuleViolation("LotExists", where, f"{lot.lot_id} is already registered")
 

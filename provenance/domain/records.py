@@ -120,7 +120,11 @@ class Transformation:
 
     def __post_init__(self) -> None:
         encode_label(self.site, "site")
-        if isinstance(self.loss_g, bool) or not isinstance(self.loss_g, int) or not 0 <= self.loss_g <= MAX_MASS_G:
+        if (
+            isinstance(self.loss_g, bool)
+            or not isinstance(self.loss_g, int)
+            or not 0 <= self.loss_g <= MAX_MASS_G
+        ):
             raise DomainError("loss_g", "must be a whole number of grams from 0 to 2^96-1")
         check_hash(self.record_hash, "record_hash")
 

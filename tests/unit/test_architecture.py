@@ -1,0 +1,60 @@
+"""The layout is the architecture: each third-party framework is imported only by its adapter layer."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# top-level module -> the only package folders allowed to import it
+CONFINED = {
+    "web3": ("provenance/chain",),
+    "eth_account": ("provenance/chain",),
+    "eth_abi": ("provenance/chain",),
+    "eth_utils": ("provenance/chain",),
+    "hexbytes": ("provenance/chain",),
+    "solcx": ("provenance/chain",),
+    "sqlalchemy": ("provenance/index", "migrations"),
+    "alembic": ("provenance/index", "migrations"),
+    "fastapi": ("api",),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def sources(*folders: str) -> list[Path]:
+    return [path for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))]
+
+
+@pytest.mark.parametrize("path", sources("provenance", "api"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_frameworks_stay_in_their_adapter_layer(path: Path) -> None:
+    relative = path.relative_to(ROOT).as_posix()
+    for module in imported_modules(path):
+        allowed = CONFINED.get(module)
+        if allowed is not None:
+            assert relative.startswith(allowed), f"{relative} imports {module}, which belongs in {allowed}"
+
+
+@pytest.mark.parametrize("path", sources("provenance/domain"), ids=lambda p: p.name)
+def test_domain_imports_only_the_standard_library(path: Path) -> None:
+    for module in imported_modules(path):
+        assert module in sys.stdlib_module_names or module == "provenance", f"{path.name} imports {module}"
+
+
+def test_the_package_never_imports_the_api() -> None:
+    offenders = [path.name for path in sources("provenance") if "api" in imported_modules(path)]
+
+    assert offenders == []
