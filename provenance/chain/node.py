@@ -24,11 +24,19 @@ HARDFORK = "prague"
 
 
 def anvil_executable() -> Path:
+    """The anvil binary itself, not npm's `.bin/anvil` Node wrapper: a signal sent to the wrapper
+    does not reach the node, so a SIGKILL would leave the real node running."""
     override = os.environ.get("PROVENANCE_ANVIL")
-    path = Path(override) if override else REPO_ROOT / "node_modules" / ".bin" / "anvil"
-    if not path.exists():
-        raise NodeError(f"anvil not found at {path}: run `npm ci` (or `make run`, which does it)")
-    return path
+    if override:
+        return Path(override)
+    packages = REPO_ROOT / "node_modules" / "@foundry-rs"
+    for binary in sorted(packages.glob("anvil-*/bin/anvil")):
+        if os.access(binary, os.X_OK):
+            return binary
+    wrapper = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+    if wrapper.exists():
+        return wrapper
+    raise NodeError(f"anvil not found under {packages}: run `npm ci` (or `make run`, which does it)")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -87,7 +95,10 @@ class AnvilNode:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT)
+        # its own process group, so stop() and kill() reach every process of the node
+        self.process = subprocess.Popen(
+            self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
         w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 10}))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -105,18 +116,25 @@ class AnvilNode:
         """SIGINT first: anvil then writes its state dump before exiting."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)
+        self._signal_group(signal.SIGINT)
         try:
             self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self._signal_group(signal.SIGKILL)
             self.process.wait()
 
     def kill(self) -> None:
         """SIGKILL: what a crash or power cut does; the state after the last dump is lost."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            self._signal_group(signal.SIGKILL)
             self.process.wait()
+
+    def _signal_group(self, sent: signal.Signals) -> None:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, sent)
+        except ProcessLookupError:
+            pass
 
     def __enter__(self) -> AnvilNode:
         self.start()

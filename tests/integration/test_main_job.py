@@ -114,3 +114,15 @@ def test_deploy_refuses_a_bad_admin_address(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "--admin" in result.stderr
+
+
+def test_a_killed_node_is_really_gone() -> None:
+    node = AnvilNode()
+    node.start()
+    w3 = connect(node.url)
+    assert w3.eth.chain_id
+
+    node.kill()
+
+    with pytest.raises(Exception, match="(?i)connect|refused"):
+        connect(node.url, timeout_s=2).eth.chain_id  # noqa: B018
