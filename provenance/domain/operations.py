@@ -1,0 +1,241 @@
+"""Write operations as the outbox stores them: a kind, a JSON payload, a status.
+
+An operator's request becomes an operation before anything is sent: validated here (plain
+Python, naming the offending field), stored durably, then signed and sent by the outbox worker,
+possibly as several transactions (a batch of 1,000 lots does not fit one). The payload is plain
+JSON so it survives restarts and is readable in the database; `parse_payload` turns it back into
+the domain records the chain adapter sends.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from provenance.domain.records import (
+    Assay,
+    LotRegistration,
+    Transformation,
+    TransformInput,
+    TransformOutput,
+)
+from provenance.domain.values import TransformKind, encode_label
+from provenance.errors import DomainError
+
+MAX_BATCH_LOTS = 1_000
+
+
+class OperationKind(enum.StrEnum):
+    REGISTER_LOTS = "register_lots"
+    TRANSFORM = "transform"
+    HAND_OVER = "hand_over"
+    ACCEPT_HANDOVER = "accept_handover"
+    CANCEL_HANDOVER = "cancel_handover"
+    SUBMIT_ASSAY = "submit_assay"
+    ANCHOR_DOCUMENT = "anchor_document"
+
+
+class OperationStatus(enum.StrEnum):
+    """pending: stored, not yet sent · sent: on its way (some transactions may be mined) ·
+    confirmed: every transaction mined under the configured confirmations · failed: refused
+    (by validation at send time or by the chain), with the decoded error."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in (OperationStatus.CONFIRMED, OperationStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class TransactionView:
+    sequence: int
+    nonce: int | None
+    tx_hash: str | None
+    status: OperationStatus
+    block_number: int | None = None
+    block_hash: str | None = None
+    gas_used: int | None = None
+    error_name: str | None = None
+    error_args: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OperationView:
+    id: str
+    kind: OperationKind
+    status: OperationStatus
+    sender: str
+    created_at: str
+    updated_at: str
+    transactions: tuple[TransactionView, ...] = ()
+    error_name: str | None = None
+    error_args: Mapping[str, Any] | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+def fingerprint(kind: OperationKind, payload: Mapping[str, Any]) -> str:
+    """A stable hash of a request: the same Idempotency-Key with another body is a client error."""
+    canonical = json.dumps({"kind": str(kind), "payload": payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hash(value: Any, field_name: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
+        raise DomainError(field_name, "must be 0x followed by 64 hex digits")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise DomainError(field_name, "must be 0x followed by 64 hex digits") from None
+
+
+def _require(payload: Mapping[str, Any], key: str, where: str = "") -> Any:
+    if key not in payload:
+        raise DomainError(f"{where}{key}", "is required")
+    return payload[key]
+
+
+def parse_registration(site: str, item: Mapping[str, Any], where: str) -> LotRegistration:
+    try:
+        return LotRegistration(
+            lot_id=_require(item, "lot_id", where),
+            site=site,
+            face=_require(item, "face", where),
+            commodity=_require(item, "commodity", where),
+            mass_g=_require(item, "mass_g", where),
+            grade_ppm=_require(item, "grade_ppm", where),
+            extracted_at=_require(item, "extracted_at", where),
+            record_hash=_hash(_require(item, "record_hash", where), f"{where}record_hash"),
+        )
+    except DomainError as error:
+        if error.field.startswith(where):
+            raise
+        raise DomainError(f"{where}{error.field}", error.message) from None
+
+
+def parse_registrations(payload: Mapping[str, Any]) -> list[LotRegistration]:
+    site = _require(payload, "site")
+    encode_label(site, "site")
+    lots = _require(payload, "lots")
+    if not isinstance(lots, list) or not lots:
+        raise DomainError("lots", "must be a non-empty list")
+    if len(lots) > MAX_BATCH_LOTS:
+        raise DomainError("lots", f"at most {MAX_BATCH_LOTS} lots per request, got {len(lots)}")
+    parsed = [parse_registration(site, item, f"lots[{index}].") for index, item in enumerate(lots)]
+    seen: set[str] = set()
+    for index, lot in enumerate(parsed):
+        if lot.lot_id in seen:
+            raise DomainError(f"lots[{index}].lot_id", f"{lot.lot_id} appears twice in this batch")
+        seen.add(lot.lot_id)
+    return parsed
+
+
+def parse_transformation(payload: Mapping[str, Any]) -> Transformation:
+    kind_name = _require(payload, "kind")
+    try:
+        kind = TransformKind[str(kind_name).upper()]
+    except KeyError:
+        raise DomainError("kind", "must be one of split, merge, blend, process") from None
+    inputs = _require(payload, "inputs")
+    outputs = _require(payload, "outputs")
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        raise DomainError("inputs", "inputs and outputs must be lists")
+    parsed_inputs = []
+    for index, item in enumerate(inputs):
+        where = f"inputs[{index}]."
+        try:
+            parsed_inputs.append(
+                TransformInput(_require(item, "lot_id", where), _require(item, "mass_g", where))
+            )
+        except DomainError as error:
+            raise DomainError(
+                error.field if error.field.startswith(where) else where + error.field, error.message
+            ) from None
+    parsed_outputs = []
+    for index, item in enumerate(outputs):
+        where = f"outputs[{index}]."
+        try:
+            parsed_outputs.append(
+                TransformOutput(
+                    lot_id=_require(item, "lot_id", where),
+                    commodity=_require(item, "commodity", where),
+                    mass_g=_require(item, "mass_g", where),
+                    grade_ppm=_require(item, "grade_ppm", where),
+                    record_hash=_hash(_require(item, "record_hash", where), where + "record_hash"),
+                )
+            )
+        except DomainError as error:
+            raise DomainError(
+                error.field if error.field.startswith(where) else where + error.field, error.message
+            ) from None
+    return Transformation(
+        kind=kind,
+        site=_require(payload, "site"),
+        inputs=tuple(parsed_inputs),
+        outputs=tuple(parsed_outputs),
+        loss_g=_require(payload, "loss_g"),
+        record_hash=_hash(_require(payload, "record_hash"), "record_hash"),
+    )
+
+
+def parse_assay(payload: Mapping[str, Any]) -> tuple[Assay, bytes]:
+    assay = _require(payload, "assay")
+    signature = _require(payload, "signature")
+    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
+        raise DomainError("signature", "must be a 65-byte signature as 0x-hex")
+    try:
+        raw_signature = bytes.fromhex(signature[2:])
+    except ValueError:
+        raise DomainError("signature", "must be a 65-byte signature as 0x-hex") from None
+    parsed = Assay(
+        lot_id=_require(assay, "lot_id", "assay."),
+        grade_ppm=_require(assay, "grade_ppm", "assay."),
+        method=_require(assay, "method", "assay."),
+        certificate_hash=_hash(_require(assay, "certificate_hash", "assay."), "assay.certificate_hash"),
+        assayed_at=_require(assay, "assayed_at", "assay."),
+    )
+    return parsed, raw_signature
+
+
+def parse_lot_ids(payload: Mapping[str, Any]) -> list[str]:
+    lot_ids = _require(payload, "lot_ids")
+    if not isinstance(lot_ids, list) or not lot_ids:
+        raise DomainError("lot_ids", "must be a non-empty list")
+    if len(lot_ids) > MAX_BATCH_LOTS:
+        raise DomainError("lot_ids", f"at most {MAX_BATCH_LOTS} lots per request")
+    for index, lot_id in enumerate(lot_ids):
+        encode_label(lot_id, f"lot_ids[{index}]")
+    if len(set(lot_ids)) != len(lot_ids):
+        raise DomainError("lot_ids", "a lot appears twice")
+    return list(lot_ids)
+
+
+def validate_payload(kind: OperationKind, payload: Mapping[str, Any]) -> None:
+    """Raises DomainError naming the field unless `payload` is a well-formed `kind` request."""
+    if kind is OperationKind.REGISTER_LOTS:
+        parse_registrations(payload)
+    elif kind is OperationKind.TRANSFORM:
+        parse_transformation(payload)
+    elif kind is OperationKind.SUBMIT_ASSAY:
+        parse_assay(payload)
+    elif kind is OperationKind.ANCHOR_DOCUMENT:
+        encode_label(_require(payload, "lot_id"), "lot_id")
+        encode_label(_require(payload, "kind"), "kind")
+        _hash(_require(payload, "document_hash"), "document_hash")
+    else:
+        parse_lot_ids(payload)
+        if kind is OperationKind.HAND_OVER:
+            to = _require(payload, "to")
+            if not isinstance(to, str) or len(to) != 42 or not to.startswith("0x"):
+                raise DomainError("to", "must be a 0x-prefixed 20-byte address")
+            try:
+                bytes.fromhex(to[2:])
+            except ValueError:
+                raise DomainError("to", "must be a 0x-prefixed 20-byte address") from None
