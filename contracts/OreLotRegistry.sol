@@ -100,6 +100,10 @@ contract OreLotRegistry is AccessControl, Pausable, EIP712 {
         "Load(bytes32 lotId,bytes32 site,bytes32 face,bytes32 tripId,uint96 massG,uint64 loadedAt)"
     );
 
+    /// @notice Largest mass of a lot, a loss, a correction or a stock count: 2^63 - 1 grams (9.2
+    /// trillion tonnes), so that every SQL database can hold any mass the registry accepts as a
+    /// signed 64-bit integer and no event can stall an index.
+    uint96 public constant MAX_MASS_G = uint96(type(uint64).max >> 1);
     /// @notice Highest grade: the whole lot.
     uint32 public constant MAX_GRADE_PPM = 1_000_000;
     /// @notice How far a device or truck clock may run ahead of the chain.
@@ -194,6 +198,8 @@ contract OreLotRegistry is AccessControl, Pausable, EIP712 {
     error OreLotRegistryZeroValue(string field);
     /// @notice Masses are positive.
     error OreLotRegistryZeroMass(bytes32 lotId);
+    /// @notice A mass above {MAX_MASS_G}.
+    error OreLotRegistryMassTooLarge(bytes32 subject, uint256 massG);
     /// @notice Grades are parts per million, at most 1,000,000.
     error OreLotRegistryInvalidGrade(bytes32 lotId, uint32 gradePpm);
     /// @notice A time lies further in the future than clocks may skew.
@@ -224,7 +230,7 @@ contract OreLotRegistry is AccessControl, Pausable, EIP712 {
     error OreLotRegistryDeviceExists(address device);
     /// @notice No active device at this address.
     error OreLotRegistryUnknownDevice(address device);
-    /// @notice `account` may not manage devices or counts of `site`.
+    /// @notice `account` may not manage the devices of `site`.
     error OreLotRegistryNotSiteRegistrar(bytes32 site, address account);
     /// @notice A correction would leave a negative or overflowing mass, or does not void a lot that did not occur.
     error OreLotRegistryInvalidCorrection(bytes32 lotId, int256 adjustmentG, uint96 remainingG);
@@ -305,6 +311,7 @@ contract OreLotRegistry is AccessControl, Pausable, EIP712 {
         bytes32 recordHash
     ) external whenNotPaused onlyRole(PROCESSOR_ROLE) returns (uint256 transformId) {
         _checkShape(kind, inputs.length, outputs.length);
+        if (lossG > MAX_MASS_G) revert OreLotRegistryMassTooLarge(site, lossG);
         if (site == bytes32(0)) revert OreLotRegistryZeroValue("site");
         transformId = ++_transformCount;
         emit LotsTransformed(transformId, msg.sender, kind, site, lossG, recordHash);
@@ -454,7 +461,7 @@ contract OreLotRegistry is AccessControl, Pausable, EIP712 {
         if (recordHash == bytes32(0)) revert OreLotRegistryZeroValue("recordHash");
         int256 corrected = int256(uint256(lot.remainingG)) + adjustmentG;
         bool voids = reason == CorrectionReason.DidNotOccur;
-        if (corrected < 0 || corrected > int256(uint256(type(uint96).max)) || (voids && corrected != 0)) {
+        if (corrected < 0 || corrected > int256(uint256(MAX_MASS_G)) || (voids && corrected != 0)) {
             revert OreLotRegistryInvalidCorrection(lotId, adjustmentG, lot.remainingG);
         }
         uint96 remainingG = uint96(uint256(corrected));
@@ -468,6 +475,7 @@ contract OreLotRegistry is AccessControl, Pausable, EIP712 {
         whenNotPaused
     {
         _checkRole(registrarRole(site));
+        if (countedG > MAX_MASS_G) revert OreLotRegistryMassTooLarge(site, countedG);
         if (countedAt > block.timestamp + MAX_CLOCK_SKEW) revert OreLotRegistryTimeInFuture(site, countedAt);
         emit StockCounted(site, msg.sender, countedG, countedAt, recordHash);
     }
@@ -545,6 +553,7 @@ contract OreLotRegistry is AccessControl, Pausable, EIP712 {
     function _checkNewLot(bytes32 lotId, uint96 massG, uint32 gradePpm) private view {
         if (lotId == bytes32(0)) revert OreLotRegistryZeroValue("lotId");
         if (massG == 0) revert OreLotRegistryZeroMass(lotId);
+        if (massG > MAX_MASS_G) revert OreLotRegistryMassTooLarge(lotId, massG);
         if (gradePpm > MAX_GRADE_PPM) revert OreLotRegistryInvalidGrade(lotId, gradePpm);
         if (_lots[lotId].custodian != address(0)) revert OreLotRegistryLotExists(lotId);
     }

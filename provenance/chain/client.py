@@ -67,13 +67,17 @@ def decode_revert(data: str | bytes) -> ContractRevert:
         return ContractRevert("UnknownRevert", {"data": raw.to_0x_hex()})
     types = [item["type"] for item in entry["inputs"]]
     values = abi_decode(types, bytes(raw[4:]))
-    args = {item["name"]: _plain(value) for item, value in zip(entry["inputs"], values, strict=True)}
+    args = {
+        item["name"]: _plain(item["type"], value) for item, value in zip(entry["inputs"], values, strict=True)
+    }
     return ContractRevert(entry["name"].removeprefix(ERROR_PREFIX), args)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes) and len(value) == 32:
+def _plain(abi_type: str, value: Any) -> Any:
+    if abi_type == "bytes32":
         return decode_label(value)
+    if abi_type == "address":
+        return Web3.to_checksum_address(value)
     return value
 
 
@@ -263,6 +267,14 @@ def revert_data(error: Exception) -> bytes | None:
             else b""
         )
     if type(error).__name__ == "TransactionFailed":
+        # web3's eth-tester provider decodes any revert data after its selector as Error(string) when
+        # it can, so a custom error with one string argument (ZeroValue("site")) arrives as the bare
+        # text "site"; the exception it re-raised from still holds the raw bytes.
+        original = error.__context__
+        if type(original).__name__ == "TransactionFailed" and original is not None and original.args:
+            inner = original.args[0]
+            if isinstance(inner, Exception) and inner.args and isinstance(inner.args[0], bytes):
+                return inner.args[0]
         message = str(error.args[0]) if error.args else ""
         prefix = "execution reverted: "
         if message.startswith(prefix + "b'") or message.startswith(prefix + 'b"'):

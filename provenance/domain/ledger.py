@@ -7,7 +7,7 @@ chain's events to re-check every rule without trusting the contract or our index
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from provenance.domain.values import (
@@ -87,6 +87,8 @@ class Ledger:
     ) -> int:
         """Consumes inputs into outputs held by `caller`; returns the transform id."""
         check_shape(kind, len(inputs), len(outputs))
+        if loss_g > MAX_MASS_G:
+            raise RuleViolation("MassTooLarge", "loss_g", "must be at most 2^63-1 g")
         seen: set[str] = set()
         for index, item in enumerate(inputs):
             where = f"inputs[{index}]"
@@ -139,16 +141,24 @@ class Ledger:
             self.lots[lot_id].pending_custodian = to
 
     def cancel_handover(self, caller: Address, lot_ids: Sequence[str]) -> None:
-        self._each_pending(lot_ids, lambda where, lot_id, lot: self._held(caller, lot_id, where))
+        """Only the custodian may withdraw; a lot named twice has no offer left the second time."""
+        staged: set[str] = set()
+        for index, lot_id in enumerate(lot_ids):
+            where = f"lot_ids[{index}]"
+            self._check_pending(self._held(caller, lot_id, where), lot_id, staged, where)
+            staged.add(lot_id)
         for lot_id in lot_ids:
             self.lots[lot_id].pending_custodian = None
 
     def accept_handover(self, caller: Address, lot_ids: Sequence[str]) -> None:
-        def check(where: str, lot_id: str, lot: LotState) -> None:
+        staged: set[str] = set()
+        for index, lot_id in enumerate(lot_ids):
+            where = f"lot_ids[{index}]"
+            lot = self._existing(lot_id, where)
+            self._check_pending(lot, lot_id, staged, where)
             if lot.pending_custodian != caller:
                 raise RuleViolation("NotReceiver", where, f"{lot_id} is not offered to {caller}")
-
-        self._each_pending(lot_ids, check)
+            staged.add(lot_id)
         for lot_id in lot_ids:
             lot = self.lots[lot_id]
             lot.custodian, lot.pending_custodian = caller, None
@@ -190,8 +200,10 @@ class Ledger:
     # ---------------------------------------------------------------- helpers
 
     def _check_new_lot(self, lot: NewLot, where: str) -> None:
-        if lot.mass_g <= 0 or lot.mass_g > MAX_MASS_G:
-            raise RuleViolation("ZeroMass", where.replace("lot_id", "mass_g"), "must be 1 g to 2^96-1 g")
+        if lot.mass_g <= 0:
+            raise RuleViolation("ZeroMass", where.replace("lot_id", "mass_g"), "must be positive")
+        if lot.mass_g > MAX_MASS_G:
+            raise RuleViolation("MassTooLarge", where.replace("lot_id", "mass_g"), "must be at most 2^63-1 g")
         if not 0 <= lot.grade_ppm <= MAX_GRADE_PPM:
             raise RuleViolation(
                 "InvalidGrade", where.replace("lot_id", "grade_ppm"), "must be 0 to 1,000,000 ppm"
@@ -211,13 +223,11 @@ class Ledger:
             raise RuleViolation("NotCustodian", where, f"{caller} does not hold {lot_id}")
         return lot
 
-    def _each_pending(self, lot_ids: Sequence[str], check: Callable[[str, str, LotState], object]) -> None:
-        for index, lot_id in enumerate(lot_ids):
-            where = f"lot_ids[{index}]"
-            lot = self._existing(lot_id, where)
-            if lot.pending_custodian is None:
-                raise RuleViolation("NoPendingHandover", where, f"{lot_id} is not offered to anyone")
-            check(where, lot_id, lot)
+    @staticmethod
+    def _check_pending(lot: LotState, lot_id: str, staged: set[str], where: str) -> None:
+        """The lot is on offer, and not already taken off offer earlier in the same call."""
+        if lot.pending_custodian is None or lot_id in staged:
+            raise RuleViolation("NoPendingHandover", where, f"{lot_id} is not offered to anyone")
 
 
 def check_shape(kind: TransformKind, inputs: int, outputs: int) -> None:

@@ -22,7 +22,7 @@ HASH_BYTES = 32
 
 def check_mass(value: int, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_MASS_G:
-        raise DomainError(field, "must be a whole number of grams from 1 to 2^96-1")
+        raise DomainError(field, "must be a whole number of grams from 1 to 2^63-1")
     return value
 
 
@@ -125,7 +125,7 @@ class Transformation:
             or not isinstance(self.loss_g, int)
             or not 0 <= self.loss_g <= MAX_MASS_G
         ):
-            raise DomainError("loss_g", "must be a whole number of grams from 0 to 2^96-1")
+            raise DomainError("loss_g", "must be a whole number of grams from 0 to 2^63-1")
         check_hash(self.record_hash, "record_hash")
 
 

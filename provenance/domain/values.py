@@ -22,7 +22,8 @@ Address = NewType("Address", str)
 """A checksummed 0x-prefixed account address."""
 
 MAX_GRADE_PPM = 1_000_000
-MAX_MASS_G = 2**96 - 1
+MAX_MASS_G = 2**63 - 1
+"""As the registry's MAX_MASS_G: any accepted mass fits a signed 64-bit SQL integer."""
 MAX_CLOCK_SKEW_S = 15 * 60
 LABEL_BYTES = 32
 
