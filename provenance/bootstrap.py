@@ -4,13 +4,32 @@ nothing connects at import time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from provenance.access import RoleGate
+from provenance.chain.client import RegistryClient
 from provenance.chain.connection import Signer, Web3, connect
 from provenance.chain.deployment import Deployment, deploy_registry
-from provenance.chain.keys import DevKeyring, load_keystore
+from provenance.chain.keys import DevKeyring, KeyResolver, load_keystore
 from provenance.chain.node import AnvilNode, fund
 from provenance.config import Settings
+from provenance.documents import DocumentStore
+from provenance.domain.credentials import Credential
+from provenance.errors import ConfigurationError
+from provenance.index.credentials_store import CredentialStore
+from provenance.index.outbox_store import OutboxStore
 
-__all__ = ["admin_account", "connect", "embedded_node", "ensure_deployment"]
+__all__ = [
+    "Health",
+    "Services",
+    "admin_account",
+    "build_services",
+    "connect",
+    "embedded_node",
+    "ensure_deployment",
+    "first_admin_token",
+]
 
 
 def embedded_node(settings: Settings) -> AnvilNode:
@@ -45,3 +64,150 @@ def ensure_deployment(settings: Settings, w3: Web3, admin: Signer) -> tuple[Depl
     _, deployment = deploy_registry(w3, admin)
     deployment.save(path)
     return deployment, True
+
+
+@dataclass
+class Services:
+    """What the API (and any long-running entrypoint) works with, connected once at start-up.
+
+    Built by `build_services`; tests build it the same way around an in-process chain.
+    """
+
+    settings: Settings
+    engine: Any
+    """The SQLAlchemy engine of the index and outbox (typed loosely: only provenance.index imports sqlalchemy)."""
+    w3: Web3
+    deployment: Deployment
+    client: RegistryClient
+    outbox: OutboxStore
+    credentials: CredentialStore
+    keys: KeyResolver
+    roles: RoleGate
+    documents: DocumentStore
+
+    def key_of(self, credential: Credential) -> Signer:
+        """The key that signs for `credential`."""
+        return self.keys(credential.key_ref)
+
+    def signer_for(self, account: str) -> Signer:
+        """The key of `account`, as the outbox worker asks for it: that of a credential mapped to it.
+
+        Revoked credentials count: a write acknowledged before the revocation is still sent.
+        """
+        for credential in self.credentials.all():
+            if credential.account.lower() == account.lower():
+                key = self.keys(credential.key_ref)
+                if key.address.lower() == account.lower():
+                    return key
+        raise ConfigurationError(f"no credential holds the key of account {account}")
+
+    def health(self) -> Health:
+        return probe_health(self)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
+    """Connects the parts the API needs: the node (`w3`, or the configured RPC URL), the deployment
+    record checked against it, and the index database checked to be at the newest schema."""
+    from provenance.index.db import check_current, make_engine
+
+    if w3 is None:
+        w3 = connect(settings.effective_rpc_url)
+    deployment = Deployment.load(settings.deployment_path)
+    deployment.check_against(w3)
+    engine = make_engine(settings.effective_database_url)
+    check_current(engine)
+    client = RegistryClient(w3, deployment.registry)
+    return Services(
+        settings=settings,
+        engine=engine,
+        w3=w3,
+        deployment=deployment,
+        client=client,
+        outbox=OutboxStore(engine),
+        credentials=CredentialStore(engine),
+        keys=KeyResolver(settings.data_dir),
+        roles=RoleGate(client, ttl_s=settings.role_cache_s),
+        documents=DocumentStore(settings.data_dir / "documents", settings.max_document_bytes),
+    )
+
+
+def first_admin_token(services: Services, admin: Signer) -> str | None:
+    """On first start, an API credential `admin` for the admin key; returns its token, or None if
+    one exists already (tokens are stored hashed and shown only when made)."""
+    from provenance.chain.keys import dev_key_ref, keystore_key_ref
+
+    if services.credentials.by_name("admin") is not None:
+        return None
+    settings = services.settings
+    if settings.keystore is not None and settings.keystore_password_file is not None:
+        key_ref = keystore_key_ref(settings.keystore, settings.keystore_password_file)
+    else:
+        key_ref = dev_key_ref("admin")
+    _, token = services.credentials.create("admin", admin.address, key_ref)
+    return token
+
+
+@dataclass(frozen=True)
+class Health:
+    node_reachable: bool
+    chain_id: int | None
+    block_number: int | None
+    node_error: str | None
+    index_cursor: int | None
+    index_error: str | None
+    outbox_backlog: int | None
+    outbox_error: str | None
+
+    @property
+    def index_lag(self) -> int | None:
+        if self.block_number is None or self.index_cursor is None:
+            return None
+        return max(0, self.block_number - self.index_cursor)
+
+
+def probe_health(services: Services) -> Health:
+    """Each part asked separately, so one that is down does not hide the state of the others."""
+    from provenance.index.store import read_cursor
+
+    block_number = chain_id = None
+    node_error = index_error = outbox_error = None
+    cursor = backlog = None
+    try:
+        block_number = int(services.w3.eth.block_number)
+        chain_id = services.client.chain_id
+    except Exception as error:
+        node_error = _brief(error)
+    try:
+        with services.engine.connect() as connection:
+            found = read_cursor(connection)
+        cursor = found.number if found is not None else None
+    except Exception as error:
+        index_error = _brief(error)
+    try:
+        backlog = outbox_backlog(services.outbox)
+    except Exception as error:
+        outbox_error = _brief(error)
+    return Health(
+        node_reachable=node_error is None,
+        chain_id=chain_id,
+        block_number=block_number,
+        node_error=node_error,
+        index_cursor=cursor,
+        index_error=index_error,
+        outbox_backlog=backlog,
+        outbox_error=outbox_error,
+    )
+
+
+def outbox_backlog(outbox: OutboxStore, cap: int = 10_000) -> int:
+    """Operations not yet final: waiting to be signed, or signed and not yet confirmed (at most `cap`)."""
+    waiting = {operation.id for operation in outbox.pending_operations(limit=cap)}
+    waiting.update(transaction.operation_id for transaction in outbox.in_flight())
+    return min(len(waiting), cap)
+
+
+def _brief(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:200]

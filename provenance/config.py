@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     confirmations: int = Field(default=0, ge=0, description="Blocks a write must be under before it counts.")
     keystore: Path | None = Field(default=None, description="Encrypted keystore of the deployer/admin key.")
     keystore_password_file: Path | None = None
+    max_document_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1, description="Largest document an upload may store (bytes)."
+    )
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest JSON request body the API reads (bytes)."
+    )
+    role_cache_s: float = Field(
+        default=5.0, ge=0, description="How long the API trusts a role it saw held on chain (seconds)."
+    )
 
     @property
     def embedded(self) -> bool:

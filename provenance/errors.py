@@ -5,10 +5,18 @@
     ├── DomainError (ValueError) input that breaks a rule of the domain, caught before the chain sees it
     │   └── InvalidLabel         a lot id, site, face or commodity that cannot be a bytes32 label
     ├── CompilerError           the Solidity compiler is missing, or the sources do not compile
-    └── ChainError              talking to the node went wrong
-        ├── NodeError            the embedded node would not start, or stopped
-        ├── DeploymentError      no deployment record, or one for another chain
-        └── ContractRevert       the registry refused a transaction; `name` is the custom error
+    ├── ChainError              talking to the node went wrong
+    │   ├── NodeError            the embedded node would not start, or stopped
+    │   ├── DeploymentError      no deployment record, or one for another chain
+    │   ├── ContractRevert       the registry refused a transaction; `name` is the custom error
+    │   └── LogSourceError       reading logs or headers failed (node down, range refused); retry
+    │       └── InconsistentLogs  an answer contradicts the block headers (a reorg under the read)
+    ├── IndexStateError (RuntimeError) the SQL index cannot be used as it stands
+    │   ├── IndexBehind          the database schema is older than the code: run `provenance db upgrade`
+    │   ├── ChainMismatch        the database mirrors another chain, genesis or registry
+    │   └── ReorgTooDeep         a reorg reaches below the stored block hashes; halted, nothing changed
+    └── OperationError          a write request the outbox cannot accept as asked
+        └── IdempotencyConflict (ValueError) an Idempotency-Key reused with another request body
 
 Each subclasses a builtin where one fits, so callers that know only the builtin still catch it.
 """
@@ -63,3 +71,44 @@ class ContractRevert(ChainError):
         super().__init__(f"{name}({rendered})")
         self.name = name
         self.args_by_name = args
+
+
+class LogSourceError(ChainError):
+    """Logs or block headers could not be read; the caller may retry."""
+
+
+class InconsistentLogs(LogSourceError):
+    """An eth_getLogs answer contradicts the block headers (hash, number, duplicates): a reorg
+    happened under the read, or the node is lagging. Never trust it; read again."""
+
+
+class IndexStateError(ProvenanceError, RuntimeError):
+    """The SQL index cannot be used as it stands; the message says what to do."""
+
+
+class IndexBehind(IndexStateError):
+    """The database schema is older (or newer) than this code."""
+
+
+class ChainMismatch(IndexStateError):
+    """The database mirrors another chain, genesis or registry than the one configured."""
+
+
+class ReorgTooDeep(IndexStateError):
+    """A reorg reaches below every stored block hash. The indexer halts; nothing was changed."""
+
+
+class OperationError(ProvenanceError):
+    """A write request the outbox cannot accept as asked."""
+
+
+class IdempotencyConflict(OperationError, ValueError):
+    """The Idempotency-Key was used before, by the same credential, with a different request."""
+
+    def __init__(self, idempotency_key: str, operation_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {idempotency_key!r} was already used for operation {operation_id} with a "
+            "different request; use a new key for a new request"
+        )
+        self.idempotency_key = idempotency_key
+        self.operation_id = operation_id

@@ -54,3 +54,51 @@ def load_keystore(path: Path, password_file: Path | None) -> LocalAccount:
         raise ConfigurationError(f"cannot open keystore {path}: {type(error).__name__}") from None
     account: LocalAccount = Account.from_key(key)
     return account
+
+
+DEV_KEY_PREFIX = "dev:"
+KEYSTORE_PREFIX = "keystore:"
+
+
+def dev_key_ref(name: str) -> str:
+    """How a credential names a development key of the keyring: never the key itself."""
+    return DEV_KEY_PREFIX + name
+
+
+def keystore_key_ref(path: Path, password_file: Path) -> str:
+    """How a credential names an encrypted keystore and the file holding its password."""
+    return KEYSTORE_PREFIX + json.dumps(
+        {"path": str(path.resolve()), "password_file": str(password_file.resolve())}, sort_keys=True
+    )
+
+
+class KeyResolver:
+    """Turns a credential's key reference into the key that signs for it, opening each key once."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.keyring = DevKeyring(data_dir)
+        self._opened: dict[str, LocalAccount] = {}
+
+    def __call__(self, key_ref: str) -> LocalAccount:
+        account = self._opened.get(key_ref)
+        if account is None:
+            account = self._open(key_ref)
+            self._opened[key_ref] = account
+        return account
+
+    def _open(self, key_ref: str) -> LocalAccount:
+        if key_ref.startswith(DEV_KEY_PREFIX):
+            name = key_ref.removeprefix(DEV_KEY_PREFIX)
+            if not (self.keyring.directory / f"{name}.key").exists():
+                raise ConfigurationError(f"no development key named {name!r} in {self.keyring.directory}")
+            return self.keyring.get_or_create(name)
+        if key_ref.startswith(KEYSTORE_PREFIX):
+            try:
+                where = json.loads(key_ref.removeprefix(KEYSTORE_PREFIX))
+                path, password_file = Path(where["path"]), Path(where["password_file"])
+            except (ValueError, KeyError, TypeError):
+                raise ConfigurationError("a keystore key reference is malformed") from None
+            return load_keystore(path, password_file)
+        if _NAME.fullmatch(key_ref):  # a bare development key name
+            return self._open(DEV_KEY_PREFIX + key_ref)
+        raise ConfigurationError("unknown kind of key reference (expected dev:NAME or keystore:...)")

@@ -6,6 +6,7 @@ last dump, which is exactly what the transaction outbox is there to survive.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -131,10 +132,8 @@ class AnvilNode:
 
     def _signal_group(self, sent: signal.Signals) -> None:
         assert self.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sent)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> AnvilNode:
         self.start()

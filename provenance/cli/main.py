@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
+from provenance.cli.accounts_commands import accounts_app
+from provenance.cli.index_commands import db_app, index
+from provenance.cli.serve_command import serve
 from provenance.errors import ProvenanceError
 
 app = typer.Typer(
@@ -18,6 +18,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+app.command()(index)
+app.command()(serve)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -88,36 +92,6 @@ def deploy(
         f"registry {deployment.registry} on chain {deployment.chain_id} at block {deployment.block_number}"
     )
     typer.echo(f"record written to {out}")
-
-
-@app.command()
-def serve() -> None:
-    """Run the main job: the embedded node (unless PROVENANCE_RPC_URL is set) with the registry deployed."""
-    from provenance.bootstrap import admin_account, connect, embedded_node, ensure_deployment
-    from provenance.config import Settings
-
-    settings = Settings()
-    node = embedded_node(settings) if settings.embedded else None
-    stop = threading.Event()
-    for caught in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(caught, lambda *_: stop.set())
-    try:
-        w3 = node.start() if node else connect(settings.effective_rpc_url)
-        admin = admin_account(settings)
-        deployment, created = ensure_deployment(settings, w3, admin)
-        where = f"embedded anvil at {node.url}" if node else settings.effective_rpc_url
-        typer.echo(f"chain {deployment.chain_id} via {where}")
-        typer.echo(f"registry {deployment.registry} ({'deployed now' if created else 'deployed earlier'})")
-        typer.echo(f"admin account {admin.address}; data in {settings.data_dir.resolve()}")
-        typer.echo("running; Ctrl-C stops")
-        sys.stdout.flush()
-        stop.wait()
-    except (ProvenanceError, OSError) as error:
-        fail(str(error))
-    finally:
-        if node:
-            node.stop()
-            typer.echo("node stopped, state saved")
 
 
 if __name__ == "__main__":

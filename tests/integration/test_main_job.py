@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,16 +22,26 @@ pytestmark = pytest.mark.anvil
 CLI = [sys.executable, "-m", "provenance.cli.main"]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )
 
 
-def start_serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "PROVENANCE_DATA_DIR": str(data_dir), "PROVENANCE_NODE_PORT": str(port)}
+def start_serve(data_dir: Path, port: int, api_port: int) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PROVENANCE_DATA_DIR": str(data_dir),
+        "PROVENANCE_NODE_PORT": str(port),
+        "PROVENANCE_API_PORT": str(api_port),
+    }
     env.pop("PROVENANCE_RPC_URL", None)
-    return subprocess.Popen([*CLI, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env.pop("PROVENANCE_DATABASE_URL", None)
+    return subprocess.Popen(
+        [*CLI, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> list[str]:
@@ -54,26 +66,47 @@ def stop(process: subprocess.Popen[str]) -> str:
     return out
 
 
-def test_serve_deploys_once_and_keeps_the_chain_across_restarts(tmp_path: Path) -> None:
-    port = free_port()
-    first = start_serve(tmp_path, port)
-    lines = wait_for_line(first, "running")
+def health(api_port: int) -> dict[str, object]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=10) as answer:
+        return dict(json.load(answer))
+
+
+def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(tmp_path: Path) -> None:
+    port, api_port = free_port(), free_port()
+    first = start_serve(tmp_path, port, api_port)
+    lines = wait_for_line(first, "Ctrl-C stops")
     record = json.loads((tmp_path / "deployment.json").read_text())
     w3 = connect(f"http://127.0.0.1:{port}")
     code_before = w3.eth.get_code(record["registry"])
     assert any("deployed now" in line for line in lines)
+    assert sum("admin API token" in line for line in lines) == 1
     assert len(code_before) > 1000
-    assert "state saved" in stop(first)
+    assert wait_until(lambda: health(api_port)["status"] == "ok")
+    assert "chain saved" in stop(first)
 
-    second = start_serve(tmp_path, port)
-    lines = wait_for_line(second, "running")
+    second = start_serve(tmp_path, port, api_port)
+    lines = wait_for_line(second, "Ctrl-C stops")
     assert any("deployed earlier" in line and record["registry"] in line for line in lines)
+    assert not any("admin API token" in line for line in lines), "the token is shown on first start only"
     assert w3.eth.get_code(record["registry"]) == code_before
+    assert wait_until(lambda: health(api_port)["status"] == "ok")
     stop(second)
 
     key_file = tmp_path / "keys" / "admin.key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert key_file.read_text().strip() not in "\n".join(lines)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def test_deploy_writes_a_record_that_matches_the_chain(tmp_path: Path) -> None:
@@ -110,7 +143,9 @@ def test_deploy_to_an_unreachable_node_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_deploy_refuses_a_bad_admin_address(tmp_path: Path) -> None:
-    result = run_cli("deploy", "--rpc", "http://127.0.0.1:1", "--admin", "0x1234", "--out", str(tmp_path / "d"))
+    result = run_cli(
+        "deploy", "--rpc", "http://127.0.0.1:1", "--admin", "0x1234", "--out", str(tmp_path / "d")
+    )
 
     assert result.returncode == 2
     assert "--admin" in result.stderr
@@ -124,5 +159,5 @@ def test_a_killed_node_is_really_gone() -> None:
 
     node.kill()
 
-    with pytest.raises(Exception, match="(?i)connect|refused"):
+    with pytest.raises(Exception, match=r"(?i)connect|refused"):
         connect(node.url, timeout_s=2).eth.chain_id  # noqa: B018

@@ -1,0 +1,143 @@
+"""Dependencies every router shares, as `Annotated` aliases: the services, the caller, the write flow.
+
+A write is always the same four steps, kept here so no router can skip one: authenticate (the
+`Caller` dependency), check the on-chain role (`Writes.submit(..., role=...)`), validate (the
+request model, then the domain's `validate_payload`), enqueue in the outbox under the caller's
+`Idempotency-Key`; then answer at once (202) or, asked to wait, once the operation is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import NotAuthenticated, NotFound
+from api.schemas import OperationOut
+from provenance.access import Role
+from provenance.bootstrap import Services
+from provenance.domain.credentials import Credential
+from provenance.domain.operations import OperationKind, OperationView, validate_payload
+from provenance.errors import DomainError
+
+MAX_WAIT_S = 60.0
+POLL_S = 0.1
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `provenance accounts create`.")
+
+
+def authenticate(
+    services: ServicesDep,
+    authorization: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Credential:
+    if authorization is None or not authorization.credentials:
+        raise NotAuthenticated("send Authorization: Bearer <token>")
+    credential = services.credentials.authenticate(authorization.credentials)
+    if credential is None:
+        raise NotAuthenticated("the bearer token is not valid (unknown or revoked)")
+    return credential
+
+
+Caller = Annotated[Credential, Depends(authenticate)]
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    wait: bool
+    timeout_s: float
+
+
+def wait_options(
+    wait: Annotated[
+        bool, Query(description="Answer only once the operation is final (or the timeout passes).")
+    ] = False,
+    timeout: Annotated[
+        float, Query(gt=0, le=MAX_WAIT_S, description="Seconds to wait when wait=true (at most 60).")
+    ] = 30.0,
+) -> WaitOptions:
+    return WaitOptions(wait, timeout)
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retrying with the same key returns the first operation instead of writing twice.",
+    ),
+]
+
+
+def answer(response: Response, view: OperationView, *, document: str | None = None) -> OperationOut:
+    """202 while the operation is on its way, 200 once it is final; Location names it either way."""
+    response.status_code = 200 if view.status.final else 202
+    response.headers["Location"] = f"/v1/operations/{view.id}"
+    return OperationOut.of(view, document=document)
+
+
+def await_final(services: Services, view: OperationView, timeout_s: float) -> OperationView:
+    if view.status.final:
+        return view
+    latest = services.outbox.wait(view.id, timeout_s, poll_s=POLL_S)
+    if latest is None:
+        raise NotFound(f"operation {view.id} vanished while waiting")
+    return latest
+
+
+@dataclass(frozen=True)
+class Writes:
+    services: Services
+    caller: Credential
+    idempotency_key: str | None
+    waiting: WaitOptions
+
+    def submit(
+        self,
+        kind: OperationKind,
+        payload: Mapping[str, Any],
+        *,
+        role: Callable[[], Role] | None = None,
+        rename_field: Callable[[str], str] = lambda field: field,
+    ) -> OperationView:
+        """Checks the domain rules, then the role, then stores the operation; waits if asked."""
+        try:
+            validate_payload(kind, payload)
+            required = role() if role is not None else None
+        except DomainError as error:
+            raise type(error)(rename_field(error.field), error.message) from None
+        if required is not None:
+            self.services.roles.require(self.caller.account, required)
+        view, _created = self.services.outbox.submit(
+            credential_id=self.caller.id,
+            sender=self.caller.account,
+            kind=kind,
+            payload=payload,
+            idempotency_key=self.idempotency_key,
+        )
+        if self.waiting.wait:
+            view = await_final(self.services, view, self.waiting.timeout_s)
+        return view
+
+
+def writes(
+    services: ServicesDep,
+    caller: Caller,
+    waiting: Annotated[WaitOptions, Depends(wait_options)],
+    idempotency_key: IdempotencyKey = None,
+) -> Writes:
+    return Writes(services, caller, idempotency_key, waiting)
+
+
+WritesDep = Annotated[Writes, Depends(writes)]

@@ -1,0 +1,92 @@
+"""Lots and their custody: register one or a batch, transform, hand over, accept, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.deps import WritesDep, answer
+from api.schemas import (
+    ErrorOut,
+    HandoverIn,
+    LotBatchIn,
+    LotIdsIn,
+    LotRegistrationIn,
+    OperationOut,
+    TransformationIn,
+)
+from provenance.domain.operations import OperationKind
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422)
+}
+router = APIRouter(tags=["lots"], responses=ERRORS)
+
+
+def _single(field: str) -> str:
+    """The domain checks a registration as lots[0] of a batch; the caller sent the lot itself."""
+    return field.removeprefix("lots[0].")
+
+
+@router.post("/lots", status_code=202, response_model=OperationOut, summary="Register one lot")
+def register_lot(body: LotRegistrationIn, writes: WritesDep, response: Response) -> OperationOut:
+    view = writes.submit(
+        OperationKind.REGISTER_LOTS,
+        body.payload(),
+        role=lambda: writes.services.roles.registrar(body.site),
+        rename_field=_single,
+    )
+    return answer(response, view)
+
+
+@router.post(
+    "/lots/batch",
+    status_code=202,
+    response_model=OperationOut,
+    summary="Register up to 1,000 lots of one site",
+)
+def register_lots(body: LotBatchIn, writes: WritesDep, response: Response) -> OperationOut:
+    """One operation; the outbox sends it as as many transactions as the per-transaction gas cap needs."""
+    view = writes.submit(
+        OperationKind.REGISTER_LOTS,
+        body.payload(),
+        role=lambda: writes.services.roles.registrar(body.site),
+    )
+    return answer(response, view)
+
+
+@router.post(
+    "/transformations",
+    status_code=202,
+    response_model=OperationOut,
+    summary="Split, merge, blend or process lots",
+)
+def transform(body: TransformationIn, writes: WritesDep, response: Response) -> OperationOut:
+    view = writes.submit(
+        OperationKind.TRANSFORM,
+        body.payload(),
+        role=lambda: writes.services.roles.named("PROCESSOR_ROLE"),
+    )
+    return answer(response, view)
+
+
+@router.post("/handovers", status_code=202, response_model=OperationOut, summary="Offer lots to an account")
+def hand_over(body: HandoverIn, writes: WritesDep, response: Response) -> OperationOut:
+    """No role: the chain lets only the custodian offer a lot."""
+    return answer(response, writes.submit(OperationKind.HAND_OVER, body.payload()))
+
+
+@router.post(
+    "/handovers/accept", status_code=202, response_model=OperationOut, summary="Accept lots offered to you"
+)
+def accept_handover(body: LotIdsIn, writes: WritesDep, response: Response) -> OperationOut:
+    return answer(response, writes.submit(OperationKind.ACCEPT_HANDOVER, body.payload()))
+
+
+@router.post(
+    "/handovers/cancel",
+    status_code=202,
+    response_model=OperationOut,
+    summary="Withdraw offers of lots you hold",
+)
+def cancel_handover(body: LotIdsIn, writes: WritesDep, response: Response) -> OperationOut:
+    return answer(response, writes.submit(OperationKind.CANCEL_HANDOVER, body.payload()))

@@ -1,0 +1,643 @@
+"""The outbox worker: signs, sends and tracks the operations the API stored, until the chain has them.
+
+One worker per database (it is the only writer of nonces; run it in one process, e.g. beside the
+indexer). The API may write new operations at any time: everything the two share is in the
+database. Each `step` does three things, in this order:
+
+1. **Re-check what was mined recently** (`recheck_blocks`): a transaction whose block is no longer
+   on the chain (a node restarted from an older state, a reorg) goes back to `sent`, so step 2
+   re-sends it; one that moved to another block is recorded there.
+2. **Track what is in flight**, in nonce order per sender. A receipt with status 1 confirms the
+   transaction once `confirmations` blocks are on top of it; status 0 fails it with the custom
+   error decoded from replaying the call at its block. A transaction neither mined nor known to
+   the node is re-sent, the *same signed bytes* (same hash), so it can never be mined twice. If
+   the sender's nonce has moved past it on chain and it is still not mined, another transaction
+   took its nonce (the key was used elsewhere): it goes back to pending and is signed again with a
+   fresh nonce after a new simulation (which refuses a duplicate).
+3. **Send new work**, oldest operation first. A batch (lots, lot ids) is split into transactions
+   of at most `lots_per_tx` items, and split again while one would exceed `max_tx_gas` or
+   `max_tx_bytes`. Every transaction of the operation is simulated (`eth_estimateGas`) before
+   any gets a nonce: a revert fails the operation with the decoded custom error and uses no nonce.
+   Then, in one database transaction, the transactions get consecutive nonces and their signed
+   bytes and hashes are stored; only after that commit are they sent.
+
+Nonces: the store hands out `max(stored next nonce, node's pending count)`, so nonces are never
+reused (UNIQUE(sender, nonce) guards it too) and every nonce handed out belongs to stored bytes
+that will be re-sent until mined: no gap is ever left behind.
+
+A multi-transaction operation (a batch of 1,000 lots) fails as a whole when any of its
+transactions is refused at simulation, before any is sent. If one fails later, on chain (the
+state changed between simulation and mining), the transactions before it stay confirmed, those
+that already hold a nonce are still sent and tracked (their lots are independent, and dropping
+them would leave a nonce gap), and those without one are never sent (`NotSent`). Each
+transaction's status says which lots made it.
+
+A simulation that reverts while other outbox transactions are still unmined is retried for up to
+`defer_s` seconds before it fails the operation: an operation may depend on one sent just before
+it (a handover after a registration) that the node has not mined yet.
+
+Fees are EIP-1559: `2 × base fee + priority_fee_wei`, fixed at signing (re-sent bytes cannot
+change); a transaction priced out by a sustained fee rise stays pending (no fee bumping yet).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import BlockNotFound, TransactionNotFound
+from web3.types import TxParams, TxReceipt
+
+from provenance.chain.client import (
+    RegistryClient,
+    assay_tuple,
+    decode_revert,
+    registration_tuple,
+    revert_data,
+)
+from provenance.chain.connection import Signer
+from provenance.domain.operations import (
+    OperationKind,
+    OperationStatus,
+    parse_assay,
+    parse_lot_ids,
+    parse_registrations,
+    parse_transformation,
+)
+from provenance.domain.outbox import (
+    OutboxTransaction,
+    PendingOperation,
+    SignedTransaction,
+    TransactionUpdate,
+)
+from provenance.domain.values import encode_label
+from provenance.errors import ContractRevert
+
+log = logging.getLogger(__name__)
+
+TX_GAS_CAP = 2**24
+"""EIP-7825: no transaction may ask for more gas than this (eth-tester does not enforce it)."""
+MAX_TX_BYTES = 120 * 1024
+"""Below the 128 KiB that nodes accept in their transaction pool, with room for the signature."""
+LOTS_PER_TX = 400
+"""~11 M gas and ~90 KB of calldata for registrations (docs/benchmarks.md: ~27.4k gas per lot)."""
+GAS_MARGIN = 1.2
+"""Gas limit = estimate × GAS_MARGIN (at most max_tx_gas): the state may change a little by mining."""
+TOO_LARGE = "TransactionTooLarge"
+
+
+class OutboxStorage(Protocol):
+    """What the worker needs of the outbox (`provenance.index.outbox_store.OutboxStore`)."""
+
+    def pending_operations(
+        self, limit: int = ..., exclude_senders: Collection[str] = ...
+    ) -> list[PendingOperation]: ...
+
+    def split_transaction(self, operation_id: str, sequence: int, cuts: Sequence[int]) -> None: ...
+
+    def sign_and_record(
+        self,
+        operation_id: str,
+        sequences: Sequence[int],
+        chain_nonce: int,
+        sign: Callable[[int, int], SignedTransaction],
+    ) -> list[OutboxTransaction]: ...
+
+    def in_flight(self) -> list[OutboxTransaction]: ...
+
+    def recently_mined(self, since_block: int) -> list[OutboxTransaction]: ...
+
+    def apply(self, updates: Sequence[TransactionUpdate]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Call:
+    """One registry function call: its name and ABI arguments."""
+
+    function: str
+    args: tuple[Any, ...]
+
+
+def call_for(kind: OperationKind, payload: Mapping[str, Any], start: int | None, end: int | None) -> Call:
+    """The registry call that carries items `[start, end)` of an operation's payload."""
+    if kind is OperationKind.REGISTER_LOTS:
+        lots = parse_registrations(payload)[start:end]
+        site = encode_label(lots[0].site, "site")
+        if len(lots) == 1:
+            return Call("registerLot", (site, registration_tuple(lots[0])))
+        return Call("registerLots", (site, [registration_tuple(lot) for lot in lots]))
+    if kind is OperationKind.TRANSFORM:
+        t = parse_transformation(payload)
+        return Call(
+            "transform",
+            (
+                int(t.kind),
+                encode_label(t.site, "site"),
+                [(encode_label(i.lot_id, "lot_id"), i.mass_g) for i in t.inputs],
+                [
+                    (
+                        encode_label(o.lot_id, "lot_id"),
+                        encode_label(o.commodity, "commodity"),
+                        o.mass_g,
+                        o.grade_ppm,
+                        o.record_hash,
+                    )
+                    for o in t.outputs
+                ],
+                t.loss_g,
+                t.record_hash,
+            ),
+        )
+    if kind is OperationKind.SUBMIT_ASSAY:
+        assay, signature = parse_assay(payload)
+        return Call("submitAssay", (assay_tuple(assay), signature))
+    if kind is OperationKind.ANCHOR_DOCUMENT:
+        return Call(
+            "anchorDocument",
+            (
+                encode_label(payload["lot_id"], "lot_id"),
+                encode_label(payload["kind"], "kind"),
+                bytes(HexBytes(payload["document_hash"])),
+            ),
+        )
+    labels = [encode_label(lot_id, "lot_id") for lot_id in parse_lot_ids(payload)[start:end]]
+    if kind is OperationKind.HAND_OVER:
+        return Call("handOver", (labels, Web3.to_checksum_address(payload["to"])))
+    if kind is OperationKind.ACCEPT_HANDOVER:
+        return Call("acceptHandover", (labels,))
+    if kind is OperationKind.CANCEL_HANDOVER:
+        return Call("cancelHandover", (labels,))
+    raise ValueError(f"no registry call for {kind}")
+
+
+def jsonable(value: Any) -> Any:
+    """Decoded revert arguments as plain JSON (bytes as 0x-hex, tuples as lists)."""
+    if isinstance(value, bytes):
+        return HexBytes(value).to_0x_hex()
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    plans: dict[int, tuple[bytes, int]]
+    """sequence -> (calldata, gas limit)"""
+
+
+@dataclass(frozen=True)
+class _Refused:
+    sequence: int
+    error: ContractRevert
+
+
+class OutboxWorker:
+    """Sends the outbox's transactions and follows them until confirmed or failed; see the module doc."""
+
+    def __init__(
+        self,
+        store: OutboxStorage,
+        client: RegistryClient,
+        signer_for: Callable[[str], Signer],
+        *,
+        confirmations: int = 0,
+        recheck_blocks: int = 64,
+        lots_per_tx: int = LOTS_PER_TX,
+        max_tx_gas: int = TX_GAS_CAP,
+        max_tx_bytes: int = MAX_TX_BYTES,
+        priority_fee_wei: int = 10**9,
+        defer_s: float = 30.0,
+        operations_per_step: int = 50,
+        full_recheck_s: float = 60.0,
+        key_retry_s: float = 60.0,
+    ) -> None:
+        if confirmations < 0 or recheck_blocks < 1 or lots_per_tx < 1:
+            raise ValueError("confirmations >= 0, recheck_blocks >= 1 and lots_per_tx >= 1 are required")
+        self.store = store
+        self.client = client
+        self.w3 = client.w3
+        self.signer_for = signer_for
+        self.confirmations = confirmations
+        self.recheck_blocks = recheck_blocks
+        self.lots_per_tx = lots_per_tx
+        self.max_tx_gas = max_tx_gas
+        self.max_tx_bytes = max_tx_bytes
+        self.priority_fee_wei = priority_fee_wei
+        self.defer_s = defer_s
+        self.operations_per_step = operations_per_step
+        self.full_recheck_s = full_recheck_s
+        self.key_retry_s = key_retry_s
+        self._deferred: dict[str, float] = {}
+        self._anchor: tuple[int, str] | None = None
+        self._next_full_recheck = 0.0
+        self._keyless: dict[str, float] = {}
+        self._signers: dict[str, Signer] = {}
+        """Senders whose key could not be opened (lower case) -> when to try again."""
+        self._refusals: dict[str, str] = {}
+        """The last error the node gave each transaction hash, so a repeated one is not logged again."""
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- public
+
+    def step(self) -> int:
+        """One round of work; returns how many transactions changed state (0: nothing to do)."""
+        with self._lock:
+            latest = self.w3.eth.get_block("latest")
+            head = int(latest["number"])
+            changed = self._recheck(head, HexBytes(latest["hash"]).to_0x_hex())
+            tracked, unmined = self._track(head)
+            return changed + tracked + self._send_new(busy=unmined > 0)
+
+    def run(self, stop: threading.Event, poll_s: float = 0.2) -> None:
+        """Steps until `stop` is set, resting `poll_s` when idle; a node or database that fails is
+        retried with backoff (nothing is lost: the state is in the database)."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                changed = self.step()
+            except Exception as error:
+                failures += 1
+                delay = min(30.0, poll_s * 2 ** min(failures, 8))
+                log.warning("outbox worker: %s: %s; retrying in %.1f s", type(error).__name__, error, delay)
+                stop.wait(delay)
+                continue
+            failures = 0
+            if not changed:
+                stop.wait(poll_s)
+
+    # ---------------------------------------------------------------- 1. re-check recent blocks
+
+    def _recheck(self, head: int, head_hash: str) -> int:
+        """Blocks are hash-linked: while the block at the height of the last step's head keeps its
+        hash, nothing below it changed, and only transactions mined above it need a look. Every
+        `full_recheck_s` the whole window is looked at anyway."""
+        since = max(0, head - self.recheck_blocks + 1)
+        now = time.monotonic()
+        if self._anchor is not None and now < self._next_full_recheck:
+            number, block_hash = self._anchor
+            if number <= head and self._block_hash(number) == block_hash:
+                since = max(since, number + 1)
+        else:
+            self._next_full_recheck = now + self.full_recheck_s
+        self._anchor = (head, head_hash)
+        mined = self.store.recently_mined(since)
+        by_block: dict[int, list[OutboxTransaction]] = {}
+        for tx in mined:
+            assert tx.block_number is not None
+            by_block.setdefault(tx.block_number, []).append(tx)
+        updates: list[TransactionUpdate] = []
+        for number, txs in sorted(by_block.items()):
+            if self._block_hash(number) == txs[0].block_hash and all(
+                tx.block_hash == txs[0].block_hash for tx in txs
+            ):
+                continue
+            for tx in txs:
+                receipt = self._receipt(tx)
+                if receipt is None:
+                    log.warning(
+                        "transaction %s (nonce %s of %s) is no longer on the chain (block %d is gone); re-sending it",
+                        tx.tx_hash,
+                        tx.nonce,
+                        tx.sender,
+                        number,
+                    )
+                    updates.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT))
+                else:
+                    update = self._mined(tx, receipt, head)
+                    if _differs(tx, update):
+                        updates.append(update)
+        self.store.apply(updates)
+        return len(updates)
+
+    # ---------------------------------------------------------------- 2. track what is in flight
+
+    def _track(self, head: int) -> tuple[int, int]:
+        """Returns (transactions changed, transactions still unmined)."""
+        updates: list[TransactionUpdate] = []
+        resend: list[OutboxTransaction] = []
+        unmined = 0
+        for tx in self.store.in_flight():
+            receipt = self._receipt(tx)
+            if receipt is None:
+                receipt = self._lost_or_waiting(tx, updates, resend)
+            if receipt is None:
+                unmined += 1
+                continue
+            update = self._mined(tx, receipt, head)
+            if _differs(tx, update):
+                updates.append(update)
+        self.store.apply(updates)
+        sent = []
+        for tx in resend:
+            assert tx.raw_tx is not None
+            if self._send(tx.raw_tx, tx):
+                sent.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT, sent=True))
+        self.store.apply(sent)
+        return len(updates) + len(sent), unmined
+
+    def _lost_or_waiting(
+        self, tx: OutboxTransaction, updates: list[TransactionUpdate], resend: list[OutboxTransaction]
+    ) -> TxReceipt | None:
+        """For a transaction without a receipt: wait for it, re-send it, or release its nonce.
+        Returns the receipt if it turns out to be mined after all."""
+        assert tx.tx_hash is not None
+        assert tx.nonce is not None
+        if tx.mined:  # it was mined, and that block is gone: forget where
+            updates.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT))
+        if self._known(tx.tx_hash):
+            return None
+        # the nonce first, then the receipt again: a transaction mined between the two reads
+        # shows up in the second, so a nonce used by our own transaction is never taken for another's
+        chain_nonce = int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(tx.sender), "latest"))
+        if chain_nonce > tx.nonce:
+            receipt = self._receipt(tx)
+            if receipt is not None:
+                return receipt
+            log.warning(
+                "nonce %d of %s was used by another transaction; %s will be signed again with a new nonce",
+                tx.nonce,
+                tx.sender,
+                tx.tx_hash,
+            )
+            updates.append(
+                TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.PENDING, release_nonce=True)
+            )
+            return None
+        resend.append(tx)
+        return None
+
+    def _mined(self, tx: OutboxTransaction, receipt: TxReceipt, head: int) -> TransactionUpdate:
+        number = int(receipt["blockNumber"])
+        block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
+        gas_used = int(receipt["gasUsed"])
+        if receipt["status"] == 1:
+            deep = head - number >= self.confirmations
+            status = OperationStatus.CONFIRMED if deep else OperationStatus.SENT
+            return TransactionUpdate(tx.operation_id, tx.sequence, status, number, block_hash, gas_used)
+        error = self._failure(tx, receipt)
+        log.info("transaction %s of operation %s failed on chain: %s", tx.tx_hash, tx.operation_id, error)
+        return TransactionUpdate(
+            tx.operation_id,
+            tx.sequence,
+            OperationStatus.FAILED,
+            number,
+            block_hash,
+            gas_used,
+            error.name,
+            jsonable(error.args_by_name),
+        )
+
+    def _failure(self, tx: OutboxTransaction, receipt: TxReceipt) -> ContractRevert:
+        """The custom error of a transaction mined with status 0: the call replayed at its block
+        (the state after the block holds whatever made it fail), then at the block before."""
+        sent = self.w3.eth.get_transaction(HexBytes(tx.tx_hash or ""))
+        if int(receipt["gasUsed"]) >= int(sent["gas"]):
+            return ContractRevert("OutOfGas", {"gas_limit": int(sent["gas"]), "tx_hash": tx.tx_hash})
+        call: TxParams = {
+            "from": sent["from"],
+            "to": sent["to"],
+            "data": sent["input"],
+            "gas": sent["gas"],
+        }
+        number = int(receipt["blockNumber"])
+        for block in (number, number - 1):
+            try:
+                self.w3.eth.call(call, block)
+            except Exception as error:
+                data = revert_data(error)
+                if data:
+                    return decode_revert(data)
+        return ContractRevert("Reverted", {"tx_hash": tx.tx_hash})
+
+    # ---------------------------------------------------------------- 3. send new work
+
+    def _send_new(self, *, busy: bool) -> int:
+        changed = 0
+        fees: dict[str, int] | None = None
+        now = time.monotonic()
+        self._keyless = {sender: until for sender, until in self._keyless.items() if until > now}
+        seen: set[str] = set()
+        while True:
+            pending = self.store.pending_operations(
+                self.operations_per_step, exclude_senders=tuple(self._keyless)
+            )
+            keyless_before = len(self._keyless)
+            for operation in pending:
+                if operation.id in seen:
+                    continue
+                seen.add(operation.id)
+                signer = self._signer(operation.sender, now)
+                if signer is None:
+                    continue
+                outcome = self._prepare(operation)
+                if isinstance(outcome, int):  # split: the new plan is simulated next step
+                    changed += outcome
+                    continue
+                if isinstance(outcome, _Refused):
+                    changed += self._refused(operation, outcome, busy=busy)
+                    continue
+                if fees is None:
+                    fees = self._fees()
+                changed += self._sign_and_send(operation, signer, outcome, fees)
+                busy = True
+            if len(self._keyless) == keyless_before:
+                return changed
+            # a sender turned out to have no key: look past its operations at once
+
+    def _prepare(self, operation: PendingOperation) -> _Ready | _Refused | int:
+        """Splits what is too big (returns how many new transactions), or simulates every pending
+        transaction of the operation: all pass (their calldata and gas), or the first refusal."""
+        pending = operation.pending
+        for tx in pending:
+            start, end = tx.item_start, tx.item_end
+            if start is not None and end is not None and end - start > self.lots_per_tx:
+                cuts = list(range(start + self.lots_per_tx, end, self.lots_per_tx))
+                self.store.split_transaction(operation.id, tx.sequence, cuts)
+                return len(cuts)
+        plans: dict[int, tuple[bytes, int]] = {}
+        for tx in pending:
+            call = call_for(operation.kind, operation.payload, tx.item_start, tx.item_end)
+            data = bytes(HexBytes(self.client.contract.encode_abi(call.function, list(call.args))))
+            if len(data) > self.max_tx_bytes:
+                return self._halve(operation, tx, f"{len(data)} bytes of calldata, over {self.max_tx_bytes}")
+            try:
+                estimate = int(
+                    self.w3.eth.estimate_gas(
+                        {
+                            "from": Web3.to_checksum_address(operation.sender),
+                            "to": self.client.address,
+                            "data": data,
+                        }
+                    )
+                )
+            except Exception as error:
+                revert = revert_data(error)
+                if revert is None:
+                    raise
+                return _Refused(tx.sequence, decode_revert(revert))
+            if estimate > self.max_tx_gas:
+                return self._halve(operation, tx, f"{estimate} gas, over {self.max_tx_gas}")
+            plans[tx.sequence] = (data, min(self.max_tx_gas, int(estimate * GAS_MARGIN)))
+        return _Ready(plans)
+
+    def _halve(self, operation: PendingOperation, tx: OutboxTransaction, why: str) -> _Refused | int:
+        if tx.item_start is None or tx.item_end is None or tx.item_end - tx.item_start < 2:
+            return _Refused(tx.sequence, ContractRevert(TOO_LARGE, {"reason": why}))
+        middle = (tx.item_start + tx.item_end) // 2
+        log.info("operation %s: transaction %d needs %s; splitting it", operation.id, tx.sequence, why)
+        self.store.split_transaction(operation.id, tx.sequence, [middle])
+        return 1
+
+    def _refused(self, operation: PendingOperation, refused: _Refused, *, busy: bool) -> int:
+        now = time.monotonic()
+        first = self._deferred.setdefault(operation.id, now)
+        if busy and now - first < self.defer_s and refused.error.name != TOO_LARGE:
+            log.debug(
+                "operation %s refused while others are in flight; retrying: %s", operation.id, refused.error
+            )
+            return 0
+        del self._deferred[operation.id]
+        log.info("operation %s refused at simulation: %s", operation.id, refused.error)
+        self.store.apply(
+            [
+                TransactionUpdate(
+                    operation.id,
+                    refused.sequence,
+                    OperationStatus.FAILED,
+                    error_name=refused.error.name,
+                    error_args=jsonable(refused.error.args_by_name),
+                )
+            ]
+        )
+        return len(operation.pending)
+
+    def _sign_and_send(
+        self, operation: PendingOperation, signer: Signer, ready: _Ready, fees: Mapping[str, int]
+    ) -> int:
+        self._deferred.pop(operation.id, None)
+        chain_id = self.client.chain_id
+
+        def sign(sequence: int, nonce: int) -> SignedTransaction:
+            data, gas = ready.plans[sequence]
+            signed = signer.sign_transaction(
+                {
+                    "type": 2,
+                    "chainId": chain_id,
+                    "nonce": nonce,
+                    "to": self.client.address,
+                    "value": 0,
+                    "data": data,
+                    "gas": gas,
+                    **fees,
+                }
+            )
+            return SignedTransaction(
+                HexBytes(signed.raw_transaction).to_0x_hex(), HexBytes(signed.hash).to_0x_hex()
+            )
+
+        chain_nonce = int(self.w3.eth.get_transaction_count(signer.address, "pending"))
+        recorded = self.store.sign_and_record(operation.id, sorted(ready.plans), chain_nonce, sign)
+        sent = []
+        for tx in recorded:
+            assert tx.raw_tx is not None
+            if self._send(tx.raw_tx, tx):
+                sent.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT, sent=True))
+        self.store.apply(sent)
+        return len(recorded)
+
+    # ---------------------------------------------------------------- node access
+
+    def _signer(self, sender: str, now: float) -> Signer | None:
+        """The key of `sender`, opened once; None (and the sender set aside a while) without one."""
+        key = sender.lower()
+        if key in self._keyless:
+            return None
+        signer = self._signers.get(key)
+        if signer is not None:
+            return signer
+        try:
+            signer = self.signer_for(sender)
+        except Exception as error:
+            log.error(
+                "no key to sign for %s (%s); its operations wait, retried in %.0f s",
+                sender,
+                error,
+                self.key_retry_s,
+            )
+            self._keyless[key] = now + self.key_retry_s
+            return None
+        if signer.address.lower() != key:
+            log.error("the key given for %s is %s's; its operations wait", sender, signer.address)
+            self._keyless[key] = now + self.key_retry_s
+            return None
+        self._signers[key] = signer
+        return signer
+
+    def _fees(self) -> dict[str, int]:
+        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base_fee is None:
+            return {"gasPrice": int(self.w3.eth.gas_price)}
+        return {
+            "maxFeePerGas": 2 * int(base_fee) + self.priority_fee_wei,
+            "maxPriorityFeePerGas": self.priority_fee_wei,
+        }
+
+    def _send(self, raw_tx: str, tx: OutboxTransaction) -> bool:
+        """Sends signed bytes; False if the node refused them (the next step looks again)."""
+        try:
+            self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
+        except Exception as error:
+            if "already known" in str(error).lower() or "known transaction" in str(error).lower():
+                return True
+            message = str(error)
+            repeated = self._refusals.get(tx.tx_hash or "") == message
+            self._refusals[tx.tx_hash or ""] = message
+            if len(self._refusals) > 10_000:
+                self._refusals.clear()
+            log.log(
+                logging.DEBUG if repeated else logging.WARNING,
+                "the node refused %s (nonce %s of %s): %s; will look again",
+                tx.tx_hash,
+                tx.nonce,
+                tx.sender,
+                error,
+            )
+            return False
+        return True
+
+    def _receipt(self, tx: OutboxTransaction) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx.tx_hash or ""))
+        except TransactionNotFound:
+            return None
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _block_hash(self, number: int) -> str | None:
+        try:
+            return HexBytes(self.w3.eth.get_block(number)["hash"]).to_0x_hex()
+        except BlockNotFound:
+            return None
+
+
+def _differs(tx: OutboxTransaction, update: TransactionUpdate) -> bool:
+    return (tx.status, tx.block_number, tx.block_hash) != (
+        update.status,
+        update.block_number,
+        update.block_hash,
+    )

@@ -1,0 +1,94 @@
+"""`provenance db upgrade` and `provenance index`: the schema, and the indexer that fills it."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated, Literal, NoReturn
+
+import typer
+
+from provenance.errors import ProvenanceError
+
+db_app = typer.Typer(help="The index database: schema migrations.", no_args_is_help=True)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _confirmations(value: str | None, default: int) -> int | Literal["finalized"]:
+    if value is None:
+        return default
+    if value == "finalized":
+        return "finalized"
+    if value.isdigit():
+        return int(value)
+    raise typer.BadParameter("a number of blocks (0 or more) or `finalized`", param_hint="--confirmations")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the index schema, or bring it to this version's newest migration."""
+    from provenance.config import Settings
+    from provenance.index.db import describe, make_engine, upgrade
+
+    settings = Settings()
+    url = settings.effective_database_url
+    try:
+        upgrade(url)
+    except ProvenanceError as error:
+        _fail(str(error))
+    typer.echo(f"index database {describe(make_engine(url))} is at the newest schema")
+
+
+def index(
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop after catching up instead of following new blocks.")
+    ] = False,
+    confirmations: Annotated[
+        str | None,
+        typer.Option(
+            help="Blocks to stay behind the head, or `finalized` (default: PROVENANCE_CONFIRMATIONS)."
+        ),
+    ] = None,
+    poll: Annotated[float, typer.Option(help="Seconds between polls for new blocks.", min=0.05)] = 1.0,
+) -> None:
+    """Index the registry's events into the SQL index: backfill, then follow new blocks until Ctrl-C."""
+    from provenance.bootstrap import connect
+    from provenance.chain.deployment import Deployment
+    from provenance.chain.logsource import RpcLogSource
+    from provenance.config import Settings
+    from provenance.index.db import check_current, describe, make_engine
+    from provenance.index.indexer import Indexer
+
+    settings = Settings()
+    depth = _confirmations(confirmations, settings.confirmations)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    stop = threading.Event()
+    try:
+        deployment = Deployment.load(settings.deployment_path)
+        engine = make_engine(settings.effective_database_url)
+        check_current(engine)
+        w3 = connect(settings.effective_rpc_url)
+        if not w3.is_connected():
+            _fail(f"no node answers at {settings.effective_rpc_url}")
+        deployment.check_against(w3)
+        indexer = Indexer(engine, RpcLogSource(w3, deployment.registry), deployment, confirmations=depth)
+        for caught in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(caught, lambda *_: stop.set())
+        result = indexer.sync(stop)
+        typer.echo(
+            f"indexed {result.blocks} blocks and {result.events} events into {describe(engine)}; "
+            f"cursor at block {result.head}" + (f" ({result.reorgs} reorgs undone)" if result.reorgs else "")
+        )
+        if once or stop.is_set():
+            return
+        typer.echo("following new blocks; Ctrl-C stops")
+        indexer.follow(stop)
+    except (ProvenanceError, OSError) as error:
+        _fail(str(error))
+    typer.echo("stopped")

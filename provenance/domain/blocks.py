@@ -1,0 +1,14 @@
+"""Blocks as the index sees them: a number, a hash, and the parent hash that chains them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """One block header, reduced to what reorg detection needs (hashes as 0x-hex)."""
+
+    number: int
+    hash: str
+    parent_hash: str

@@ -1,0 +1,112 @@
+"""The outbox as the worker sees it: planned and sent transactions, and the changes it records.
+
+An operation is stored with one planned transaction covering its whole payload; the worker splits
+a batch (lots or lot ids) into as many transactions as gas and size allow, each covering the
+items `[item_start, item_end)` of the payload's batch list. Sequence numbers order an operation's
+transactions, and so the nonces they get.
+
+A transaction's status is an `OperationStatus`: pending (no nonce yet), sent (signed with a
+nonce, stored, then sent; `block_number` is set once it is mined but not yet deep enough),
+confirmed, failed. An operation's status follows from its transactions (see `operation_status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provenance.domain.operations import OperationKind, OperationStatus
+
+NOT_SENT = "NotSent"
+"""Error name of a transaction never sent because another of its operation was refused first."""
+
+BATCH_FIELDS: Mapping[OperationKind, str] = {
+    OperationKind.REGISTER_LOTS: "lots",
+    OperationKind.HAND_OVER: "lot_ids",
+    OperationKind.ACCEPT_HANDOVER: "lot_ids",
+    OperationKind.CANCEL_HANDOVER: "lot_ids",
+}
+"""The payload list each kind may split across transactions; other kinds are one transaction."""
+
+
+def batch_size(kind: OperationKind, payload: Mapping[str, Any]) -> int | None:
+    """How many items a splittable operation carries; None for the kinds that are one call."""
+    field = BATCH_FIELDS.get(kind)
+    if field is None:
+        return None
+    items = payload.get(field)
+    return len(items) if isinstance(items, list) else 0
+
+
+@dataclass(frozen=True)
+class OutboxTransaction:
+    operation_id: str
+    sequence: int
+    kind: OperationKind
+    sender: str
+    status: OperationStatus
+    item_start: int | None = None
+    item_end: int | None = None
+    nonce: int | None = None
+    raw_tx: str | None = None
+    tx_hash: str | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    attempts: int = 0
+
+    @property
+    def mined(self) -> bool:
+        return self.block_number is not None
+
+
+@dataclass(frozen=True)
+class PendingOperation:
+    """An operation with at least one transaction still to sign, and all its transactions."""
+
+    id: str
+    kind: OperationKind
+    sender: str
+    payload: Mapping[str, Any]
+    transactions: tuple[OutboxTransaction, ...]
+
+    @property
+    def pending(self) -> tuple[OutboxTransaction, ...]:
+        return tuple(tx for tx in self.transactions if tx.status is OperationStatus.PENDING)
+
+
+@dataclass(frozen=True)
+class SignedTransaction:
+    raw_tx: str
+    """0x-hex of the signed transaction, exactly the bytes sent (and re-sent)."""
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class TransactionUpdate:
+    """What the worker learnt about one transaction. Block fields describe where it is mined now
+    (all None: not mined); `release_nonce` sends it back to pending with its nonce and signed
+    bytes dropped (another transaction took the nonce); `sent` counts one more send attempt."""
+
+    operation_id: str
+    sequence: int
+    status: OperationStatus
+    block_number: int | None = None
+    block_hash: str | None = None
+    gas_used: int | None = None
+    error_name: str | None = None
+    error_args: Mapping[str, Any] | None = None
+    release_nonce: bool = False
+    sent: bool = False
+
+
+def operation_status(statuses: Iterable[OperationStatus]) -> OperationStatus:
+    """failed if any transaction failed; confirmed if all are; pending if none was signed yet."""
+    seen = list(statuses)
+    if any(status is OperationStatus.FAILED for status in seen):
+        return OperationStatus.FAILED
+    if seen and all(status is OperationStatus.CONFIRMED for status in seen):
+        return OperationStatus.CONFIRMED
+    if all(status is OperationStatus.PENDING for status in seen):
+        return OperationStatus.PENDING
+    return OperationStatus.SENT

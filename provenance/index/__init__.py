@@ -1,0 +1,21 @@
+"""The SQL index of registry events: models, migrations, the indexer, snapshots.
+
+The only package that imports SQLAlchemy.
+"""
+
+# the write path's tables share the index's Base: importing the package puts them in its metadata
+from provenance.index import write_models  # noqa: F401
+from provenance.index.db import check_current, make_engine, upgrade
+from provenance.index.indexer import Indexer, LogSource, SyncResult
+from provenance.index.snapshot import digest, index_snapshot
+
+__all__ = [
+    "Indexer",
+    "LogSource",
+    "SyncResult",
+    "check_current",
+    "digest",
+    "index_snapshot",
+    "make_engine",
+    "upgrade",
+]

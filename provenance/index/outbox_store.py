@@ -1,0 +1,557 @@
+"""The transaction outbox in SQL: operations, their transactions and the nonces of their senders.
+
+`submit` is what the API calls: it validates the request, then writes the operation, its
+idempotency record (the `(credential_id, idempotency_key)` unique key and the request's
+fingerprint) and its planned transaction in one database transaction. Nothing is sent yet; what
+is acknowledged is durable.
+
+The rest is what the outbox worker (`provenance.chain.outbox.OutboxWorker`) calls, one worker per
+database: find pending work, split a batch, allocate nonces and record the signed bytes (one
+database transaction, committed before the bytes are sent), list what is in flight or recently
+mined, and record what it learnt. Every write runs as `BEGIN IMMEDIATE` on SQLite, so the API's
+writers and the worker queue instead of failing half-way; on PostgreSQL the nonce row is locked
+(`SELECT ... FOR UPDATE`) and `UNIQUE(sender, nonce)` refuses a second write with one nonce.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy.exc import IntegrityError
+
+from provenance.domain.operations import (
+    OperationKind,
+    OperationStatus,
+    OperationView,
+    TransactionView,
+    fingerprint,
+    validate_payload,
+)
+from provenance.domain.outbox import (
+    NOT_SENT,
+    OutboxTransaction,
+    PendingOperation,
+    SignedTransaction,
+    TransactionUpdate,
+    batch_size,
+    operation_status,
+)
+from provenance.errors import DomainError, IdempotencyConflict
+from provenance.index.models import Base
+from provenance.index.write_models import AccountNonce, Operation
+from provenance.index.write_models import OutboxTransaction as OutboxRow
+
+MAX_IDEMPOTENCY_KEY = 255
+
+_operations = Base.metadata.tables[Operation.__tablename__]
+_transactions = Base.metadata.tables[OutboxRow.__tablename__]
+_nonces = Base.metadata.tables[AccountNonce.__tablename__]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC (SQLite hands timestamps back without their zone)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload as plain JSON, exactly as it will be stored and read back."""
+    try:
+        plain = json.loads(json.dumps(payload, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise DomainError("payload", f"must be plain JSON: {error}") from None
+    if not isinstance(plain, dict):
+        raise DomainError("payload", "must be a JSON object")
+    return plain
+
+
+def _check_sender(sender: str) -> None:
+    hex_digits = sender[2:] if sender.startswith("0x") else ""
+    if len(sender) != 42 or not all(c in "0123456789abcdefABCDEF" for c in hex_digits):
+        raise DomainError("sender", "must be a 0x-prefixed 20-byte address")
+
+
+def _transaction(row: Row[Any], kind: OperationKind) -> OutboxTransaction:
+    return OutboxTransaction(
+        operation_id=row.operation_id,
+        sequence=row.sequence,
+        kind=kind,
+        sender=row.sender,
+        status=OperationStatus(row.status),
+        item_start=row.item_start,
+        item_end=row.item_end,
+        nonce=row.nonce,
+        raw_tx=row.raw_tx,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+        attempts=row.attempts,
+    )
+
+
+def _transaction_view(row: Row[Any]) -> TransactionView:
+    return TransactionView(
+        sequence=row.sequence,
+        nonce=row.nonce,
+        tx_hash=row.tx_hash,
+        status=OperationStatus(row.status),
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+        gas_used=row.gas_used,
+        error_name=row.error_name,
+        error_args=row.error_args,
+    )
+
+
+def _operation_view(row: Row[Any], transactions: Iterable[Row[Any]]) -> OperationView:
+    return OperationView(
+        id=row.id,
+        kind=OperationKind(row.kind),
+        status=OperationStatus(row.status),
+        sender=row.sender,
+        created_at=_timestamp(row.created_at),
+        updated_at=_timestamp(row.updated_at),
+        transactions=tuple(_transaction_view(tx) for tx in transactions),
+        error_name=row.error_name,
+        error_args=row.error_args,
+        payload=row.payload,
+    )
+
+
+class OutboxStore:
+    """Operations and their transactions in the database behind `engine` (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ---------------------------------------------------------------- the API's side
+
+    def submit(
+        self,
+        *,
+        credential_id: str,
+        sender: str,
+        kind: OperationKind,
+        payload: Mapping[str, Any],
+        idempotency_key: str | None,
+    ) -> tuple[OperationView, bool]:
+        """Stores a validated write; returns its operation and whether it was created now.
+
+        A retry with the same `idempotency_key` (per credential) and the same request returns the
+        original operation (`False`); with a different request it raises IdempotencyConflict.
+        Raises DomainError, naming the field, for a request the domain refuses.
+        """
+        kind = OperationKind(kind)
+        validate_payload(kind, payload)
+        _check_sender(sender)
+        plain = _plain(payload)
+        request = fingerprint(kind, plain)
+        if idempotency_key is not None:
+            if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+                raise DomainError("Idempotency-Key", f"must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
+            existing = self._by_key(credential_id, idempotency_key)
+            if existing is not None:
+                return self._replay(existing, request, idempotency_key)
+        operation_id = str(uuid.uuid4())
+        raced: tuple[str, str] | None = None
+        try:
+            with self._writing() as connection:
+                if idempotency_key is not None:
+                    # SQLite: BEGIN IMMEDIATE serialises writers, so a twin request committed
+                    # before us is visible here; PostgreSQL: the unique key catches it below
+                    raced = self._by_key(credential_id, idempotency_key, connection)
+                if raced is None:
+                    self._insert(
+                        connection, operation_id, credential_id, sender, kind, plain, request, idempotency_key
+                    )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            raced = self._by_key(credential_id, idempotency_key)
+            if raced is None:
+                raise
+        if raced is not None:
+            assert idempotency_key is not None
+            return self._replay(raced, request, idempotency_key)
+        view = self.get(operation_id)
+        assert view is not None
+        return view, True
+
+    def _insert(
+        self,
+        connection: Connection,
+        operation_id: str,
+        credential_id: str,
+        sender: str,
+        kind: OperationKind,
+        plain: dict[str, Any],
+        request: str,
+        idempotency_key: str | None,
+    ) -> None:
+        """The operation and its one planned transaction (the worker splits batches later)."""
+        now = _now()
+        items = batch_size(kind, plain)
+        connection.execute(
+            _operations.insert().values(
+                id=operation_id,
+                credential_id=credential_id,
+                idempotency_key=idempotency_key,
+                request_fingerprint=request,
+                kind=kind.value,
+                payload=plain,
+                sender=sender,
+                status=OperationStatus.PENDING.value,
+                error_name=None,
+                error_args=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        connection.execute(
+            _transactions.insert().values(
+                operation_id=operation_id,
+                sequence=0,
+                sender=sender.lower(),
+                item_start=None if items is None else 0,
+                item_end=items,
+                status=OperationStatus.PENDING.value,
+                attempts=0,
+            )
+        )
+
+    def get(self, operation_id: str) -> OperationView | None:
+        with self.engine.connect() as connection:
+            return self._view(connection, operation_id)
+
+    def wait(self, operation_id: str, timeout_s: float, poll_s: float = 0.05) -> OperationView | None:
+        """The operation once it is confirmed or failed, or as it stands after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            view = self.get(operation_id)
+            if view is None or view.status.final or time.monotonic() >= deadline:
+                return view
+            time.sleep(poll_s)
+
+    # ---------------------------------------------------------------- the worker's side
+
+    def pending_operations(
+        self, limit: int = 50, exclude_senders: Collection[str] = ()
+    ) -> list[PendingOperation]:
+        """Oldest first: operations with a transaction still to sign, with all their transactions;
+        none of `exclude_senders` (whose keys the worker cannot open just now)."""
+        with self.engine.connect() as connection:
+            waiting = select(_transactions.c.operation_id).where(
+                _transactions.c.status == OperationStatus.PENDING.value
+            )
+            if exclude_senders:
+                waiting = waiting.where(
+                    _transactions.c.sender.not_in([sender.lower() for sender in exclude_senders])
+                )
+            waiting = waiting.distinct()
+            operations = connection.execute(
+                select(_operations)
+                .where(_operations.c.id.in_(waiting))
+                .order_by(_operations.c.created_at, _operations.c.id)
+                .limit(limit)
+            ).all()
+            if not operations:
+                return []
+            ids = [row.id for row in operations]
+            rows = connection.execute(
+                select(_transactions)
+                .where(_transactions.c.operation_id.in_(ids))
+                .order_by(_transactions.c.operation_id, _transactions.c.sequence)
+            ).all()
+        by_operation: dict[str, list[Row[Any]]] = {operation_id: [] for operation_id in ids}
+        for row in rows:
+            by_operation[row.operation_id].append(row)
+        result = []
+        for operation in operations:
+            kind = OperationKind(operation.kind)
+            result.append(
+                PendingOperation(
+                    id=operation.id,
+                    kind=kind,
+                    sender=operation.sender,
+                    payload=operation.payload,
+                    transactions=tuple(_transaction(row, kind) for row in by_operation[operation.id]),
+                )
+            )
+        return result
+
+    def split_transaction(self, operation_id: str, sequence: int, cuts: Sequence[int]) -> None:
+        """Splits a pending batch transaction at the item indexes `cuts`; later ones move up."""
+        with self._writing() as connection:
+            row = connection.execute(
+                select(_transactions).where(
+                    _transactions.c.operation_id == operation_id, _transactions.c.sequence == sequence
+                )
+            ).one()
+            if row.status != OperationStatus.PENDING.value or row.item_start is None:
+                raise ValueError(f"transaction {sequence} of {operation_id} is not a pending batch")
+            bounds = sorted(set(cuts))
+            if not bounds or bounds[0] <= row.item_start or bounds[-1] >= row.item_end:
+                raise ValueError(f"cuts {list(cuts)} are not inside [{row.item_start}, {row.item_end})")
+            later = connection.execute(
+                select(_transactions.c.sequence)
+                .where(_transactions.c.operation_id == operation_id, _transactions.c.sequence > sequence)
+                .order_by(_transactions.c.sequence.desc())
+            ).scalars()
+            for number in list(later):  # highest first, so no two rows ever share a sequence
+                connection.execute(
+                    _transactions.update()
+                    .where(_transactions.c.operation_id == operation_id, _transactions.c.sequence == number)
+                    .values(sequence=number + len(bounds))
+                )
+            connection.execute(
+                _transactions.update()
+                .where(_transactions.c.operation_id == operation_id, _transactions.c.sequence == sequence)
+                .values(item_end=bounds[0])
+            )
+            ends = [*bounds[1:], row.item_end]
+            for offset, (start, end) in enumerate(zip(bounds, ends, strict=True), start=1):
+                connection.execute(
+                    _transactions.insert().values(
+                        operation_id=operation_id,
+                        sequence=sequence + offset,
+                        sender=row.sender,
+                        item_start=start,
+                        item_end=end,
+                        status=OperationStatus.PENDING.value,
+                        attempts=0,
+                    )
+                )
+            self._touch(connection, operation_id)
+
+    def sign_and_record(
+        self,
+        operation_id: str,
+        sequences: Sequence[int],
+        chain_nonce: int,
+        sign: Callable[[int, int], SignedTransaction],
+    ) -> list[OutboxTransaction]:
+        """Gives the pending transactions `sequences` the sender's next nonces, in order, and
+        records the bytes `sign(sequence, nonce)` returns, all in one database transaction.
+
+        The next nonce is the larger of the stored one and `chain_nonce` (the node's pending
+        count), so a key also used outside the outbox does not collide. Nothing is sent here: the
+        caller sends after this returns, so every nonce handed out belongs to stored bytes.
+        """
+        with self._writing() as connection:
+            operation = connection.execute(
+                select(_operations.c.sender, _operations.c.kind).where(_operations.c.id == operation_id)
+            ).one()
+            key = operation.sender.lower()
+            stored = connection.execute(
+                select(_nonces.c.next_nonce).where(_nonces.c.sender == key).with_for_update()
+            ).scalar()
+            nonce = max(stored or 0, chain_nonce)
+            for sequence in sorted(sequences):
+                where = (_transactions.c.operation_id == operation_id, _transactions.c.sequence == sequence)
+                status = connection.execute(select(_transactions.c.status).where(*where)).scalar_one()
+                if status != OperationStatus.PENDING.value:
+                    raise ValueError(f"transaction {sequence} of {operation_id} is {status}, not pending")
+                signed = sign(sequence, nonce)
+                connection.execute(
+                    _transactions.update()
+                    .where(*where)
+                    .values(
+                        nonce=nonce,
+                        raw_tx=signed.raw_tx,
+                        tx_hash=signed.tx_hash,
+                        status=OperationStatus.SENT.value,
+                        block_number=None,
+                        block_hash=None,
+                        gas_used=None,
+                        error_name=None,
+                        error_args=None,
+                        sent_at=None,
+                        attempts=0,
+                    )
+                )
+                nonce += 1
+            if stored is None:
+                connection.execute(_nonces.insert().values(sender=key, next_nonce=nonce))
+            else:
+                connection.execute(_nonces.update().where(_nonces.c.sender == key).values(next_nonce=nonce))
+            self._refresh(connection, [operation_id])
+            rows = connection.execute(
+                select(_transactions)
+                .where(
+                    _transactions.c.operation_id == operation_id,
+                    _transactions.c.sequence.in_(list(sequences)),
+                )
+                .order_by(_transactions.c.sequence)
+            ).all()
+        kind = OperationKind(operation.kind)
+        return [_transaction(row, kind) for row in rows]
+
+    def in_flight(self) -> list[OutboxTransaction]:
+        """Signed transactions not yet confirmed (sent, or mined but not deep enough), by sender and nonce."""
+        return self._transactions(_transactions.c.status == OperationStatus.SENT.value)
+
+    def recently_mined(self, since_block: int) -> list[OutboxTransaction]:
+        """Confirmed or failed transactions mined at or above `since_block`: what a node that
+        restarted from an older state, or a reorg, may have taken back."""
+        return self._transactions(
+            _transactions.c.status.in_([OperationStatus.CONFIRMED.value, OperationStatus.FAILED.value]),
+            _transactions.c.block_number >= since_block,
+        )
+
+    def apply(self, updates: Sequence[TransactionUpdate]) -> None:
+        """Records what the worker learnt, in one database transaction, and recomputes the
+        status of each operation touched."""
+        if not updates:
+            return
+        now = _now()
+        with self._writing() as connection:
+            for update in updates:
+                values: dict[str, Any] = {
+                    "status": update.status.value,
+                    "block_number": update.block_number,
+                    "block_hash": update.block_hash,
+                    "gas_used": update.gas_used,
+                    "error_name": update.error_name,
+                    "error_args": None if update.error_args is None else dict(update.error_args),
+                }
+                if update.release_nonce:
+                    values.update(nonce=None, raw_tx=None, tx_hash=None, sent_at=None, attempts=0)
+                if update.sent:
+                    values.update(sent_at=now, attempts=_transactions.c.attempts + 1)
+                connection.execute(
+                    _transactions.update()
+                    .where(
+                        _transactions.c.operation_id == update.operation_id,
+                        _transactions.c.sequence == update.sequence,
+                    )
+                    .values(**values)
+                )
+            self._refresh(connection, dict.fromkeys(update.operation_id for update in updates))
+
+    def nonce_of(self, sender: str) -> int | None:
+        """The next nonce the outbox will give `sender`, if it has given any."""
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(_nonces.c.next_nonce).where(_nonces.c.sender == sender.lower())
+            ).scalar()
+        return None if value is None else int(value)
+
+    # ---------------------------------------------------------------- internals
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                yield connection
+
+    def _by_key(
+        self, credential_id: str, idempotency_key: str, connection: Connection | None = None
+    ) -> tuple[str, str] | None:
+        """(operation id, request fingerprint) of the operation stored under this key."""
+        query = select(_operations.c.id, _operations.c.request_fingerprint).where(
+            _operations.c.credential_id == credential_id,
+            _operations.c.idempotency_key == idempotency_key,
+        )
+        if connection is not None:
+            row = connection.execute(query).first()
+        else:
+            with self.engine.connect() as reading:
+                row = reading.execute(query).first()
+        return None if row is None else (row.id, row.request_fingerprint)
+
+    def _replay(
+        self, existing: tuple[str, str], request: str, idempotency_key: str
+    ) -> tuple[OperationView, bool]:
+        operation_id, stored_request = existing
+        if stored_request != request:
+            raise IdempotencyConflict(idempotency_key, operation_id)
+        view = self.get(operation_id)
+        assert view is not None
+        return view, False
+
+    def _view(self, connection: Connection, operation_id: str) -> OperationView | None:
+        row = connection.execute(select(_operations).where(_operations.c.id == operation_id)).first()
+        if row is None:
+            return None
+        transactions = connection.execute(
+            select(_transactions)
+            .where(_transactions.c.operation_id == operation_id)
+            .order_by(_transactions.c.sequence)
+        ).all()
+        return _operation_view(row, transactions)
+
+    def _transactions(self, *conditions: Any) -> list[OutboxTransaction]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(_transactions, _operations.c.kind)
+                .join(_operations, _operations.c.id == _transactions.c.operation_id)
+                .where(*conditions)
+                .order_by(_transactions.c.sender, _transactions.c.nonce)
+            ).all()
+        return [_transaction(row, OperationKind(row.kind)) for row in rows]
+
+    def _touch(self, connection: Connection, operation_id: str) -> None:
+        connection.execute(
+            _operations.update().where(_operations.c.id == operation_id).values(updated_at=_now())
+        )
+
+    def _refresh(self, connection: Connection, operation_ids: Iterable[str]) -> None:
+        """An operation's status and error follow from its transactions. Once one fails, those of
+        its transactions that hold no nonce yet are never sent (NotSent); those that hold one are
+        still sent and tracked, so that no nonce is left unused."""
+        now = _now()
+        for operation_id in operation_ids:
+            rows = connection.execute(
+                select(
+                    _transactions.c.sequence,
+                    _transactions.c.status,
+                    _transactions.c.error_name,
+                    _transactions.c.error_args,
+                )
+                .where(_transactions.c.operation_id == operation_id)
+                .order_by(_transactions.c.sequence)
+            ).all()
+            status = operation_status(OperationStatus(row.status) for row in rows)
+            error_name: str | None = None
+            error_args: dict[str, Any] | None = None
+            if status is OperationStatus.FAILED:
+                failed = [row for row in rows if row.status == OperationStatus.FAILED.value]
+                cause = next((row for row in failed if row.error_name != NOT_SENT), failed[0])
+                error_name, error_args = cause.error_name, cause.error_args
+                connection.execute(
+                    _transactions.update()
+                    .where(
+                        _transactions.c.operation_id == operation_id,
+                        _transactions.c.status == OperationStatus.PENDING.value,
+                    )
+                    .values(
+                        status=OperationStatus.FAILED.value,
+                        error_name=NOT_SENT,
+                        error_args={"failed_sequence": cause.sequence},
+                    )
+                )
+            connection.execute(
+                _operations.update()
+                .where(_operations.c.id == operation_id)
+                .values(status=status.value, error_name=error_name, error_args=error_args, updated_at=now)
+            )
+
+
+if TYPE_CHECKING:
+    from provenance.chain.outbox import OutboxStorage
+
+    def _is_the_workers_storage(store: OutboxStore) -> OutboxStorage:
+        return store  # mypy checks that the store is what the worker needs

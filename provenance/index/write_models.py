@@ -1,0 +1,111 @@
+"""The write path's tables, beside the index's on the same `Base`: API credentials, operations
+(what a client asked for, with its idempotency record), the transaction outbox and the next nonce
+of every account the outbox signs for.
+
+An operation and its planned transactions are written in one database transaction, before
+anything is sent; a transaction's nonce, signed bytes and hash are written (and committed) before
+it is sent, so a crash at any instant leaves a row the worker can finish: re-send the same bytes,
+or find them mined. `UNIQUE(sender, nonce)` makes two writes with one nonce impossible even if
+the worker were wrong. `sender` in the outbox and nonce tables is the address in lower case (the
+key of the nonce sequence); `operations.sender` keeps the address as the credential gives it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from provenance.index.models import ADDRESS, HASH, Base, JsonArgs
+
+UUID_TEXT = 36
+STATUSES = "status IN ('pending', 'sent', 'confirmed', 'failed')"
+
+
+class ApiCredential(Base):
+    """A bearer token (only its SHA-256 is kept) mapped to one chain account and the key that signs for it."""
+
+    __tablename__ = "api_credentials"
+
+    id: Mapped[str] = mapped_column(String(UUID_TEXT), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    account: Mapped[str] = mapped_column(String(ADDRESS))
+    key_ref: Mapped[str] = mapped_column(Text)
+    """A development key's name or a keystore file's path; never key material."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Operation(Base):
+    """A write a client asked for: validated, stored, then sent by the outbox worker."""
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        UniqueConstraint("credential_id", "idempotency_key"),
+        CheckConstraint(STATUSES, name="status"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_TEXT), primary_key=True)
+    credential_id: Mapped[str] = mapped_column(String(UUID_TEXT), ForeignKey("api_credentials.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonArgs)
+    sender: Mapped[str] = mapped_column(String(ADDRESS))
+    status: Mapped[str] = mapped_column(String(16))
+    error_name: Mapped[str | None] = mapped_column(String(64))
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JsonArgs)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxTransaction(Base):
+    """One transaction of an operation: planned, then signed with a nonce, sent, mined, confirmed."""
+
+    __tablename__ = "outbox_transactions"
+    __table_args__ = (
+        UniqueConstraint("sender", "nonce"),
+        CheckConstraint(STATUSES, name="status"),
+    )
+
+    operation_id: Mapped[str] = mapped_column(
+        String(UUID_TEXT), ForeignKey("operations.id"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sender: Mapped[str] = mapped_column(String(ADDRESS))
+    item_start: Mapped[int | None] = mapped_column(Integer)
+    item_end: Mapped[int | None] = mapped_column(Integer)
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    raw_tx: Mapped[str | None] = mapped_column(Text)
+    tx_hash: Mapped[str | None] = mapped_column(String(HASH), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str | None] = mapped_column(String(HASH))
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    error_name: Mapped[str | None] = mapped_column(String(64))
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JsonArgs)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer)
+
+
+class AccountNonce(Base):
+    """The next nonce the outbox gives an account (lower-case address)."""
+
+    __tablename__ = "account_nonces"
+
+    sender: Mapped[str] = mapped_column(String(ADDRESS), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)

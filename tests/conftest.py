@@ -1,0 +1,33 @@
+"""Fixtures every test folder may use: empty index databases on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.dbs import empty_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """Each test that asks runs once per engine."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def empty_db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A new database with no schema (the indexer must refuse it until `provenance db upgrade`)."""
+    with empty_database(db_kind, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def db_url(empty_db_url: str) -> str:
+    """A new database at the newest schema."""
+    from provenance.index.db import upgrade
+
+    upgrade(empty_db_url)
+    return empty_db_url

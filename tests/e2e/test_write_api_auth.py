@@ -1,0 +1,126 @@
+"""Who is calling: every write needs a valid bearer token; the health check needs none."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from provenance.chain.logsource import RpcLogSource
+from provenance.index import Indexer
+from tests.e2e.conftest import Stack, error_of, lot_body
+
+WRITES = [
+    "/v1/lots",
+    "/v1/lots/batch",
+    "/v1/transformations",
+    "/v1/handovers",
+    "/v1/handovers/accept",
+    "/v1/handovers/cancel",
+    "/v1/assays",
+    "/v1/assays/sign",
+    "/v1/lots/A/documents",
+]
+
+
+@pytest.mark.parametrize("path", WRITES)
+def test_every_write_without_a_token_is_401(stack: Stack, path: str) -> None:
+    response = stack.http.post(path, json={})
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert error_of(response)["type"] == "NotAuthenticated"
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer prv_not-a-token", "Bearer ", "Basic dXNlcjpwYXNz", "prv_no-scheme"]
+)
+def test_a_bad_token_is_401(stack: Stack, authorization: str) -> None:
+    response = stack.http.post(
+        "/v1/lots", json=lot_body(stack.lot_id()), headers={"Authorization": authorization}
+    )
+
+    assert response.status_code == 401
+    assert "prv_" not in response.text
+
+
+def test_a_bad_token_is_refused_before_the_body_is_looked_at(stack: Stack) -> None:
+    response = stack.http.post("/v1/lots", json={"mass_g": -1}, headers={"Authorization": "Bearer nope"})
+
+    assert response.status_code == 401
+
+
+def test_a_revoked_token_stops_working_at_once(stack: Stack) -> None:
+    key = stack.services.keys("dev:operator")
+    _, token = stack.services.credentials.create("short-lived", key.address, "dev:operator")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert stack.http.get("/v1/operations/none", headers=headers).status_code == 404
+
+    assert stack.services.credentials.revoke("short-lived")
+
+    response = stack.http.get("/v1/operations/none", headers=headers)
+    assert response.status_code == 401
+    assert token not in response.text
+
+
+def test_reading_an_operation_needs_a_token(stack: Stack) -> None:
+    assert stack.http.get("/v1/operations/anything").status_code == 401
+
+
+def test_health_reports_the_node_the_index_and_the_outbox_backlog(stack: Stack) -> None:
+    stack.register()
+
+    response = stack.http.get("/health")
+
+    assert response.status_code == 200
+    health = response.json()
+    assert health["status"] == "ok"
+    assert health["node"]["reachable"] is True
+    assert health["node"]["chain_id"] == stack.w3.eth.chain_id
+    assert health["node"]["block_number"] == stack.w3.eth.block_number
+    assert health["outbox"]["backlog"] == 0
+    assert health["index"] == {"cursor_block": None, "lag_blocks": None, "error": None}  # never indexed
+
+    services = stack.services
+    Indexer(services.engine, RpcLogSource(stack.w3, services.deployment.registry), services.deployment).sync()
+    stack.register()  # one block the index has not seen
+
+    index = stack.http.get("/health").json()["index"]
+    assert index["cursor_block"] == stack.w3.eth.block_number - 1
+    assert index["lag_blocks"] == 1
+
+
+def test_health_counts_operations_the_outbox_cannot_send_yet(stack: Stack) -> None:
+    stranger = Account.create()  # a credential whose key this service does not have
+    _, token = stack.services.credentials.create("keyless", stranger.address, "dev:keyless")
+    response = stack.http.post(
+        "/v1/handovers/cancel", json={"lot_ids": ["A"]}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 202
+
+    assert stack.http.get("/health").json()["outbox"]["backlog"] == 1
+
+
+def test_an_unknown_route_answers_in_the_error_shape(stack: Stack) -> None:
+    response = stack.http.get("/v1/nothing-here")
+
+    assert response.status_code == 404
+    assert error_of(response)["message"] == "Not Found"
+
+
+def test_the_openapi_document_has_an_example_for_every_request_body(stack: Stack) -> None:
+    spec = stack.http.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    bodies = [
+        operation["requestBody"]
+        for path in spec["paths"].values()
+        for operation in path.values()
+        if "requestBody" in operation
+    ]
+
+    assert len(bodies) == 9
+    for body in bodies:
+        [content] = body["content"].values()
+        reference = content["schema"]["$ref"].rsplit("/", 1)[-1]
+        schema = schemas[reference]
+        assert schema.get("examples") or content.get("example"), reference
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
