@@ -95,11 +95,17 @@ class AnvilNode:
     def start(self, timeout_s: float = 30.0) -> Web3:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        # its own process group, so stop() and kill() reach every process of the node
-        self.process = subprocess.Popen(
-            self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        # its own process group, so stop() and kill() reach every process of the node; the child
+        # keeps its own descriptor of the log, so ours is closed at once
+        if self.log_path is None:
+            self.process = subprocess.Popen(
+                self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        else:
+            with open(self.log_path, "ab") as output:
+                self.process = subprocess.Popen(
+                    self.command(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                )
         w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 10}))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -37,7 +37,10 @@ A simulation that reverts while other outbox transactions are still unmined is r
 it (a handover after a registration) that the node has not mined yet.
 
 Fees are EIP-1559: `2 × base fee + priority_fee_wei`, fixed at signing (re-sent bytes cannot
-change); a transaction priced out by a sustained fee rise stays pending (no fee bumping yet).
+change); a transaction priced out by a sustained fee rise stays pending (no fee bumping yet), and
+one the node refuses (a sender out of ether) is offered again every step, holding up that
+sender's later nonces until it goes through. Operations of a sender whose key `signer_for`
+cannot give stay pending, set aside for `key_retry_s`, without holding up other senders.
 """
 
 from __future__ import annotations
@@ -241,10 +244,12 @@ class OutboxWorker:
         self._anchor: tuple[int, str] | None = None
         self._next_full_recheck = 0.0
         self._keyless: dict[str, float] = {}
-        self._signers: dict[str, Signer] = {}
         """Senders whose key could not be opened (lower case) -> when to try again."""
+        self._signers: dict[str, Signer] = {}
         self._refusals: dict[str, str] = {}
         """The last error the node gave each transaction hash, so a repeated one is not logged again."""
+        self._troubles: dict[str, str] = {}
+        """The last unexpected error of each operation, likewise."""
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- public
@@ -439,17 +444,22 @@ class OutboxWorker:
                 signer = self._signer(operation.sender, now)
                 if signer is None:
                     continue
-                outcome = self._prepare(operation)
-                if isinstance(outcome, int):  # split: the new plan is simulated next step
-                    changed += outcome
-                    continue
-                if isinstance(outcome, _Refused):
-                    changed += self._refused(operation, outcome, busy=busy)
-                    continue
-                if fees is None:
-                    fees = self._fees()
-                changed += self._sign_and_send(operation, signer, outcome, fees)
-                busy = True
+                try:
+                    outcome = self._prepare(operation)
+                    if isinstance(outcome, int):  # split: the new plan is simulated next step
+                        changed += outcome
+                        continue
+                    if isinstance(outcome, _Refused):
+                        changed += self._refused(operation, outcome, busy=busy)
+                        continue
+                    if fees is None:
+                        fees = self._fees()
+                    changed += self._sign_and_send(operation, signer, outcome, fees)
+                    busy = True
+                except Exception as error:
+                    # one operation the node chokes on (not a revert) must not hold up the others;
+                    # it stays pending, and nothing of it was sent unless its nonces were committed
+                    self._note_trouble(operation.id, error)
             if len(self._keyless) == keyless_before:
                 return changed
             # a sender turned out to have no key: look past its operations at once
@@ -582,6 +592,20 @@ class OutboxWorker:
             return None
         self._signers[key] = signer
         return signer
+
+    def _note_trouble(self, operation_id: str, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        repeated = self._troubles.get(operation_id) == message
+        self._troubles[operation_id] = message
+        if len(self._troubles) > 10_000:
+            self._troubles.clear()
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "operation %s could not be prepared or sent (%s); it stays pending",
+            operation_id,
+            message,
+            exc_info=not repeated,
+        )
 
     def _fees(self) -> dict[str, int]:
         base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")

@@ -7,31 +7,17 @@ shown again. Keys and tokens are never logged.
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
+from provenance.accounts import RoleName
 from provenance.errors import ProvenanceError
 
 accounts_app = typer.Typer(
     help="Accounts on chain (with a role) and their API credentials.", no_args_is_help=True
 )
-
-
-class RoleName(enum.StrEnum):
-    REGISTRAR = "registrar"
-    PROCESSOR = "processor"
-    LAB = "lab"
-    ADMIN = "admin"
-
-
-ROLE_CONSTANTS = {
-    RoleName.PROCESSOR: "PROCESSOR_ROLE",
-    RoleName.LAB: "LAB_ROLE",
-    RoleName.ADMIN: "DEFAULT_ADMIN_ROLE",
-}
 
 
 def _fail(message: str) -> NoReturn:
@@ -50,55 +36,19 @@ def create(
     password_file: Annotated[Path | None, typer.Option(help="File holding the keystore's password.")] = None,
 ) -> None:
     """Create an account with a role and print its API token (shown once)."""
-    from provenance.bootstrap import admin_account, build_services
-    from provenance.chain.keys import DevKeyring, dev_key_ref, keystore_key_ref, load_keystore
-    from provenance.chain.node import fund
+    from provenance.accounts import create_account
     from provenance.config import Settings
-    from provenance.domain.values import encode_label
 
-    if role is RoleName.REGISTRAR and site is None:
-        _fail("--site is required for a registrar (registrars register lots of one site)")
-    if role is not RoleName.REGISTRAR and site is not None:
-        _fail(f"--site applies to registrars only, not to {role}")
-    if (keystore is None) != (password_file is None):
-        _fail("--keystore and --password-file go together")
     settings = Settings()
     try:
-        if site is not None:
-            encode_label(site, "--site")
-        services = build_services(settings)
-        try:
-            if services.credentials.by_name(name) is not None:
-                _fail(f"a credential named {name!r} exists; revoke it first or choose another name")
-            if keystore is not None and password_file is not None:
-                account = load_keystore(keystore, password_file)
-                key_ref = keystore_key_ref(keystore, password_file)
-            else:
-                account = DevKeyring(settings.data_dir).get_or_create(name)
-                key_ref = dev_key_ref(name)
-            client = services.client
-            if settings.embedded:
-                fund(services.w3, account.address)
-            if role is RoleName.REGISTRAR:
-                assert site is not None
-                role_id, described = client.registrar_role(site), f"registrar of site {site}"
-            else:
-                role_id, described = client.role(ROLE_CONSTANTS[role]), ROLE_CONSTANTS[role]
-            if client.has_role(role_id, account.address):
-                granted = "already held"
-            else:
-                client.grant_role(admin_account(settings), role_id, account.address)
-                granted = "granted"
-            _, token = services.credentials.create(name, account.address, key_ref)
-        finally:
-            services.close()
+        created = create_account(settings, name, role, site, keystore, password_file)
     except (ProvenanceError, OSError) as error:
         _fail(str(error))
-    typer.echo(f"account {name}: {account.address}, {described} ({granted})")
+    typer.echo(f"account {name}: {created.address}, {created.described} ({created.granted})")
     if not settings.embedded:
         typer.echo("note: fund this account with ether on the chain before it sends transactions")
     typer.echo("API token (shown once; store it now, only its hash is kept):")
-    typer.echo(token)
+    typer.echo(created.token)
 
 
 @accounts_app.command("list")

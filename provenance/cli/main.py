@@ -94,5 +94,39 @@ def deploy(
     typer.echo(f"record written to {out}")
 
 
+@app.command()
+def demo(
+    api: Annotated[
+        str | None, typer.Option(help="The running API (default: from PROVENANCE_API_HOST/PORT).")
+    ] = None,
+    day: Annotated[str | None, typer.Option(help="The day to play, YYYY-MM-DD (default: yesterday).")] = None,
+) -> None:
+    """Fill a running `provenance serve` with a realistic day at the testbed, through its API."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from provenance.config import Settings
+    from provenance.demo import run_demo
+
+    settings = Settings()
+    try:
+        when = (
+            datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            if day
+            else datetime.now(UTC) - timedelta(days=1)
+        )
+    except ValueError:
+        fail(f"--day: {day!r} is not a date like 2026-11-24")
+    if when.date() >= datetime.now(UTC).date():
+        fail("--day: play a day that is over (the shift's trips must lie in the past)")
+    try:
+        summary = run_demo(
+            settings, api or f"http://{settings.api_host}:{settings.api_port}", when, typer.echo
+        )
+    except (ProvenanceError, OSError) as error:
+        fail(str(error))
+    typer.echo(json.dumps(summary, indent=1))
+
+
 if __name__ == "__main__":
     app()

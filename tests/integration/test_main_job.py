@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ def run_cli(
     )
 
 
-def start_serve(data_dir: Path, port: int, api_port: int) -> subprocess.Popen[str]:
+def serve_env(data_dir: Path, port: int, api_port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "PROVENANCE_DATA_DIR": str(data_dir),
@@ -39,6 +40,20 @@ def start_serve(data_dir: Path, port: int, api_port: int) -> subprocess.Popen[st
     }
     env.pop("PROVENANCE_RPC_URL", None)
     env.pop("PROVENANCE_DATABASE_URL", None)
+    return env
+
+
+def indexed_custodians(data_dir: Path, lot_ids: list[str]) -> list[str]:
+    """Custodians of `lot_ids` as the main job's SQLite index has them."""
+    with sqlite3.connect(f"file:{data_dir / 'index.sqlite3'}?mode=ro", uri=True) as db:
+        found = dict(
+            db.execute("SELECT lot_id, custodian FROM lots WHERE pending_custodian IS NULL").fetchall()
+        )
+    return [found.get(lot_id, "") for lot_id in lot_ids]
+
+
+def start_serve(data_dir: Path, port: int, api_port: int) -> subprocess.Popen[str]:
+    env = serve_env(data_dir, port, api_port)
     return subprocess.Popen(
         [*CLI, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -90,6 +105,16 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
     assert not any("admin API token" in line for line in lines), "the token is shown on first start only"
     assert w3.eth.get_code(record["registry"]) == code_before
     assert wait_until(lambda: health(api_port)["status"] == "ok")
+
+    demo = run_cli("demo", env=serve_env(tmp_path, port, api_port))
+    assert demo.returncode == 0, demo.stderr
+    summary = json.loads(demo.stdout[demo.stdout.index("{") :])
+    assert wait_until(
+        lambda: (
+            indexed_custodians(tmp_path, summary["shipments"])
+            == [summary["accounts"]["buyer-a"], summary["accounts"]["buyer-b"]]
+        )
+    )
     stop(second)
 
     key_file = tmp_path / "keys" / "admin.key"

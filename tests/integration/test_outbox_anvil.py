@@ -138,6 +138,7 @@ def test_acknowledged_writes_survive_a_node_killed_before_its_state_dump(
     worker = OutboxWorker(store, registry.client, registry.signer_for)
     settle(worker)
     assert {store.get(o).status for o in sent} == {OperationStatus.CONFIRMED}  # type: ignore[union-attr]
+    hashes_before = {o: [tx.tx_hash for tx in store.get(o).transactions] for o in sent}  # type: ignore[union-attr]
     before_kill = indexed_lots(engine, registry)
     assert set(before_kill) == set(lot_ids)
     # acknowledged (202) but not sent yet when the node dies
@@ -157,6 +158,8 @@ def test_acknowledged_writes_survive_a_node_killed_before_its_state_dump(
     on_chain = registry.registered_lot_ids()
     assert Counter(on_chain) == Counter(lot_ids), "a lot is missing from the chain, or registered twice"
     assert all(registry.client.lot(lot_id) is not None for lot_id in lot_ids)
+    # what the node lost went out again as the very same signed bytes, so it could not land twice
+    assert {o: [tx.tx_hash for tx in store.get(o).transactions] for o in sent} == hashes_before  # type: ignore[union-attr]
     for key in (crew, other):
         nonces = sorted(
             tx.nonce

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -21,28 +20,11 @@ from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import make_engine
 from provenance.index.outbox_store import OutboxStore
 from provenance.index.write_models import Operation, OutboxTransaction
+from tests.outbox_support import register_payload, registration
 
 SENDER = "0x" + "ab" * 20
 OTHER_SENDER = "0x" + "cd" * 20
 REGISTER = OperationKind.REGISTER_LOTS
-
-
-def registration(lot_id: str, **fields: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "lot_id": lot_id,
-        "face": "F3",
-        "commodity": "COAL",
-        "mass_g": 24_500_000,
-        "grade_ppm": 12_345,
-        "extracted_at": 1_700_000_000,
-        "record_hash": "0x" + hashlib.sha256(lot_id.encode()).hexdigest(),
-    }
-    item.update(fields)
-    return item
-
-
-def register_payload(*lot_ids: str) -> dict[str, Any]:
-    return {"site": "SH2", "lots": [registration(lot_id) for lot_id in lot_ids]}
 
 
 def fake_signature(sequence: int, nonce: int) -> SignedTransaction:

@@ -403,6 +403,26 @@ def test_a_transaction_the_chain_lost_is_sent_again_with_the_same_hash(outbox: O
     assert outbox.chain_nonce() == 1
 
 
+def test_a_transaction_whose_block_a_longer_chain_replaced_is_sent_again(outbox: Outbox) -> None:
+    worker = outbox.worker()
+    before = outbox.chain.tester.take_snapshot()
+    operation_id = outbox.register("L-1")
+    settle(worker)
+    first = outbox.view(operation_id).transactions[0]
+    assert first.block_number is not None
+
+    outbox.chain.tester.revert_to_snapshot(before)
+    outbox.chain.tester.mine_blocks(3)  # a reorg: other blocks at and above its height
+    settle(worker)
+
+    again = outbox.view(operation_id).transactions[0]
+    assert again.status is OperationStatus.CONFIRMED
+    assert again.tx_hash == first.tx_hash
+    assert again.block_number is not None
+    assert again.block_number > first.block_number
+    assert again.block_hash == outbox.chain.w3.eth.get_block(again.block_number)["hash"].to_0x_hex()
+
+
 def test_a_transaction_recorded_but_never_sent_is_sent_by_the_next_step(
     outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -483,3 +503,28 @@ def test_operations_of_a_sender_without_a_key_wait_and_do_not_hold_up_the_others
     assert [outbox.view(o).status for o in stuck] == [OperationStatus.PENDING] * 3
     assert outbox.chain_nonce(keyless[0]) == 0
     assert outbox.view(served).status is OperationStatus.CONFIRMED
+
+
+def test_an_operation_the_node_chokes_on_does_not_hold_up_the_others(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = outbox.worker()
+    choking = outbox.register("L-1")
+    after = outbox.register("L-2")
+    prepare = worker._prepare
+
+    def hiccup(operation: Any) -> Any:
+        if operation.id == choking:
+            raise ConnectionError("the node dropped the connection")
+        return prepare(operation)
+
+    monkeypatch.setattr(worker, "_prepare", hiccup)
+    settle(worker)
+    assert outbox.view(choking).status is OperationStatus.PENDING
+    assert outbox.view(after).status is OperationStatus.CONFIRMED
+    monkeypatch.undo()
+
+    settle(worker)
+
+    assert outbox.view(choking).status is OperationStatus.CONFIRMED
+    assert [outbox.view(o).transactions[0].nonce for o in (after, choking)] == [0, 1]

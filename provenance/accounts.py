@@ -1,0 +1,97 @@
+"""Accounts that act on chain with a role, and the API credentials that act for them.
+
+Shared by `provenance accounts create` and `provenance demo`: make (or reuse) the key, fund it on
+the embedded node, grant the role with the admin key, and mint a token shown once.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from provenance.config import Settings
+from provenance.errors import ConfigurationError
+
+
+class RoleName(enum.StrEnum):
+    REGISTRAR = "registrar"
+    PROCESSOR = "processor"
+    LAB = "lab"
+    ADMIN = "admin"
+    BUYER = "buyer"
+    """No role on chain: a buyer only accepts lots offered to it (and may offer them on)."""
+
+
+ROLE_CONSTANTS = {
+    RoleName.PROCESSOR: "PROCESSOR_ROLE",
+    RoleName.LAB: "LAB_ROLE",
+    RoleName.ADMIN: "DEFAULT_ADMIN_ROLE",
+}
+
+
+@dataclass(frozen=True)
+class CreatedAccount:
+    address: str
+    described: str
+    """The role as a person reads it, e.g. "registrar of site SH2"."""
+    granted: str
+    """"granted" now, or "already held"."""
+    token: str
+
+
+def create_account(
+    settings: Settings,
+    name: str,
+    role: RoleName,
+    site: str | None = None,
+    keystore: Path | None = None,
+    password_file: Path | None = None,
+) -> CreatedAccount:
+    """Raises ConfigurationError for a name in use or inconsistent options."""
+    from provenance.bootstrap import admin_account, build_services
+    from provenance.chain.keys import DevKeyring, dev_key_ref, keystore_key_ref, load_keystore
+    from provenance.chain.node import fund
+    from provenance.domain.values import encode_label
+
+    if role is RoleName.REGISTRAR and site is None:
+        raise ConfigurationError("--site is required for a registrar (registrars register lots of one site)")
+    if role is not RoleName.REGISTRAR and site is not None:
+        raise ConfigurationError(f"--site applies to registrars only, not to {role}")
+    if (keystore is None) != (password_file is None):
+        raise ConfigurationError("--keystore and --password-file go together")
+    if site is not None:
+        encode_label(site, "--site")
+    services = build_services(settings)
+    try:
+        if services.credentials.by_name(name) is not None:
+            raise ConfigurationError(
+                f"a credential named {name!r} exists; revoke it first or choose another name"
+            )
+        if keystore is not None and password_file is not None:
+            account = load_keystore(keystore, password_file)
+            key_ref = keystore_key_ref(keystore, password_file)
+        else:
+            account = DevKeyring(settings.data_dir).get_or_create(name)
+            key_ref = dev_key_ref(name)
+        client = services.client
+        if settings.embedded:
+            fund(services.w3, account.address)
+        if role is RoleName.BUYER:
+            role_id, described = None, "no on-chain role (custody only)"
+        elif role is RoleName.REGISTRAR:
+            assert site is not None
+            role_id, described = client.registrar_role(site), f"registrar of site {site}"
+        else:
+            role_id, described = client.role(ROLE_CONSTANTS[role]), ROLE_CONSTANTS[role]
+        if role_id is None:
+            granted = "nothing to grant"
+        elif client.has_role(role_id, account.address):
+            granted = "already held"
+        else:
+            client.grant_role(admin_account(settings), role_id, account.address)
+            granted = "granted"
+        _, token = services.credentials.create(name, account.address, key_ref)
+    finally:
+        services.close()
+    return CreatedAccount(account.address, described, granted, token)
