@@ -23,6 +23,8 @@ run: setup
 	$(BIN)/provenance serve
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -35,3 +37,5 @@ compile: setup
 
 bench: setup
 	$(BIN)/python bench/gas.py
+	$(BIN)/python bench/index.py
+	$(BIN)/python bench/api_write.py

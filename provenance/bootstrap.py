@@ -187,7 +187,7 @@ def probe_health(services: Services) -> Health:
     except Exception as error:
         index_error = _brief(error)
     try:
-        backlog = outbox_backlog(services.outbox)
+        backlog = services.outbox.backlog()
     except Exception as error:
         outbox_error = _brief(error)
     return Health(
@@ -200,13 +200,6 @@ def probe_health(services: Services) -> Health:
         outbox_backlog=backlog,
         outbox_error=outbox_error,
     )
-
-
-def outbox_backlog(outbox: OutboxStore, cap: int = 10_000) -> int:
-    """Operations not yet final: waiting to be signed, or signed and not yet confirmed (at most `cap`)."""
-    waiting = {operation.id for operation in outbox.pending_operations(limit=cap)}
-    waiting.update(transaction.operation_id for transaction in outbox.in_flight())
-    return min(len(waiting), cap)
 
 
 def _brief(error: Exception) -> str:

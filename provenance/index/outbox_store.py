@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, func, select
 from sqlalchemy.exc import IntegrityError
 
 from provenance.domain.operations import (
@@ -439,6 +439,19 @@ class OutboxStore:
                     .values(**values)
                 )
             self._refresh(connection, dict.fromkeys(update.operation_id for update in updates))
+
+    def backlog(self) -> int:
+        """How many operations are not final yet (pending or sent): one COUNT, cheap for a health probe."""
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count())
+                    .select_from(_operations)
+                    .where(
+                        _operations.c.status.in_([OperationStatus.PENDING.value, OperationStatus.SENT.value])
+                    )
+                ).scalar_one()
+            )
 
     def nonce_of(self, sender: str) -> int | None:
         """The next nonce the outbox will give `sender`, if it has given any."""

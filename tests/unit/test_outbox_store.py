@@ -337,6 +337,7 @@ def test_pending_operations_come_oldest_first(store: OutboxStore, credential_id:
     ids = [submit(store, credential_id, f"L-{i}") for i in range(5)]
 
     assert [operation.id for operation in store.pending_operations(limit=3)] == ids[:3]
+    assert store.backlog() == 5
 
 
 # ------------------------------------------------------------------------------ credentials
