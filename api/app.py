@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodyLimit
-from api.routers import assays, documents, health, lots, operations
+from api.routers import assays, documents, health, lots, operations, reads, verify
 from provenance.bootstrap import Services
 
 API_PREFIX = "/v1"
@@ -23,7 +23,9 @@ def create_app(services: Services) -> FastAPI:
             "Writes are stored in an outbox and answered with an operation (202); add `?wait=true` to "
             "answer once it is confirmed or failed. Every write needs `Authorization: Bearer <token>` "
             "(from `provenance accounts create`); the chain's roles decide what a token's account may do. "
-            "Send an `Idempotency-Key` header to make a write safe to retry."
+            "Send an `Idempotency-Key` header to make a write safe to retry. Reads (GET) need no token: "
+            "provenance is public on the chain, and buyers and auditors verify it; each read answers with "
+            "`X-Index-Block`, the last block the index holds."
         ),
     )
     app.state.services = services
@@ -38,6 +40,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(assays.router, prefix=API_PREFIX)
     app.include_router(documents.router, prefix=API_PREFIX)
     app.include_router(operations.router, prefix=API_PREFIX)
+    app.include_router(verify.router, prefix=API_PREFIX)
+    app.include_router(reads.router, prefix=API_PREFIX)
     return app
 
 

@@ -17,7 +17,7 @@ from api.errors import BodyTooLarge, error_response
 
 MULTIPART_SLACK_BYTES = 64 * 1024
 """What a multipart body may carry beyond the document itself: boundaries, part headers, `kind`."""
-_UPLOAD = re.compile(r"^/v1/lots/[^/]+/documents$")
+_UPLOAD = re.compile(r"^/v1/(lots/[^/]+/documents|verify/document)$")
 
 
 class BodyLimit:

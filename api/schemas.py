@@ -9,11 +9,29 @@ names the same field paths, before anything is stored.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from provenance.domain.operations import MAX_BATCH_LOTS, OperationView
+from provenance.domain.trace import (
+    AssayFact,
+    Coordinates,
+    CustodyFact,
+    Descendant,
+    Descendants,
+    DocumentFact,
+    LineageLink,
+    LotDetail,
+    LotFacts,
+    MassBalance,
+    Provenance,
+    Share,
+    TimelineEvent,
+    TraceNode,
+    decimal_text,
+)
 from provenance.domain.values import MAX_GRADE_PPM, MAX_MASS_G
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
@@ -372,3 +390,519 @@ class HealthOut(BaseModel):
     node: NodeHealth
     index: IndexHealth
     outbox: OutboxHealth
+
+
+# ------------------------------------------------------------------------------- reads
+#
+# Every fact carries the chain coordinates of the event it comes from, so a reader can check it
+# against the chain. Exact quantities that are not whole grams (shares, grams through a blend) are
+# decimal text with 12 places plus the exact fraction as numerator and denominator (text, so no
+# JSON parser rounds them).
+
+_TX = "0x" + "5e" * 32
+_BLOCK = "0x" + "b1" * 32
+_ACCOUNT = "0x" + "a1" * 20
+_COORDINATES: dict[str, JsonValue] = {
+    "block_number": 1_204,
+    "block_hash": _BLOCK,
+    "tx_hash": _TX,
+    "tx_index": 0,
+    "log_index": 3,
+}
+
+
+class CoordinatesOut(BaseModel):
+    """Where on chain a fact was recorded (`log_index` as the node numbers it)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_COORDINATES]})
+
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    log_index: int
+
+    @classmethod
+    def of(cls, at: Coordinates) -> CoordinatesOut:
+        return cls(
+            block_number=at.block_number,
+            block_hash=at.block_hash,
+            tx_hash=at.tx_hash,
+            tx_index=at.tx_index,
+            log_index=at.log_index,
+        )
+
+
+_LOT_OUT_EXAMPLE: dict[str, JsonValue] = {
+    "lot_id": "SH2-2024-000417",
+    "origin": "registered",
+    "site": "SH2",
+    "face": "F3",
+    "commodity": "COAL",
+    "mass_g": 24_500_000,
+    "grade_ppm": 12_345,
+    "extracted_at": EXAMPLE_TIME,
+    "record_hash": EXAMPLE_HASH,
+    "transform_id": None,
+    "creator": _ACCOUNT,
+    "custodian": _ACCOUNT,
+    "pending_custodian": None,
+    "remaining_g": 24_500_000,
+    "status": "active",
+    "created": _COORDINATES,
+}
+
+
+class LotOut(BaseModel):
+    """A lot: origin attributes as registered (or made by a transformation) and its current state."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_LOT_OUT_EXAMPLE]})
+
+    lot_id: str
+    origin: Literal["registered", "transformed"]
+    site: str
+    face: str | None
+    commodity: str
+    mass_g: int = Field(description="Mass at creation, whole grams.")
+    grade_ppm: int
+    extracted_at: int | None = Field(description="Unix seconds; null for lots made by a transformation.")
+    record_hash: str
+    transform_id: int | None = Field(description="The transformation that made the lot, if one did.")
+    creator: str
+    custodian: str
+    pending_custodian: str | None = Field(description="The account a handover is offered to, if one is open.")
+    remaining_g: int
+    status: Literal["active", "consumed", "voided"]
+    created: CoordinatesOut = Field(description="Coordinates of the LotRegistered or LotCreated event.")
+
+    @classmethod
+    def of(cls, lot: LotFacts) -> LotOut:
+        return cls(
+            lot_id=lot.lot_id,
+            origin=lot.origin,  # type: ignore[arg-type]
+            site=lot.site,
+            face=lot.face,
+            commodity=lot.commodity,
+            mass_g=lot.mass_g,
+            grade_ppm=lot.grade_ppm,
+            extracted_at=lot.extracted_at,
+            record_hash=lot.record_hash,
+            transform_id=lot.transform_id,
+            creator=lot.creator,
+            custodian=lot.custodian,
+            pending_custodian=lot.pending_custodian,
+            remaining_g=lot.remaining_g,
+            status=lot.status,  # type: ignore[arg-type]
+            created=CoordinatesOut.of(lot.created),
+        )
+
+
+class AssayFactOut(BaseModel):
+    lab: str
+    grade_ppm: int
+    method: str
+    certificate_hash: str
+    assayed_at: int
+    submitter: str
+    coordinates: CoordinatesOut
+
+    @classmethod
+    def of(cls, assay: AssayFact) -> AssayFactOut:
+        return cls(
+            lab=assay.lab,
+            grade_ppm=assay.grade_ppm,
+            method=assay.method,
+            certificate_hash=assay.certificate_hash,
+            assayed_at=assay.assayed_at,
+            submitter=assay.submitter,
+            coordinates=CoordinatesOut.of(assay.coordinates),
+        )
+
+
+class AnchoredDocumentOut(BaseModel):
+    document_hash: str
+    kind: str
+    anchored_by: str
+    coordinates: CoordinatesOut
+
+    @classmethod
+    def of(cls, document: DocumentFact) -> AnchoredDocumentOut:
+        return cls(
+            document_hash=document.document_hash,
+            kind=document.kind,
+            anchored_by=document.anchored_by,
+            coordinates=CoordinatesOut.of(document.coordinates),
+        )
+
+
+class CustodyMoveOut(BaseModel):
+    lot_id: str
+    action: Literal["offered", "cancelled", "accepted"]
+    from_address: str
+    to_address: str
+    coordinates: CoordinatesOut
+
+    @classmethod
+    def of(cls, move: CustodyFact) -> CustodyMoveOut:
+        return cls(
+            lot_id=move.lot_id,
+            action=move.action,  # type: ignore[arg-type]
+            from_address=move.from_address,
+            to_address=move.to_address,
+            coordinates=CoordinatesOut.of(move.coordinates),
+        )
+
+
+class LotDetailOut(LotOut):
+    """A lot with its assays, anchored documents and open handover offer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_LOT_OUT_EXAMPLE, "assays": [], "documents": [], "pending_handover": None}]
+        }
+    )
+
+    assays: list[AssayFactOut]
+    documents: list[AnchoredDocumentOut]
+    pending_handover: CustodyMoveOut | None = Field(description="The open offer, with its coordinates.")
+
+    @classmethod
+    def of_detail(cls, detail: LotDetail) -> LotDetailOut:
+        return cls(
+            **LotOut.of(detail.lot).model_dump(),
+            assays=[AssayFactOut.of(assay) for assay in detail.assays],
+            documents=[AnchoredDocumentOut.of(document) for document in detail.documents],
+            pending_handover=CustodyMoveOut.of(detail.pending_offer) if detail.pending_offer else None,
+        )
+
+
+class CustodyOut(BaseModel):
+    lot_id: str
+    moves: list[CustodyMoveOut] = Field(description="Offers, cancellations and acceptances, oldest first.")
+
+
+class LotPageOut(BaseModel):
+    lots: list[LotOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page. Pages are ordered by "
+        "(creation block, lot id), so lots indexed later never shift a page already read."
+    )
+
+
+class ExactOut(BaseModel):
+    """An exact rational quantity."""
+
+    decimal: str = Field(description="Rounded to 12 decimal places.", examples=["0.333333333333"])
+    numerator: str
+    denominator: str
+
+    @classmethod
+    def of(cls, value: Fraction) -> ExactOut:
+        return cls(
+            decimal=decimal_text(value), numerator=str(value.numerator), denominator=str(value.denominator)
+        )
+
+
+class ShareOut(BaseModel):
+    key: str | None = Field(description="The origin lot, site or extraction day (YYYY-MM-DD, UTC).")
+    share: ExactOut = Field(description="Part of the traced lot's mass; the shares of one list sum to 1.")
+    grams: ExactOut = Field(description="The same part in grams of the traced lot's mass.")
+
+    @classmethod
+    def of(cls, share: Share) -> ShareOut:
+        return cls(key=share.key, share=ExactOut.of(share.fraction), grams=ExactOut.of(share.grams))
+
+
+class TraceLotOut(BaseModel):
+    lot_id: str
+    origin: Literal["registered", "transformed"]
+    site: str
+    commodity: str
+    mass_g: int
+    extracted_at: int | None
+    custodian: str
+    status: str
+    depth: int = Field(description="Transformations between this lot and the traced one.")
+
+    @classmethod
+    def of(cls, node: TraceNode) -> TraceLotOut:
+        return cls(
+            lot_id=node.lot_id,
+            origin=node.origin,  # type: ignore[arg-type]
+            site=node.site,
+            commodity=node.commodity,
+            mass_g=node.mass_g,
+            extracted_at=node.extracted_at,
+            custodian=node.custodian,
+            status=node.status,
+            depth=node.depth,
+        )
+
+
+class LineageEdgeOut(BaseModel):
+    input_lot_id: str
+    output_lot_id: str
+    transform_id: int
+    mass_g: int = Field(description="Whole grams of the input in the output.")
+    coordinates: CoordinatesOut = Field(description="Coordinates of the output's LotCreated event.")
+
+    @classmethod
+    def of(cls, link: LineageLink) -> LineageEdgeOut:
+        return cls(
+            input_lot_id=link.input_lot_id,
+            output_lot_id=link.output_lot_id,
+            transform_id=link.transform_id,
+            mass_g=link.mass_g,
+            coordinates=CoordinatesOut.of(link.coordinates),
+        )
+
+
+class ProvenanceOut(BaseModel):
+    """The lineage DAG back to the extraction lots, with the share of the lot from each origin
+    lot, site and extraction day (mass-weighted through every transformation; exact)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lot_id": "BLEND-7",
+                    "complete": True,
+                    "max_depth": 50,
+                    "lots": [],
+                    "edges": [],
+                    "by_origin_lot": [
+                        {
+                            "key": "SH2-2024-000417",
+                            "share": {"decimal": "0.250000000000", "numerator": "1", "denominator": "4"},
+                            "grams": {
+                                "decimal": "2500.000000000000",
+                                "numerator": "2500",
+                                "denominator": "1",
+                            },
+                        }
+                    ],
+                    "by_site": [],
+                    "by_extraction_day": [],
+                }
+            ]
+        }
+    )
+
+    lot_id: str
+    complete: bool = Field(
+        description="False when max_depth cut the walk; the deepest lots reached then stand in for origins."
+    )
+    max_depth: int
+    lots: list[TraceLotOut]
+    edges: list[LineageEdgeOut]
+    by_origin_lot: list[ShareOut]
+    by_site: list[ShareOut]
+    by_extraction_day: list[ShareOut]
+
+    @classmethod
+    def of(cls, trace: Provenance, max_depth: int) -> ProvenanceOut:
+        return cls(
+            lot_id=trace.lot_id,
+            complete=trace.complete,
+            max_depth=max_depth,
+            lots=[TraceLotOut.of(node) for node in trace.nodes],
+            edges=[LineageEdgeOut.of(link) for link in trace.links],
+            by_origin_lot=[ShareOut.of(share) for share in trace.by_origin_lot],
+            by_site=[ShareOut.of(share) for share in trace.by_site],
+            by_extraction_day=[ShareOut.of(share) for share in trace.by_extraction_day],
+        )
+
+
+class DescendantOut(BaseModel):
+    lot: TraceLotOut
+    grams: ExactOut = Field(description="Grams of the traced lot in this lot.")
+    custodians: list[str] = Field(description="Its creator, then every account that accepted it, in order.")
+
+    @classmethod
+    def of(cls, descendant: Descendant) -> DescendantOut:
+        return cls(
+            lot=TraceLotOut.of(descendant.node),
+            grams=ExactOut.of(descendant.grams),
+            custodians=list(descendant.custodians),
+        )
+
+
+class DescendantsOut(BaseModel):
+    """Every lot that received mass from the traced lot (for a recall), and every custodian of it."""
+
+    lot_id: str
+    complete: bool
+    lots: list[DescendantOut]
+    edges: list[LineageEdgeOut]
+    custodians: list[str] = Field(description="Every account that held the lot or any lot with its mass.")
+
+    @classmethod
+    def of(cls, found: Descendants) -> DescendantsOut:
+        return cls(
+            lot_id=found.lot_id,
+            complete=found.complete,
+            lots=[DescendantOut.of(lot) for lot in found.lots],
+            edges=[LineageEdgeOut.of(link) for link in found.links],
+            custodians=list(found.custodians),
+        )
+
+
+class MassBalanceOut(BaseModel):
+    """A site's lots' mass over a period of blocks; see docs/api.md for what each figure counts."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "site": "SH2",
+                    "from_block": 100,
+                    "to_block": 200,
+                    "opening_g": 0,
+                    "extracted_g": 3000,
+                    "transformed_in_g": 2400,
+                    "transformed_out_g": 2400,
+                    "lost_g": 100,
+                    "corrected_g": -500,
+                    "closing_g": 2400,
+                    "expected_closing_g": 2400,
+                    "reconciles": True,
+                    "handed_over_g": 1000,
+                    "handovers": 1,
+                }
+            ]
+        }
+    )
+
+    site: str
+    from_block: int
+    to_block: int
+    opening_g: int
+    extracted_g: int
+    transformed_in_g: int
+    transformed_out_g: int = Field(description="Consumed by transformations, without the loss charged.")
+    lost_g: int
+    corrected_g: int
+    closing_g: int = Field(description="Held at the end, read from the lots' current state.")
+    expected_closing_g: int = Field(
+        description="opening + extracted + transformed_in - transformed_out - lost + corrected."
+    )
+    reconciles: bool
+    handed_over_g: int
+    handovers: int
+
+    @classmethod
+    def of(cls, balance: MassBalance) -> MassBalanceOut:
+        return cls(
+            site=balance.site,
+            from_block=balance.from_block,
+            to_block=balance.to_block,
+            opening_g=balance.opening_g,
+            extracted_g=balance.extracted_g,
+            transformed_in_g=balance.transformed_in_g,
+            transformed_out_g=balance.transformed_out_g,
+            lost_g=balance.lost_g,
+            corrected_g=balance.corrected_g,
+            closing_g=balance.closing_g,
+            expected_closing_g=balance.expected_closing_g,
+            reconciles=balance.reconciles,
+            handed_over_g=balance.handed_over_g,
+            handovers=balance.handovers,
+        )
+
+
+class EventOut(BaseModel):
+    name: str = Field(examples=["CustodyAccepted"])
+    lot_id: str | None
+    args: dict[str, Any]
+    coordinates: CoordinatesOut
+
+    @classmethod
+    def of(cls, event: TimelineEvent) -> EventOut:
+        return cls(
+            name=event.name,
+            lot_id=event.lot_id,
+            args=dict(event.args),
+            coordinates=CoordinatesOut.of(event.coordinates),
+        )
+
+
+class TimelineOut(BaseModel):
+    events: list[EventOut] = Field(description="In chain order: block, transaction, log.")
+    next_cursor: str | None
+
+
+# ------------------------------------------------------------------------------- verification
+
+
+class ChainCoordinatesOut(BaseModel):
+    """Where on chain a fact is: re-read it from this transaction's receipt."""
+
+    tx_hash: str
+    block_number: int = Field(description="-1 when the index names a log the chain does not have.")
+    log_index: int
+
+
+class DifferenceOut(BaseModel):
+    """One fact on which the index and the chain disagree."""
+
+    lot_id: str
+    event: str = Field(description="The event (or lotState, lineage_edge, events) the fact belongs to.")
+    field: str = Field(description="The field that differs, e.g. massG, remaining_g, edge[L2].mass_g.")
+    index_value: JsonValue = Field(description="What the index (or the replay of events) says.")
+    chain_value: JsonValue = Field(description="What the chain says.")
+    where: ChainCoordinatesOut | None = None
+
+
+class CheckOut(BaseModel):
+    name: str = Field(
+        description="lot_state, registration, creation, transformation, event:<Event>, "
+        "assay_signature, lineage, conservation, events_complete, ..."
+    )
+    lot_id: str
+    status: Literal["pass", "fail"]
+    claimed: dict[str, JsonValue] | None = Field(description="What the index claims.")
+    on_chain: dict[str, JsonValue] | None = Field(description="What the chain says.")
+    where: ChainCoordinatesOut | None = None
+    detail: str = ""
+
+
+class VerificationOut(BaseModel):
+    """The index's claims about a lot and its lineage, checked against the chain itself."""
+
+    lot_id: str
+    verdict: Literal["verified", "failed"]
+    mode: str
+    block_number: int = Field(description="The block the chain was read at (the index's cursor).")
+    chain_id: int
+    registry: str
+    lots_checked: list[str] = Field(description="The lot and its lineage, back to origin lots.")
+    max_lots: int
+    bound_hit: bool = Field(
+        description="True if the walk stopped at max_lots: older lineage was not checked."
+    )
+    differences: list[DifferenceOut]
+    checks: list[CheckOut]
+
+
+class DocumentAnchorOut(BaseModel):
+    lot_id: str
+    kind: str
+    anchored_by: str = Field(description="The account that anchored it (the lot's custodian then).")
+    tx_hash: str
+    block_number: int
+    log_index: int
+    in_index: bool = Field(description="Whether the index shows this anchor too.")
+
+
+class DocumentVerificationOut(BaseModel):
+    """Whether a document's SHA-256 is anchored on chain, and where."""
+
+    sha256: str
+    document_hash: str
+    size_bytes: int
+    anchored: bool
+    anchors: list[DocumentAnchorOut] = Field(description="Every DocumentAnchored of this hash on chain.")
+    unconfirmed: list[DocumentAnchorOut] = Field(
+        description="Anchors the index claims that the chain does not confirm (should be empty)."
+    )
+    checked_at_block: int

@@ -5,7 +5,7 @@ nothing connects at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance.access import RoleGate
 from provenance.chain.client import RegistryClient
@@ -20,6 +20,10 @@ from provenance.errors import ConfigurationError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.outbox_store import OutboxStore
 
+if TYPE_CHECKING:
+    from provenance.chain.reader import ChainReader
+    from provenance.index.claims import IndexClaimReader
+
 __all__ = [
     "Health",
     "Services",
@@ -29,6 +33,7 @@ __all__ = [
     "embedded_node",
     "ensure_deployment",
     "first_admin_token",
+    "verification_readers",
 ]
 
 
@@ -204,3 +209,12 @@ def probe_health(services: Services) -> Health:
 
 def _brief(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:200]
+
+
+def verification_readers(services: Services) -> tuple[ChainReader, IndexClaimReader]:
+    """Fresh readers for one verification: the chain's (its receipt cache lives as long as the
+    request) and the index's claims."""
+    from provenance.chain.reader import ChainReader
+    from provenance.index.claims import IndexClaimReader
+
+    return ChainReader(services.w3, services.deployment.registry), IndexClaimReader(services.engine)

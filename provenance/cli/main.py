@@ -10,6 +10,7 @@ import typer
 from provenance.cli.accounts_commands import accounts_app
 from provenance.cli.index_commands import db_app, index
 from provenance.cli.serve_command import serve
+from provenance.cli.verify_command import verify
 from provenance.errors import ProvenanceError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.command()(index)
 app.command()(serve)
+app.command()(verify)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

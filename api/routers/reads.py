@@ -1,0 +1,258 @@
+"""The read API: lots, their provenance and descendants, lists, custody, timelines, mass balances.
+
+Reads need no token: buyers, auditors and the public verify provenance, and everything shown is
+public on the chain anyway (rate limits are a later issue). Every answer carries `X-Index-Block`,
+the last block the index holds, so a client knows how current it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from api.deps import ServicesDep
+from api.errors import NotFound
+from api.schemas import (
+    CustodyMoveOut,
+    CustodyOut,
+    DescendantsOut,
+    ErrorOut,
+    EventOut,
+    LotDetailOut,
+    LotOut,
+    LotPageOut,
+    MassBalanceOut,
+    ProvenanceOut,
+    TimelineOut,
+)
+from provenance.bootstrap import Services
+from provenance.domain.trace import LotFilter, TimelineEvent, first_block_at_or_after, parse_time
+from provenance.errors import DomainError
+from provenance.index.queries import EventKey, LotKey, ReadQueries
+
+INDEX_BLOCK_HEADER = "X-Index-Block"
+DEFAULT_MAX_DEPTH = 50
+MAX_DEPTH = 500
+MAX_PAGE = 500
+
+ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorOut} for status in (404, 422)}
+router = APIRouter(tags=["reads"], responses=ERRORS)
+
+
+def read_queries(services: ServicesDep, response: Response) -> ReadQueries:
+    queries = ReadQueries(services.engine)
+    block = queries.index_block()
+    response.headers[INDEX_BLOCK_HEADER] = "" if block is None else str(block)
+    return queries
+
+
+Reads = Annotated[ReadQueries, Depends(read_queries)]
+LotIdPath = Annotated[str, Path(min_length=1, max_length=66, description="The lot's id (its bytes32 label).")]
+SitePath = Annotated[str, Path(min_length=1, max_length=66, description="The site's label.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, at most {MAX_PAGE}.")]
+Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` of the previous page.")]
+Depth = Annotated[
+    int, Query(ge=1, le=MAX_DEPTH, description="How many transformations deep to walk (at most 500).")
+]
+TimeParam = Query(
+    description="Unix seconds, or an ISO 8601 date or date-time (UTC unless it says otherwise).",
+    max_length=40,
+)
+
+
+def _encode(key: tuple[Any, ...]) -> str:
+    return (
+        base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+    )
+
+
+def _decode(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
+    """The key a cursor holds; 422 naming `cursor` for anything this API did not hand out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise DomainError("cursor", "not a cursor this API handed out") from None
+    if (
+        not isinstance(key, list)
+        or len(key) != len(types)
+        or not all(type(part) is kind for part, kind in zip(key, types, strict=True))
+    ):
+        raise DomainError("cursor", "not a cursor this API handed out")
+    return tuple(key)
+
+
+def _lot_key(cursor: str | None) -> LotKey | None:
+    if cursor is None:
+        return None
+    block, lot_id = _decode(cursor, (int, str))
+    return int(block), str(lot_id)
+
+
+def _event_key(cursor: str | None) -> EventKey | None:
+    if cursor is None:
+        return None
+    block, tx_index, log_index = _decode(cursor, (int, int, int))
+    return int(block), int(tx_index), int(log_index)
+
+
+def _timeline(events: list[TimelineEvent], limit: int) -> TimelineOut:
+    last = events[-1].coordinates if len(events) == limit else None
+    return TimelineOut(
+        events=[EventOut.of(event) for event in events],
+        next_cursor=None if last is None else _encode((last.block_number, last.tx_index, last.log_index)),
+    )
+
+
+def _unknown_lot(lot_id: str) -> NotFound:
+    return NotFound(f"no lot {lot_id!r} in the index")
+
+
+# ------------------------------------------------------------------------------- lots
+
+
+@router.get("/lots", response_model=LotPageOut, summary="Search and list lots")
+def list_lots(
+    reads: Reads,
+    services: ServicesDep,
+    site: Annotated[str | None, Query(max_length=66)] = None,
+    commodity: Annotated[str | None, Query(max_length=66)] = None,
+    custodian: Annotated[
+        str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$", description="An account address (any case).")
+    ] = None,
+    status: Literal["active", "consumed", "voided"] | None = None,
+    extracted_from: Annotated[str | None, TimeParam] = None,
+    extracted_to: Annotated[str | None, Query(description="Exclusive; same forms as extracted_from.")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> LotPageOut:
+    """Lots in (creation block, lot id) order. A time filter leaves out lots made by
+    transformations (they have no extraction time)."""
+    where = LotFilter(
+        site=site,
+        commodity=commodity,
+        custodian=None if custodian is None else services.w3.to_checksum_address(custodian),
+        status=status,
+        extracted_from=None if extracted_from is None else parse_time("extracted_from", extracted_from),
+        extracted_to=None if extracted_to is None else parse_time("extracted_to", extracted_to),
+    )
+    found = reads.list_lots(where, _lot_key(cursor), limit)
+    last = found[-1] if len(found) == limit else None
+    return LotPageOut(
+        lots=[LotOut.of(lot) for lot in found],
+        next_cursor=None if last is None else _encode((last.created.block_number, last.lot_id)),
+    )
+
+
+@router.get(
+    "/lots/{lot_id}", response_model=LotDetailOut, summary="A lot, with assays, documents and coordinates"
+)
+def lot_detail(lot_id: LotIdPath, reads: Reads) -> LotDetailOut:
+    detail = reads.lot(lot_id)
+    if detail is None:
+        raise _unknown_lot(lot_id)
+    return LotDetailOut.of_detail(detail)
+
+
+@router.get(
+    "/lots/{lot_id}/provenance",
+    response_model=ProvenanceOut,
+    summary="Backward trace: the lineage back to the extraction lots, with each origin's share",
+)
+def lot_provenance(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> ProvenanceOut:
+    trace = reads.provenance(lot_id, max_depth)
+    if trace is None:
+        raise _unknown_lot(lot_id)
+    return ProvenanceOut.of(trace, max_depth)
+
+
+@router.get(
+    "/lots/{lot_id}/descendants",
+    response_model=DescendantsOut,
+    summary="Forward trace (recalls): every lot and custodian that received mass from a lot",
+)
+def lot_descendants(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> DescendantsOut:
+    found = reads.descendants(lot_id, max_depth)
+    if found is None:
+        raise _unknown_lot(lot_id)
+    return DescendantsOut.of(found)
+
+
+@router.get("/lots/{lot_id}/custody", response_model=CustodyOut, summary="Custody history of a lot")
+def lot_custody(lot_id: LotIdPath, reads: Reads) -> CustodyOut:
+    moves = reads.custody(lot_id)
+    if moves is None:
+        raise _unknown_lot(lot_id)
+    return CustodyOut(lot_id=lot_id, moves=[CustodyMoveOut.of(move) for move in moves])
+
+
+@router.get(
+    "/lots/{lot_id}/timeline", response_model=TimelineOut, summary="Every event about a lot, in chain order"
+)
+def lot_timeline(lot_id: LotIdPath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> TimelineOut:
+    events = reads.lot_timeline(lot_id, _event_key(cursor), limit)
+    if events is None:
+        raise _unknown_lot(lot_id)
+    return _timeline(events, limit)
+
+
+# ------------------------------------------------------------------------------- sites
+
+
+@router.get(
+    "/sites/{site}/timeline", response_model=TimelineOut, summary="Every event about a site, in chain order"
+)
+def site_timeline(site: SitePath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> TimelineOut:
+    return _timeline(reads.site_timeline(site, _event_key(cursor), limit), limit)
+
+
+def _block_at(services: Services, timestamp: int, first: int, last: int) -> int:
+    def timestamp_of(number: int) -> int:
+        return int(services.w3.eth.get_block(number)["timestamp"])
+
+    return first_block_at_or_after(timestamp, first, last, timestamp_of)
+
+
+@router.get(
+    "/sites/{site}/mass-balance",
+    response_model=MassBalanceOut,
+    summary="Mass balance of a site over a period",
+)
+def mass_balance(
+    site: SitePath,
+    reads: Reads,
+    services: ServicesDep,
+    from_time: Annotated[
+        str | None, Query(alias="from", description="Start (included): " + str(TimeParam.description))
+    ] = None,
+    to_time: Annotated[
+        str | None, Query(alias="to", description="End (excluded), same forms as `from`.")
+    ] = None,
+    from_block: Annotated[int | None, Query(ge=0, description="First block (instead of `from`).")] = None,
+    to_block: Annotated[
+        int | None, Query(ge=0, description="Last block, included (instead of `to`).")
+    ] = None,
+) -> MassBalanceOut:
+    """The period is a range of blocks: given as times, it runs from the first block at or after
+    `from` to the last block before `to` (by the chain's block timestamps); by default, from the
+    registry's deployment to the index's last block."""
+    if from_time is not None and from_block is not None:
+        raise DomainError("from", "give `from` or `from_block`, not both")
+    if to_time is not None and to_block is not None:
+        raise DomainError("to", "give `to` or `to_block`, not both")
+    deployed = services.deployment.block_number
+    indexed = reads.index_block()
+    head = deployed if indexed is None else indexed
+    first = deployed if from_block is None else from_block
+    last = head if to_block is None else to_block
+    if from_time is not None:
+        first = _block_at(services, parse_time("from", from_time), deployed, head)
+    if to_time is not None:
+        last = _block_at(services, parse_time("to", to_time), deployed, head) - 1
+    if last < first and from_time is None and to_time is None:
+        raise DomainError("to_block", "the period ends before it starts")
+    return MassBalanceOut.of(reads.mass_balance(site, first, last))

@@ -1,0 +1,483 @@
+"""The read side of the index: lots, lineage walks, lists, timelines and mass balances.
+
+Answers are frozen dataclasses from `provenance.domain.trace`, never ORM rows. Lineage walks go
+breadth first, one query per depth over an IN-list of the frontier (the same SQL on SQLite and
+PostgreSQL, each step an index lookup on `lineage_edges`); the share arithmetic is the domain's.
+
+Lists and timelines page by keyset, never by offset: lots by (creation block, lot id), events by
+(block, transaction index, log index). New rows only ever come in later blocks, so a page boundary
+stays put while the index grows: no duplicates and no gaps across pages.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+
+from provenance.domain.trace import (
+    AssayFact,
+    Coordinates,
+    CustodyFact,
+    Descendants,
+    DocumentFact,
+    LineageLink,
+    LotDetail,
+    LotFacts,
+    LotFilter,
+    MassBalance,
+    Provenance,
+    TimelineEvent,
+    TraceNode,
+    descendants,
+    provenance,
+)
+from provenance.index.models import (
+    AssayRecord,
+    Correction,
+    CustodyMove,
+    Document,
+    Event,
+    IndexCursor,
+    LineageEdge,
+    Lot,
+    StockCount,
+    Transformation,
+    TransformInput,
+)
+
+IN_LIST_CHUNK = 500
+"""Ids per IN-list: well under SQLite's bound-parameter limit, small enough for a fast plan."""
+
+lots = Lot.__table__
+edges = LineageEdge.__table__
+inputs = TransformInput.__table__
+corrections = Correction.__table__
+moves = CustodyMove.__table__
+events = Event.__table__
+
+LotKey = tuple[int, str]
+"""A lot's place in a list: (creation block, lot id)."""
+EventKey = tuple[int, int, int]
+"""An event's place in a timeline: (block, transaction index, log index)."""
+
+
+def _coordinates(row: Any) -> Coordinates:
+    return Coordinates(row.block_number, row.block_hash, row.tx_hash, row.tx_index, row.log_index)
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for lot_id in ids:
+        batch.append(lot_id)
+        if len(batch) == IN_LIST_CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _lot_facts(row: Any) -> LotFacts:
+    return LotFacts(
+        lot_id=row.lot_id,
+        origin=row.origin,
+        site=row.site,
+        face=row.face,
+        commodity=row.commodity,
+        mass_g=row.mass_g,
+        grade_ppm=row.grade_ppm,
+        extracted_at=row.extracted_at,
+        record_hash=row.record_hash,
+        transform_id=row.transform_id,
+        creator=row.creator,
+        custodian=row.custodian,
+        pending_custodian=row.pending_custodian,
+        remaining_g=row.remaining_g,
+        status=row.status,
+        created=_coordinates(row),
+    )
+
+
+_NODE_COLUMNS = (
+    lots.c.lot_id,
+    lots.c.origin,
+    lots.c.site,
+    lots.c.commodity,
+    lots.c.mass_g,
+    lots.c.extracted_at,
+    lots.c.custodian,
+    lots.c.status,
+)
+_EDGE_COLUMNS = (
+    edges.c.input_lot_id,
+    edges.c.output_lot_id,
+    edges.c.transform_id,
+    edges.c.mass_g,
+    edges.c.block_number,
+    edges.c.block_hash,
+    edges.c.tx_hash,
+    edges.c.tx_index,
+    edges.c.log_index,
+)
+
+
+def _link(row: Any) -> LineageLink:
+    return LineageLink(row.input_lot_id, row.output_lot_id, row.transform_id, row.mass_g, _coordinates(row))
+
+
+def _event(row: Any) -> TimelineEvent:
+    return TimelineEvent(row.name, row.lot_id, dict(row.args), _coordinates(row))
+
+
+class ReadQueries:
+    """Read-only queries over one index database; each method is one short read transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def index_block(self) -> int | None:
+        """The last block whose events are all in the index (None before the first range)."""
+        with self._engine.connect() as connection:
+            block: int | None = connection.scalar(select(IndexCursor.block_number))
+            return block
+
+    # ------------------------------------------------------------------ one lot
+
+    def lot(self, lot_id: str) -> LotDetail | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(lots).where(lots.c.lot_id == lot_id)).one_or_none()
+            if row is None:
+                return None
+            facts = _lot_facts(row)
+            assays = tuple(
+                AssayFact(
+                    a.lab,
+                    a.grade_ppm,
+                    a.method,
+                    a.certificate_hash,
+                    a.assayed_at,
+                    a.submitter,
+                    _coordinates(a),
+                )
+                for a in connection.execute(
+                    select(AssayRecord.__table__)
+                    .where(AssayRecord.lot_id == lot_id)
+                    .order_by(AssayRecord.block_number, AssayRecord.tx_index, AssayRecord.log_index)
+                )
+            )
+            documents = tuple(
+                DocumentFact(d.document_hash, d.kind, d.anchored_by, _coordinates(d))
+                for d in connection.execute(
+                    select(Document.__table__)
+                    .where(Document.lot_id == lot_id)
+                    .order_by(Document.block_number, Document.tx_index, Document.log_index)
+                )
+            )
+            pending = None
+            if facts.pending_custodian is not None:
+                offers = self._custody(connection, lot_id)
+                pending = next((move for move in reversed(offers) if move.action == "offered"), None)
+            return LotDetail(facts, assays, documents, pending)
+
+    def exists(self, connection: Connection, lot_id: str) -> bool:
+        return connection.scalar(select(lots.c.lot_id).where(lots.c.lot_id == lot_id)) is not None
+
+    def custody(self, lot_id: str) -> tuple[CustodyFact, ...] | None:
+        """Every handover step of a lot, oldest first; None for an unknown lot."""
+        with self._engine.connect() as connection:
+            if not self.exists(connection, lot_id):
+                return None
+            return self._custody(connection, lot_id)
+
+    @staticmethod
+    def _custody(connection: Connection, lot_id: str) -> tuple[CustodyFact, ...]:
+        rows = connection.execute(
+            select(moves)
+            .where(moves.c.lot_id == lot_id)
+            .order_by(moves.c.block_number, moves.c.tx_index, moves.c.log_index)
+        )
+        return tuple(
+            CustodyFact(row.lot_id, row.action, row.from_address, row.to_address, _coordinates(row))
+            for row in rows
+        )
+
+    # ------------------------------------------------------------------ lineage
+
+    def _nodes(self, connection: Connection, ids: Iterable[str], depth: int) -> list[TraceNode]:
+        found: list[TraceNode] = []
+        for chunk in _chunks(ids):
+            for row in connection.execute(select(*_NODE_COLUMNS).where(lots.c.lot_id.in_(chunk))):
+                found.append(
+                    TraceNode(
+                        row.lot_id,
+                        row.origin,
+                        row.site,
+                        row.commodity,
+                        row.mass_g,
+                        row.extracted_at,
+                        row.custodian,
+                        row.status,
+                        depth,
+                    )
+                )
+        return found
+
+    def _walk(
+        self, connection: Connection, lot_id: str, max_depth: int, *, backward: bool
+    ) -> tuple[list[TraceNode], list[LineageLink], bool] | None:
+        """Breadth first from `lot_id` along lineage edges (towards inputs when `backward`), at most
+        `max_depth` edges deep; returns the lots, the links and whether the walk reached the end."""
+        root = self._nodes(connection, [lot_id], 0)
+        if not root:
+            return None
+        near, far = (
+            (edges.c.output_lot_id, edges.c.input_lot_id)
+            if backward
+            else (
+                edges.c.input_lot_id,
+                edges.c.output_lot_id,
+            )
+        )
+        nodes = list(root)
+        links: list[LineageLink] = []
+        seen = {lot_id}
+        frontier = [lot_id]
+        depth = 0
+        while frontier and depth < max_depth:
+            depth += 1
+            found: list[LineageLink] = []
+            for chunk in _chunks(frontier):
+                found.extend(
+                    _link(row) for row in connection.execute(select(*_EDGE_COLUMNS).where(near.in_(chunk)))
+                )
+            links.extend(found)
+            new = sorted({link.input_lot_id if backward else link.output_lot_id for link in found} - seen)
+            seen.update(new)
+            nodes.extend(self._nodes(connection, new, depth))
+            frontier = new
+        complete = True
+        if frontier:
+            for chunk in _chunks(frontier):
+                if connection.scalar(select(far).where(near.in_(chunk)).limit(1)) is not None:
+                    complete = False
+                    break
+        return nodes, links, complete
+
+    def provenance(self, lot_id: str, max_depth: int) -> Provenance | None:
+        """The backward trace of a lot, at most `max_depth` transformations deep; None if unknown."""
+        with self._engine.connect() as connection:
+            walked = self._walk(connection, lot_id, max_depth, backward=True)
+        if walked is None:
+            return None
+        nodes, links, complete = walked
+        # Past a cut, the deepest lots reached have no links in the walk: they stand in for origins.
+        return provenance(lot_id, nodes, links, complete=complete)
+
+    def descendants(self, lot_id: str, max_depth: int) -> Descendants | None:
+        """Every lot that received mass from `lot_id`, with the grams, and who held each; None if unknown."""
+        with self._engine.connect() as connection:
+            walked = self._walk(connection, lot_id, max_depth, backward=False)
+            if walked is None:
+                return None
+            nodes, links, complete = walked
+            ids = [node.lot_id for node in nodes]
+            custodians = self._custodians(connection, ids)
+        return descendants(lot_id, nodes, links, custodians, complete=complete)
+
+    @staticmethod
+    def _custodians(connection: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+        held: dict[str, list[str]] = defaultdict(list)
+        for chunk in _chunks(ids):
+            for row in connection.execute(
+                select(lots.c.lot_id, lots.c.creator).where(lots.c.lot_id.in_(chunk))
+            ):
+                held[row.lot_id].append(row.creator)
+            for row in connection.execute(
+                select(moves.c.lot_id, moves.c.to_address)
+                .where(moves.c.lot_id.in_(chunk), moves.c.action == "accepted")
+                .order_by(moves.c.block_number, moves.c.tx_index, moves.c.log_index)
+            ):
+                if held[row.lot_id][-1] != row.to_address:
+                    held[row.lot_id].append(row.to_address)
+        return held
+
+    # ------------------------------------------------------------------ lists
+
+    def list_lots(self, where: LotFilter, after: LotKey | None, limit: int) -> list[LotFacts]:
+        """A page of lots matching `where`, ordered by (creation block, lot id), after `after`."""
+        conditions: list[ColumnElement[bool]] = []
+        if where.site is not None:
+            conditions.append(lots.c.site == where.site)
+        if where.commodity is not None:
+            conditions.append(lots.c.commodity == where.commodity)
+        if where.custodian is not None:
+            conditions.append(func.lower(lots.c.custodian) == where.custodian.lower())
+        if where.status is not None:
+            conditions.append(lots.c.status == where.status)
+        if where.extracted_from is not None:
+            conditions.append(lots.c.extracted_at >= where.extracted_from)
+        if where.extracted_to is not None:
+            conditions.append(lots.c.extracted_at < where.extracted_to)
+        if after is not None:
+            conditions.append(tuple_(lots.c.block_number, lots.c.lot_id) > tuple_(*after))
+        query = (
+            select(lots).where(and_(*conditions)).order_by(lots.c.block_number, lots.c.lot_id).limit(limit)
+        )
+        with self._engine.connect() as connection:
+            return [_lot_facts(row) for row in connection.execute(query)]
+
+    # ------------------------------------------------------------------ timelines
+
+    def lot_timeline(self, lot_id: str, after: EventKey | None, limit: int) -> list[TimelineEvent] | None:
+        """A lot's events in chain order (creation, consumptions, custody, assays, documents,
+        corrections; the transformations that made or used it); None for an unknown lot."""
+        with self._engine.connect() as connection:
+            if not self.exists(connection, lot_id):
+                return None
+            transforms = (
+                select(Lot.transform_id)
+                .where(Lot.lot_id == lot_id, Lot.transform_id.is_not(None))
+                .union(select(TransformInput.transform_id).where(TransformInput.lot_id == lot_id))
+            )
+            transform_events = select(Transformation.tx_hash, Transformation.log_index).where(
+                Transformation.transform_id.in_(transforms)
+            )
+            condition = or_(
+                events.c.lot_id == lot_id,
+                tuple_(events.c.tx_hash, events.c.log_index).in_(transform_events),
+            )
+            return self._timeline(connection, condition, after, limit)
+
+    def site_timeline(self, site: str, after: EventKey | None, limit: int) -> list[TimelineEvent]:
+        """Events about a site's lots, its transformations and its stock counts, in chain order."""
+        site_lots = select(Lot.lot_id).where(Lot.site == site)
+        keyed = (
+            select(Transformation.tx_hash, Transformation.log_index)
+            .where(Transformation.site == site)
+            .union(select(StockCount.tx_hash, StockCount.log_index).where(StockCount.site == site))
+        )
+        condition = or_(
+            events.c.lot_id.in_(site_lots),
+            tuple_(events.c.tx_hash, events.c.log_index).in_(keyed),
+        )
+        with self._engine.connect() as connection:
+            return self._timeline(connection, condition, after, limit)
+
+    @staticmethod
+    def _timeline(
+        connection: Connection, condition: ColumnElement[bool], after: EventKey | None, limit: int
+    ) -> list[TimelineEvent]:
+        order = (events.c.block_number, events.c.tx_index, events.c.log_index)
+        query = select(events).where(condition)
+        if after is not None:
+            query = query.where(tuple_(*order) > tuple_(*after))
+        rows = connection.execute(query.order_by(*order).limit(limit))
+        return [_event(row) for row in rows]
+
+    # ------------------------------------------------------------------ mass balance
+
+    def mass_balance(self, site: str, from_block: int, to_block: int) -> MassBalance:
+        """The site's mass over blocks from_block..to_block (see `MassBalance`)."""
+        site_lot = select(lots.c.lot_id).where(lots.c.site == site)
+
+        def total(column: Any, *where: ColumnElement[bool]) -> Any:
+            return select(func.coalesce(func.sum(column), 0)).where(*where)
+
+        def created(first: int | None, last: int | None, origin: str | None = None) -> Any:
+            where = [lots.c.site == site]
+            if origin is not None:
+                where.append(lots.c.origin == origin)
+            return total(lots.c.mass_g, *where, *_between(lots.c.block_number, first, last))
+
+        def consumed(column: Any, first: int | None, last: int | None) -> Any:
+            return total(column, inputs.c.lot_id.in_(site_lot), *_between(inputs.c.block_number, first, last))
+
+        def adjusted(first: int | None, last: int | None) -> Any:
+            return total(
+                corrections.c.adjustment_g,
+                corrections.c.lot_id.in_(site_lot),
+                *_between(corrections.c.block_number, first, last),
+            )
+
+        with self._engine.connect() as connection:
+
+            def value(query: Any) -> int:
+                return int(connection.scalar(query) or 0)
+
+            before = from_block - 1
+            opening = (
+                value(created(None, before))
+                - value(consumed(inputs.c.mass_g, None, before))
+                + value(adjusted(None, before))
+            )
+            consumed_g = value(consumed(inputs.c.mass_g, from_block, to_block))
+            lost = value(consumed(inputs.c.loss_g, from_block, to_block))
+            later = to_block + 1
+            closing = (
+                value(total(lots.c.remaining_g, lots.c.site == site))
+                - value(created(later, None))
+                + value(consumed(inputs.c.mass_g, later, None))
+                - value(adjusted(later, None))
+            )
+            handed_over, handovers = self._handed_over(connection, site, from_block, to_block)
+            return MassBalance(
+                site=site,
+                from_block=from_block,
+                to_block=to_block,
+                opening_g=opening,
+                extracted_g=value(created(from_block, to_block, "registered")),
+                transformed_in_g=value(created(from_block, to_block, "transformed")),
+                transformed_out_g=consumed_g - lost,
+                lost_g=lost,
+                corrected_g=value(adjusted(from_block, to_block)),
+                closing_g=closing,
+                handed_over_g=handed_over,
+                handovers=handovers,
+            )
+
+    @staticmethod
+    def _handed_over(connection: Connection, site: str, first: int, last: int) -> tuple[int, int]:
+        """Accepted handovers of the site's lots in the period, and the mass each lot held then."""
+        accepted: list[Row[Any]] = list(
+            connection.execute(
+                select(moves.c.lot_id, moves.c.block_number, moves.c.tx_index, lots.c.mass_g)
+                .join(lots, lots.c.lot_id == moves.c.lot_id)
+                .where(
+                    lots.c.site == site,
+                    moves.c.action == "accepted",
+                    *_between(moves.c.block_number, first, last),
+                )
+            )
+        )
+        grams = 0
+        for move in accepted:
+            earlier_consumed = tuple_(inputs.c.block_number, inputs.c.tx_index) < tuple_(
+                move.block_number, move.tx_index
+            )
+            earlier_corrected = tuple_(corrections.c.block_number, corrections.c.tx_index) < tuple_(
+                move.block_number, move.tx_index
+            )
+            used = connection.scalar(
+                select(func.coalesce(func.sum(inputs.c.mass_g), 0)).where(
+                    inputs.c.lot_id == move.lot_id, earlier_consumed
+                )
+            )
+            adjusted = connection.scalar(
+                select(func.coalesce(func.sum(corrections.c.adjustment_g), 0)).where(
+                    corrections.c.lot_id == move.lot_id, earlier_corrected
+                )
+            )
+            grams += move.mass_g - int(used or 0) + int(adjusted or 0)
+        return grams, len(accepted)
+
+
+def _between(column: Any, first: int | None, last: int | None) -> list[ColumnElement[bool]]:
+    bounds: list[ColumnElement[bool]] = []
+    if first is not None:
+        bounds.append(column >= first)
+    if last is not None:
+        bounds.append(column <= last)
+    return bounds
