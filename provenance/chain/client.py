@@ -144,26 +144,7 @@ class RegistryClient:
         )
 
     def transform(self, sender: Sender, transformation: Transformation) -> TxReceipt:
-        t = transformation
-        return self.transact(
-            sender,
-            "transform",
-            int(t.kind),
-            encode_label(t.site, "site"),
-            [(encode_label(i.lot_id, "lot_id"), i.mass_g) for i in t.inputs],
-            [
-                (
-                    encode_label(o.lot_id, "lot_id"),
-                    encode_label(o.commodity, "commodity"),
-                    o.mass_g,
-                    o.grade_ppm,
-                    o.record_hash,
-                )
-                for o in t.outputs
-            ],
-            t.loss_g,
-            t.record_hash,
-        )
+        return self.transact(sender, "transform", *transform_args(transformation))
 
     def hand_over(self, sender: Sender, lot_ids: Sequence[str], to: str) -> TxReceipt:
         return self.transact(sender, "handOver", _labels(lot_ids), to)
@@ -216,6 +197,27 @@ class RegistryClient:
 
     def has_role(self, role: bytes, account: str, block: BlockIdentifier = "latest") -> bool:
         return bool(self.contract.functions.hasRole(role, account).call(block_identifier=block))
+
+
+def transform_args(t: Transformation) -> tuple[Any, ...]:
+    """The arguments of `transform(kind, site, inputs, outputs, lossG, recordHash)`."""
+    return (
+        int(t.kind),
+        encode_label(t.site, "site"),
+        [(encode_label(i.lot_id, "lot_id"), i.mass_g) for i in t.inputs],
+        [
+            (
+                encode_label(o.lot_id, "lot_id"),
+                encode_label(o.commodity, "commodity"),
+                o.mass_g,
+                o.grade_ppm,
+                o.record_hash,
+            )
+            for o in t.outputs
+        ],
+        t.loss_g,
+        t.record_hash,
+    )
 
 
 def assay_tuple(assay: Assay) -> tuple[Any, ...]:

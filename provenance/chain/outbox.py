@@ -63,6 +63,7 @@ from provenance.chain.client import (
     decode_revert,
     registration_tuple,
     revert_data,
+    transform_args,
 )
 from provenance.chain.connection import Signer
 from provenance.domain.operations import (
@@ -136,27 +137,7 @@ def call_for(kind: OperationKind, payload: Mapping[str, Any], start: int | None,
             return Call("registerLot", (site, registration_tuple(lots[0])))
         return Call("registerLots", (site, [registration_tuple(lot) for lot in lots]))
     if kind is OperationKind.TRANSFORM:
-        t = parse_transformation(payload)
-        return Call(
-            "transform",
-            (
-                int(t.kind),
-                encode_label(t.site, "site"),
-                [(encode_label(i.lot_id, "lot_id"), i.mass_g) for i in t.inputs],
-                [
-                    (
-                        encode_label(o.lot_id, "lot_id"),
-                        encode_label(o.commodity, "commodity"),
-                        o.mass_g,
-                        o.grade_ppm,
-                        o.record_hash,
-                    )
-                    for o in t.outputs
-                ],
-                t.loss_g,
-                t.record_hash,
-            ),
-        )
+        return Call("transform", transform_args(parse_transformation(payload)))
     if kind is OperationKind.SUBMIT_ASSAY:
         assay, signature = parse_assay(payload)
         return Call("submitAssay", (assay_tuple(assay), signature))
