@@ -39,3 +39,4 @@ bench: setup
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/api_write.py
+	$(BIN)/python bench/query.py

@@ -13,6 +13,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel
 
 from api.deps import ServicesDep
 from api.errors import NotFound
@@ -43,14 +44,31 @@ ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorOut} for st
 router = APIRouter(tags=["reads"], responses=ERRORS)
 
 
-def read_queries(services: ServicesDep, response: Response) -> ReadQueries:
-    queries = ReadQueries(services.engine)
-    block = queries.index_block()
-    response.headers[INDEX_BLOCK_HEADER] = "" if block is None else str(block)
-    return queries
+class Reading(ReadQueries):
+    """The index's queries, with the index block as it stood when the request began."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services.engine)
+        self.block_seen = self.index_block()
 
 
-Reads = Annotated[ReadQueries, Depends(read_queries)]
+def read_queries(services: ServicesDep) -> Reading:
+    return Reading(services)
+
+
+Reads = Annotated[Reading, Depends(read_queries)]
+
+
+def reply(model: BaseModel, reads: Reading) -> Response:
+    """The answer as JSON with `X-Index-Block`. Serialised once, straight from the model: FastAPI
+    would validate a returned model against `response_model` again (the model is what the
+    OpenAPI document shows either way)."""
+    block = "" if reads.block_seen is None else str(reads.block_seen)
+    return Response(
+        model.model_dump_json(), media_type="application/json", headers={INDEX_BLOCK_HEADER: block}
+    )
+
+
 LotIdPath = Annotated[str, Path(min_length=1, max_length=66, description="The lot's id (its bytes32 label).")]
 SitePath = Annotated[str, Path(min_length=1, max_length=66, description="The site's label.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, at most {MAX_PAGE}.")]
@@ -129,7 +147,7 @@ def list_lots(
     extracted_to: Annotated[str | None, Query(description="Exclusive; same forms as extracted_from.")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> LotPageOut:
+) -> Response:
     """Lots in (creation block, lot id) order. A time filter leaves out lots made by
     transformations (they have no extraction time)."""
     where = LotFilter(
@@ -142,20 +160,21 @@ def list_lots(
     )
     found = reads.list_lots(where, _lot_key(cursor), limit)
     last = found[-1] if len(found) == limit else None
-    return LotPageOut(
+    page = LotPageOut(
         lots=[LotOut.of(lot) for lot in found],
         next_cursor=None if last is None else _encode((last.created.block_number, last.lot_id)),
     )
+    return reply(page, reads)
 
 
 @router.get(
     "/lots/{lot_id}", response_model=LotDetailOut, summary="A lot, with assays, documents and coordinates"
 )
-def lot_detail(lot_id: LotIdPath, reads: Reads) -> LotDetailOut:
+def lot_detail(lot_id: LotIdPath, reads: Reads) -> Response:
     detail = reads.lot(lot_id)
     if detail is None:
         raise _unknown_lot(lot_id)
-    return LotDetailOut.of_detail(detail)
+    return reply(LotDetailOut.of_detail(detail), reads)
 
 
 @router.get(
@@ -163,11 +182,11 @@ def lot_detail(lot_id: LotIdPath, reads: Reads) -> LotDetailOut:
     response_model=ProvenanceOut,
     summary="Backward trace: the lineage back to the extraction lots, with each origin's share",
 )
-def lot_provenance(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> ProvenanceOut:
+def lot_provenance(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> Response:
     trace = reads.provenance(lot_id, max_depth)
     if trace is None:
         raise _unknown_lot(lot_id)
-    return ProvenanceOut.of(trace, max_depth)
+    return reply(ProvenanceOut.of(trace, max_depth), reads)
 
 
 @router.get(
@@ -175,29 +194,29 @@ def lot_provenance(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_M
     response_model=DescendantsOut,
     summary="Forward trace (recalls): every lot and custodian that received mass from a lot",
 )
-def lot_descendants(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> DescendantsOut:
+def lot_descendants(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> Response:
     found = reads.descendants(lot_id, max_depth)
     if found is None:
         raise _unknown_lot(lot_id)
-    return DescendantsOut.of(found)
+    return reply(DescendantsOut.of(found), reads)
 
 
 @router.get("/lots/{lot_id}/custody", response_model=CustodyOut, summary="Custody history of a lot")
-def lot_custody(lot_id: LotIdPath, reads: Reads) -> CustodyOut:
+def lot_custody(lot_id: LotIdPath, reads: Reads) -> Response:
     moves = reads.custody(lot_id)
     if moves is None:
         raise _unknown_lot(lot_id)
-    return CustodyOut(lot_id=lot_id, moves=[CustodyMoveOut.of(move) for move in moves])
+    return reply(CustodyOut(lot_id=lot_id, moves=[CustodyMoveOut.of(move) for move in moves]), reads)
 
 
 @router.get(
     "/lots/{lot_id}/timeline", response_model=TimelineOut, summary="Every event about a lot, in chain order"
 )
-def lot_timeline(lot_id: LotIdPath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> TimelineOut:
+def lot_timeline(lot_id: LotIdPath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> Response:
     events = reads.lot_timeline(lot_id, _event_key(cursor), limit)
     if events is None:
         raise _unknown_lot(lot_id)
-    return _timeline(events, limit)
+    return reply(_timeline(events, limit), reads)
 
 
 # ------------------------------------------------------------------------------- sites
@@ -206,8 +225,8 @@ def lot_timeline(lot_id: LotIdPath, reads: Reads, limit: Limit = 100, cursor: Cu
 @router.get(
     "/sites/{site}/timeline", response_model=TimelineOut, summary="Every event about a site, in chain order"
 )
-def site_timeline(site: SitePath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> TimelineOut:
-    return _timeline(reads.site_timeline(site, _event_key(cursor), limit), limit)
+def site_timeline(site: SitePath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> Response:
+    return reply(_timeline(reads.site_timeline(site, _event_key(cursor), limit), limit), reads)
 
 
 def _block_at(services: Services, timestamp: int, first: int, last: int) -> int:
@@ -236,7 +255,7 @@ def mass_balance(
     to_block: Annotated[
         int | None, Query(ge=0, description="Last block, included (instead of `to`).")
     ] = None,
-) -> MassBalanceOut:
+) -> Response:
     """The period is a range of blocks: given as times, it runs from the first block at or after
     `from` to the last block before `to` (by the chain's block timestamps); by default, from the
     registry's deployment to the index's last block."""
@@ -245,7 +264,7 @@ def mass_balance(
     if to_time is not None and to_block is not None:
         raise DomainError("to", "give `to` or `to_block`, not both")
     deployed = services.deployment.block_number
-    indexed = reads.index_block()
+    indexed = reads.block_seen
     head = deployed if indexed is None else indexed
     first = deployed if from_block is None else from_block
     last = head if to_block is None else to_block
@@ -255,4 +274,4 @@ def mass_balance(
         last = _block_at(services, parse_time("to", to_time), deployed, head) - 1
     if last < first and from_time is None and to_time is None:
         raise DomainError("to_block", "the period ends before it starts")
-    return MassBalanceOut.of(reads.mass_balance(site, first, last))
+    return reply(MassBalanceOut.of(reads.mass_balance(site, first, last)), reads)

@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 INDEXES = {
     "ix_lots_block_number_lot_id": ["block_number", "lot_id"],
     "ix_lots_site_block_number_lot_id": ["site", "block_number", "lot_id"],
+    "ix_lots_site_status_block_number_lot_id": ["site", "status", "block_number", "lot_id"],
     "ix_lots_custodian_block_number_lot_id": ["custodian", "block_number", "lot_id"],
 }
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.types import FilterParams
@@ -19,9 +21,9 @@ from web3.types import FilterParams
 from provenance.chain.client import LotOnChain, RegistryClient
 from provenance.chain.events import DecodedEvent, decode_log, topic_of
 from provenance.chain.logsource import _RANGE_REFUSED as RANGE_REFUSED
-from provenance.chain.signing import recover_assay_signer
+from provenance.chain.signing import LOAD_TYPES, domain, recover_assay_signer
 from provenance.domain.records import Assay
-from provenance.domain.values import encode_label
+from provenance.domain.values import decode_label, encode_label
 from provenance.errors import ChainError, DomainError
 
 __all__ = ["ChainReader", "LotOnChain"]
@@ -166,3 +168,56 @@ class ChainReader:
             if type(error).__name__ in {"BadSignature", "ValidationError"}:
                 return None
             raise
+
+    def load_signer(self, event: DecodedEvent) -> tuple[str, str] | None:
+        """For a LoadAttested: (the device that signed the load, the site it was registered at),
+        recovered from the `registerAttestedLots` calldata of its transaction. None when the
+        transaction is not a direct call of it (a contract calling the registry), so there is no
+        calldata to decode."""
+        try:
+            transaction = self.w3.eth.get_transaction(event.tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        except (Web3Exception, OSError) as error:
+            raise ChainError(f"eth_getTransactionByHash {event.tx_hash} failed: {error}") from error
+        if str(transaction.get("to") or "").lower() != self.registry.lower():
+            return None
+        try:
+            function, arguments = self.client.contract.decode_function_input(transaction["input"])
+        except ValueError:
+            return None
+        if function.fn_name != "registerAttestedLots":
+            return None
+        try:
+            lot_label = encode_label(str(event.args["lotId"]), "lot_id")
+        except DomainError:
+            return None
+        for lot, attestation in zip(arguments["lots"], arguments["attestations"], strict=False):
+            if bytes(lot["lotId"]) != lot_label:
+                continue
+            message = {
+                "lotId": bytes(lot["lotId"]),
+                "site": bytes(arguments["site"]),
+                "face": bytes(lot["face"]),
+                "tripId": bytes(attestation["tripId"]),
+                "massG": lot["massG"],
+                "loadedAt": attestation["loadedAt"],
+            }
+            signature = bytes(attestation["signature"])
+            signable = encode_typed_data(domain(self.chain_id, self.registry), LOAD_TYPES, message)
+            try:
+                signer = str(Account.recover_message(signable, signature=signature))
+            except Exception:  # a malformed signature: the registry would have refused it
+                return None
+            return signer, decode_label(bytes(arguments["site"]))
+        return None
+
+    def device_at(self, device: str, block: int) -> tuple[str, bool]:
+        """`deviceOf(device)` at `block`: (its site, whether it may attest)."""
+        try:
+            site, _kind, active = self.client.contract.functions.deviceOf(
+                Web3.to_checksum_address(device)
+            ).call(block_identifier=block)
+        except (Web3Exception, OSError) as error:
+            raise ChainError(f"eth_call deviceOf({device}) at block {block} failed: {error}") from error
+        return decode_label(bytes(site)), bool(active)

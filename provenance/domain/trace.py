@@ -349,6 +349,7 @@ class LotFilter:
     site: str | None = None
     commodity: str | None = None
     custodian: str | None = None
+    """A checksummed address, as the index stores them."""
     status: str | None = None
     extracted_from: int | None = None
     """Inclusive, Unix seconds."""

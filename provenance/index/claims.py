@@ -50,7 +50,7 @@ def _where(row: Any) -> Where:
 
 
 def _event(name: str, table: str, row: Any, fields: Mapping[str, Any]) -> IndexedEvent:
-    return IndexedEvent(name, table, dict(fields), _where(row))
+    return IndexedEvent(name, table, dict(fields), _where(row), row.block_hash)
 
 
 class IndexClaimReader:

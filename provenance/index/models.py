@@ -157,10 +157,11 @@ class Lot(ChainCoordinates, Base):
         CheckConstraint("origin IN ('registered', 'transformed')", name="origin"),
         CheckConstraint("status IN ('active', 'consumed', 'voided')", name="status"),
         CheckConstraint("remaining_g >= 0", name="remaining_not_negative"),
-        # Keyset pages of lots in (creation block, lot id) order, whole or by site or custodian
-        # (migration 0003).
+        # Keyset pages of lots in (creation block, lot id) order: all, by site, by site and status,
+        # by custodian (migration 0003).
         Index(None, "block_number", "lot_id"),
         Index(None, "site", "block_number", "lot_id"),
+        Index(None, "site", "status", "block_number", "lot_id"),
         Index(None, "custodian", "block_number", "lot_id"),
     )
 

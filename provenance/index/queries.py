@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, Integer, String, and_, func, literal, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from provenance.domain.trace import (
@@ -206,64 +206,73 @@ class ReadQueries:
 
     # ------------------------------------------------------------------ lineage
 
-    def _nodes(self, connection: Connection, ids: Iterable[str], depth: int) -> list[TraceNode]:
-        found: list[TraceNode] = []
-        for chunk in _chunks(ids):
-            for row in connection.execute(select(*_NODE_COLUMNS).where(lots.c.lot_id.in_(chunk))):
-                found.append(
-                    TraceNode(
-                        row.lot_id,
-                        row.origin,
-                        row.site,
-                        row.commodity,
-                        row.mass_g,
-                        row.extracted_at,
-                        row.custodian,
-                        row.status,
-                        depth,
-                    )
-                )
-        return found
-
     def _walk(
         self, connection: Connection, lot_id: str, max_depth: int, *, backward: bool
     ) -> tuple[list[TraceNode], list[LineageLink], bool] | None:
-        """Breadth first from `lot_id` along lineage edges (towards inputs when `backward`), at most
-        `max_depth` edges deep; returns the lots, the links and whether the walk reached the end."""
-        root = self._nodes(connection, [lot_id], 0)
-        if not root:
-            return None
+        """Every lot within `max_depth` edges of `lot_id` along lineage edges (towards inputs when
+        `backward`), each at its shortest distance, the links between them, and whether the walk
+        reached the end. One recursive query finds the lots (an index lookup per step), two more
+        read their rows and links."""
         near, far = (
             (edges.c.output_lot_id, edges.c.input_lot_id)
             if backward
-            else (
-                edges.c.input_lot_id,
-                edges.c.output_lot_id,
-            )
+            else (edges.c.input_lot_id, edges.c.output_lot_id)
         )
-        nodes = list(root)
-        links: list[LineageLink] = []
-        seen = {lot_id}
-        frontier = [lot_id]
-        depth = 0
-        while frontier and depth < max_depth:
-            depth += 1
-            found: list[LineageLink] = []
-            for chunk in _chunks(frontier):
-                found.extend(
-                    _link(row) for row in connection.execute(select(*_EDGE_COLUMNS).where(near.in_(chunk)))
+        start = select(literal(lot_id, String()).label("lot_id"), literal(0, Integer()).label("depth"))
+        walk = start.cte("walk", recursive=True)
+        walk = walk.union(
+            select(far.label("lot_id"), (walk.c.depth + 1).label("depth"))
+            .join_from(edges, walk, near == walk.c.lot_id)
+            .where(walk.c.depth < max_depth)
+        )
+        reached = (
+            select(walk.c.lot_id, func.min(walk.c.depth).label("depth"))
+            .group_by(walk.c.lot_id)
+            .cte("reached")
+        )
+        depth_of: dict[str, int] = {}
+        nodes: list[TraceNode] = []
+        for row in connection.execute(
+            select(*_NODE_COLUMNS, reached.c.depth).join_from(
+                lots, reached, lots.c.lot_id == reached.c.lot_id
+            )
+        ):
+            depth_of[row.lot_id] = row.depth
+            nodes.append(
+                TraceNode(
+                    row.lot_id,
+                    row.origin,
+                    row.site,
+                    row.commodity,
+                    row.mass_g,
+                    row.extracted_at,
+                    row.custodian,
+                    row.status,
+                    row.depth,
                 )
-            links.extend(found)
-            new = sorted({link.input_lot_id if backward else link.output_lot_id for link in found} - seen)
-            seen.update(new)
-            nodes.extend(self._nodes(connection, new, depth))
-            frontier = new
+            )
+        if lot_id not in depth_of:
+            return None
+        nodes.sort(key=lambda node: (node.depth, node.lot_id))
+        expanded = [lot for lot, depth in depth_of.items() if depth < max_depth]
+        edge_order = (edges.c.block_number, edges.c.log_index, edges.c.input_lot_id)
+        links: list[LineageLink] = []
+        for chunk in _chunks(expanded):
+            links.extend(
+                _link(row)
+                for row in connection.execute(
+                    select(*_EDGE_COLUMNS).where(near.in_(chunk)).order_by(*edge_order)
+                )
+            )
+        links.sort(
+            key=lambda link: (link.coordinates.block_number, link.coordinates.log_index, link.input_lot_id)
+        )
+        edge_of_frontier = [lot for lot, depth in depth_of.items() if depth == max_depth]
         complete = True
-        if frontier:
-            for chunk in _chunks(frontier):
-                if connection.scalar(select(far).where(near.in_(chunk)).limit(1)) is not None:
-                    complete = False
-                    break
+        for chunk in _chunks(edge_of_frontier):
+            if connection.scalar(select(far).where(near.in_(chunk)).limit(1)) is not None:
+                complete = False
+                break
         return nodes, links, complete
 
     def provenance(self, lot_id: str, max_depth: int) -> Provenance | None:
@@ -314,7 +323,7 @@ class ReadQueries:
         if where.commodity is not None:
             conditions.append(lots.c.commodity == where.commodity)
         if where.custodian is not None:
-            conditions.append(func.lower(lots.c.custodian) == where.custodian.lower())
+            conditions.append(lots.c.custodian == where.custodian)
         if where.status is not None:
             conditions.append(lots.c.status == where.status)
         if where.extracted_from is not None:
@@ -440,38 +449,35 @@ class ReadQueries:
 
     @staticmethod
     def _handed_over(connection: Connection, site: str, first: int, last: int) -> tuple[int, int]:
-        """Accepted handovers of the site's lots in the period, and the mass each lot held then."""
-        accepted: list[Row[Any]] = list(
-            connection.execute(
-                select(moves.c.lot_id, moves.c.block_number, moves.c.tx_index, lots.c.mass_g)
-                .join(lots, lots.c.lot_id == moves.c.lot_id)
-                .where(
-                    lots.c.site == site,
-                    moves.c.action == "accepted",
-                    *_between(moves.c.block_number, first, last),
-                )
+        """Accepted handovers of the site's lots in the period, and the mass each lot held then
+        (its mass, less what transactions before the acceptance consumed, plus their corrections)."""
+        before = tuple_(moves.c.block_number, moves.c.tx_index)
+        consumed = (
+            select(func.coalesce(func.sum(inputs.c.mass_g), 0))
+            .where(
+                inputs.c.lot_id == moves.c.lot_id, tuple_(inputs.c.block_number, inputs.c.tx_index) < before
             )
+            .scalar_subquery()
         )
-        grams = 0
-        for move in accepted:
-            earlier_consumed = tuple_(inputs.c.block_number, inputs.c.tx_index) < tuple_(
-                move.block_number, move.tx_index
+        adjusted = (
+            select(func.coalesce(func.sum(corrections.c.adjustment_g), 0))
+            .where(
+                corrections.c.lot_id == moves.c.lot_id,
+                tuple_(corrections.c.block_number, corrections.c.tx_index) < before,
             )
-            earlier_corrected = tuple_(corrections.c.block_number, corrections.c.tx_index) < tuple_(
-                move.block_number, move.tx_index
+            .scalar_subquery()
+        )
+        row = connection.execute(
+            select(func.count(), func.coalesce(func.sum(lots.c.mass_g - consumed + adjusted), 0))
+            .select_from(moves)
+            .join(lots, lots.c.lot_id == moves.c.lot_id)
+            .where(
+                lots.c.site == site,
+                moves.c.action == "accepted",
+                *_between(moves.c.block_number, first, last),
             )
-            used = connection.scalar(
-                select(func.coalesce(func.sum(inputs.c.mass_g), 0)).where(
-                    inputs.c.lot_id == move.lot_id, earlier_consumed
-                )
-            )
-            adjusted = connection.scalar(
-                select(func.coalesce(func.sum(corrections.c.adjustment_g), 0)).where(
-                    corrections.c.lot_id == move.lot_id, earlier_corrected
-                )
-            )
-            grams += move.mass_g - int(used or 0) + int(adjusted or 0)
-        return grams, len(accepted)
+        ).one()
+        return int(row[1]), int(row[0])
 
 
 def _between(column: Any, first: int | None, last: int | None) -> list[ColumnElement[bool]]:

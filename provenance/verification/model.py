@@ -34,6 +34,9 @@ class IndexedEvent:
     table: str
     fields: Mapping[str, Any]
     where: Where
+    block_hash: str | None = None
+    """The hash of the block the index says the log is in: a row left behind by a reorg names a
+    block the chain no longer has, even at the same height."""
 
 
 @dataclass(frozen=True)

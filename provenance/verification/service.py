@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from provenance.chain.events import DecodedEvent
 from provenance.domain.lineage import allocate
+from provenance.domain.lotstatus import LotStatus, status_after_consumption, status_after_correction
+from provenance.domain.values import CorrectionReason
 from provenance.errors import DomainError, IndexStateError
 from provenance.verification.model import (
     DEFAULT_MAX_LOTS,
@@ -71,6 +73,8 @@ class ChainReads(Protocol):
     def lot_logs(self, lot_id: str, from_block: int, to_block: int) -> list[DecodedEvent]: ...
     def document_logs(self, document_hash: str, from_block: int, to_block: int) -> list[DecodedEvent]: ...
     def assay_signer(self, args: Mapping[str, Any]) -> str | None: ...
+    def load_signer(self, event: DecodedEvent) -> tuple[str, str] | None: ...
+    def device_at(self, device: str, block: int) -> tuple[str, bool]: ...
 
 
 class IndexReads(Protocol):
@@ -249,6 +253,7 @@ class Replay:
     custodian: str | None
     remaining_g: int
     pending_custodian: str | None = None
+    status: LotStatus = LotStatus.ACTIVE
     problems: list[tuple[DecodedEvent, str, Any, Any]] = field(default_factory=list)
 
     def apply(self, event: DecodedEvent) -> None:
@@ -256,9 +261,13 @@ class Replay:
         if event.name == "LotConsumed":
             self._expect(event, "remainingG", self.remaining_g - args["massG"], args["remainingG"])
             self.remaining_g = args["remainingG"]
+            self.status = status_after_consumption(self.remaining_g)
         elif event.name == "LotCorrected":
             self._expect(event, "remainingG", self.remaining_g + args["adjustmentG"], args["remainingG"])
             self.remaining_g = args["remainingG"]
+            self.status = status_after_correction(
+                self.status, CorrectionReason(args["reason"]), self.remaining_g
+            )
         elif event.name in ("CustodyOffered", "CustodyOfferCancelled", "CustodyAccepted"):
             self._expect(event, "from", self.custodian, args["from"])
             if event.name == "CustodyOffered":
@@ -327,6 +336,8 @@ def check_chain_lot(chain: ChainReads, lot: ChainLot, block: int, checks: Checks
     for event in lot.events:
         if event.name == "AssayRecorded":
             check_assay(chain, lot_id, event.args, event, checks)
+        elif event.name == "LoadAttested":
+            check_load(chain, lot_id, event, checks)
 
 
 def check_conservation(lot: ChainLot, checks: Checks) -> None:
@@ -391,6 +402,27 @@ def check_assay(
         where,
         event="AssayRecorded",
         detail=f"signer recovered from the EIP-712 Assay vs the lab recorded; LAB_ROLE at block {event.block_number}",
+    )
+
+
+def check_load(chain: ChainReads, lot_id: str, event: DecodedEvent, checks: Checks) -> None:
+    """A device-measured load: the signer recovered from the transaction's calldata is the device the
+    event names, registered for the lot's site and active at the registration's block. Skipped (no
+    check) when the registry was called through another contract: there is no calldata to decode."""
+    recovered = chain.load_signer(event)
+    if recovered is None:
+        return
+    signer, site = recovered
+    device = str(event.args["device"])
+    device_site, active = chain.device_at(device, event.block_number)
+    checks.add(
+        "load_signature",
+        lot_id,
+        {"signer": signer, "site": site, "active": True},
+        {"signer": device, "site": device_site, "active": active},
+        where_of(event),
+        event="LoadAttested",
+        detail=f"the device signer recovered from the registerAttestedLots calldata; deviceOf at block {event.block_number}",
     )
 
 
@@ -509,15 +541,22 @@ def check_lot_against_index(
     """Every check of one lot; returns its parents (the chain's and the index's)."""
     lot_id = lot.lot_id
     if claims is None:
+        if lot.origin is None:
+            checks.fail(
+                "lineage",
+                lot_id,
+                "the lineage names this lot, but neither the index nor the chain has it",
+                Difference(lot_id, "lot", "lot_id", None, None),
+            )
+            return []
         checks.fail(
             "lot_in_index",
             lot_id,
             "the chain has this lot; the index does not",
-            Difference(lot_id, lot.origin.name if lot.origin else "lot", "lot_id", None, lot_id),
-            where_of(lot.origin) if lot.origin else None,
+            Difference(lot_id, lot.origin.name, "lot_id", None, lot_id, where_of(lot.origin)),
+            where_of(lot.origin),
         )
-        if lot.origin is not None:
-            check_chain_lot(chain, lot, block, checks, state=False)
+        check_chain_lot(chain, lot, block, checks, state=False)
         return lot.parents
     if lot.origin is None:
         checks.fail(
@@ -542,6 +581,14 @@ def check_lot_against_index(
         detail=f"the index's current state vs lotState by eth_call at block {block} (the index cursor)",
     )
     check_chain_lot(chain, lot, block, checks, state=True)
+    checks.add(
+        "lot_status",
+        lot_id,
+        {"status": claims.status},
+        {"status": replay(lot).status.value},
+        event="status",
+        detail="the index's status vs the status the lot's events on chain give (active, consumed, voided)",
+    )
     check_origin(chain, lot, claims, checks)
     for record in claims.records:
         check_record(chain, lot_id, record, checks)
@@ -575,12 +622,7 @@ def check_origin(chain: ChainReads, lot: ChainLot, claims: LotClaims, checks: Ch
     on_chain["custodian"] = lot.first_custodian if claim.name == "LotRegistered" else event.args["custodian"]
     fields = dict(claim.fields)
     differences = compare(lot_id, claim.name, fields, on_chain, claim.where)
-    if claim.where.block_number != event.block_number:
-        differences.append(
-            Difference(
-                lot_id, claim.name, "block_number", claim.where.block_number, event.block_number, claim.where
-            )
-        )
+    differences += placement_differences(lot_id, claim, event)
     checks.add(
         name,
         lot_id,
@@ -593,6 +635,22 @@ def check_origin(chain: ChainReads, lot: ChainLot, claims: LotClaims, checks: Ch
     )
     if claims.transformation is not None:
         check_record(chain, lot_id, claims.transformation, checks, name="transformation")
+
+
+def placement_differences(lot_id: str, claim: IndexedEvent, event: DecodedEvent) -> list[Difference]:
+    """The block the index places a log in vs the block its receipt names (a reorg moves or drops it)."""
+    found = []
+    if claim.where.block_number != event.block_number:
+        found.append(
+            Difference(
+                lot_id, claim.name, "block_number", claim.where.block_number, event.block_number, claim.where
+            )
+        )
+    if claim.block_hash is not None and not same(claim.block_hash, event.block_hash):
+        found.append(
+            Difference(lot_id, claim.name, "block_hash", claim.block_hash, event.block_hash, claim.where)
+        )
+    return found
 
 
 def check_record(
@@ -610,12 +668,7 @@ def check_record(
         checks.add(check_name, lot_id, claim.fields, None, claim.where, event=claim.name, detail=why)
         return
     differences = compare(lot_id, claim.name, claim.fields, event.args, claim.where)
-    if claim.where.block_number != event.block_number:
-        differences.append(
-            Difference(
-                lot_id, claim.name, "block_number", claim.where.block_number, event.block_number, claim.where
-            )
-        )
+    differences += placement_differences(lot_id, claim, event)
     checks.add(
         check_name,
         lot_id,

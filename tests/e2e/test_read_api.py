@@ -218,6 +218,9 @@ def test_descendants_name_every_lot_and_custodian_a_recall_must_reach(reads: Rea
     x1 = next(d for d in found["lots"] if d["lot"]["lot_id"] == "X1")
     assert x1["custodians"] == [c.processor, c.buyer]
     assert reads.get("/v1/lots/X1/descendants")["lots"] == []
+    near = reads.get("/v1/lots/A1/descendants", max_depth=1)
+    assert near["complete"] is False
+    assert [d["lot"]["lot_id"] for d in near["lots"]] == ["S1", "S2"]
 
 
 def test_lists_filter_and_page_without_duplicates_or_gaps_even_while_lots_are_added(reads: ReadStack) -> None:

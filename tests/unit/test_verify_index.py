@@ -27,7 +27,7 @@ from provenance.verification import (
     verify_on_chain,
 )
 from provenance.verification.model import Status
-from tests.index_chain import IndexChain, record
+from tests.index_chain import IndexChain, full_history, record
 
 
 @dataclass
@@ -353,3 +353,58 @@ def test_an_index_that_holds_nothing_cannot_be_verified(indexed: Indexed, tmp_pa
             verify_against_index(reader, claims, "B1")
     finally:
         engine.dispose()
+
+
+def test_a_changed_status_fails_the_lot_status(index: Copy) -> None:
+    index.sql("UPDATE lots SET status = 'active' WHERE lot_id = 'L1'")
+
+    verification = index.verify("B1")
+
+    assert failed_fields(verification) == {("L1", "status", "status")}
+    difference = verification.differences[0]
+    assert (difference.index_value, difference.chain_value) == ("active", "consumed")
+
+
+def test_every_kind_of_event_verifies(tmp_path: Path) -> None:
+    """tests/index_chain.full_history: attested loads, a cancelled offer, merge and process with losses,
+    a pending offer, corrections (one voids a lot), and the lab's role revoked after its assay (the
+    role is checked at the assay's block, so the assay stands)."""
+    chain = IndexChain.fresh()
+    full_history(chain)
+    url = f"sqlite:///{tmp_path / 'full.sqlite3'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        chain.indexer(engine).sync()
+        reader = ChainReader(chain.w3, chain.client.address)
+        with IndexClaimReader(engine).snapshot() as claims:
+            answers = {
+                lot_id: verify_against_index(reader, claims, lot_id) for lot_id in ("P1", "P2", "A2", "A3")
+            }
+    finally:
+        engine.dispose()
+
+    for lot_id, verification in answers.items():
+        assert verification is not None
+        assert verification.verdict is Verdict.VERIFIED, (lot_id, verification.differences)
+    p1 = answers["P1"]
+    assert p1 is not None
+    assert set(p1.lots_checked) == {"P1", "A3", "M1", "A1", "A2"}
+    names = {check.name for check in p1.checks}
+    assert {"event:LoadAttested", "event:CustodyOfferCancelled", "event:LotCorrected"} <= names
+    [load] = [check for check in p1.checks if check.name == "load_signature"]
+    assert load.lot_id == "A3"
+    assert load.on_chain == {"signer": chain.device.address, "site": "PIT-A", "active": True}
+    for lot_id in ("P1", "P2", "A2"):
+        alone = verify_on_chain(reader, lot_id)
+        assert alone is not None
+        assert alone.verdict is Verdict.VERIFIED, (lot_id, alone.differences)
+
+
+def test_a_row_placed_in_another_block_fails(index: Copy) -> None:
+    """What a reorg the index missed leaves behind: a row naming a block hash the chain does not have."""
+    index.sql("UPDATE documents SET block_hash = :other WHERE lot_id = 'B1'", other="0x" + "ee" * 32)
+
+    verification = index.verify("B1")
+
+    assert failed_fields(verification) == {("B1", "DocumentAnchored", "block_hash")}
