@@ -63,6 +63,9 @@ def verify_lot(
     "/verify/document",
     response_model=DocumentVerificationOut,
     summary="Is this file's hash anchored on chain? On which lot, by whom, in which block",
+    openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"example": {"file": "(the document's bytes)"}}}}
+    },
 )
 def verify_uploaded_document(
     file: Annotated[UploadFile, File(description="The document; at most PROVENANCE_MAX_DOCUMENT_BYTES.")],

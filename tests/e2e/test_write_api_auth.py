@@ -117,7 +117,7 @@ def test_the_openapi_document_has_an_example_for_every_request_body(stack: Stack
         if "requestBody" in operation
     ]
 
-    assert len(bodies) == 9
+    assert len(bodies) >= 10, "9 write bodies and the document check"
     for body in bodies:
         [content] = body["content"].values()
         reference = content["schema"]["$ref"].rsplit("/", 1)[-1]
