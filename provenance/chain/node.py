@@ -86,7 +86,6 @@ class AnvilNode:
             command += [
                 "--state", str(self.state_path),
                 "--state-interval", str(self.state_interval_s),
-                "--preserve-historical-states",
             ]  # fmt: skip
         if self.block_time_s is not None:
             command += ["--block-time", str(self.block_time_s)]

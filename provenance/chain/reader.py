@@ -33,6 +33,10 @@ def _topic(raw: bytes) -> str:
     return "0x" + raw.hex()
 
 
+def _address_topic(address: str) -> str:
+    return "0x" + Web3.to_checksum_address(address)[2:].lower().rjust(64, "0")
+
+
 class ChainReader:
     """Reads one registry on the node behind `w3`; every failure to reach it is a ChainError."""
 
@@ -73,16 +77,28 @@ class ChainReader:
             raise ChainError(f"eth_call lotState({lot_id}) at block {block} failed: {error}") from error
 
     def has_role(self, role_name: str, account: str, block: int) -> bool:
-        """Whether `account` held PROCESSOR_ROLE, LAB_ROLE or DEFAULT_ADMIN_ROLE at the end of `block`."""
+        """Whether `account` held PROCESSOR_ROLE, LAB_ROLE or DEFAULT_ADMIN_ROLE at the end of `block`.
+
+        Read from the registry's RoleGranted/RoleRevoked events, not by `hasRole` at a past block:
+        events are kept by every node, past state only by archive nodes (and by anvil only at a
+        large cost in its state dumps).
+        """
         try:
             role = self._roles.get(role_name)
             if role is None:
                 role = self._roles[role_name] = self.client.role(role_name)
-            return self.client.has_role(role, Web3.to_checksum_address(account), block)
         except (Web3Exception, OSError) as error:
-            raise ChainError(
-                f"eth_call hasRole({role_name}, {account}) at block {block} failed: {error}"
-            ) from error
+            raise ChainError(f"eth_call {role_name}() failed: {error}") from error
+        changes = self._logs(
+            [
+                [_topic(topic_of("RoleGranted")), _topic(topic_of("RoleRevoked"))],
+                _topic(role),
+                _address_topic(account),
+            ],
+            0,
+            block,
+        )
+        return bool(changes) and changes[-1].name == "RoleGranted"
 
     def receipt_events(self, tx_hash: str) -> list[DecodedEvent] | None:
         """The registry's events in the receipt of `tx_hash`, in log order; None if the node knows no
@@ -213,11 +229,13 @@ class ChainReader:
         return None
 
     def device_at(self, device: str, block: int) -> tuple[str, bool]:
-        """`deviceOf(device)` at `block`: (its site, whether it may attest)."""
-        try:
-            site, _kind, active = self.client.contract.functions.deviceOf(
-                Web3.to_checksum_address(device)
-            ).call(block_identifier=block)
-        except (Web3Exception, OSError) as error:
-            raise ChainError(f"eth_call deviceOf({device}) at block {block} failed: {error}") from error
-        return decode_label(bytes(site)), bool(active)
+        """The device's site and whether it could attest at the end of `block`, from its
+        DeviceAdded/DeviceRevoked events (see `has_role` for why events, not past state)."""
+        changes = self._logs(
+            [[_topic(topic_of("DeviceAdded")), _topic(topic_of("DeviceRevoked"))], _address_topic(device)],
+            0,
+            block,
+        )
+        if not changes:
+            return decode_label(bytes(32)), False
+        return str(changes[0].args["site"]), changes[-1].name == "DeviceAdded"
