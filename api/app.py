@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodyLimit
-from api.routers import assays, documents, health, lots, operations, reads, verify
+from api.routers import assays, documents, epcis, health, lots, operations, reads, verify
 from provenance.bootstrap import Services
 
 API_PREFIX = "/v1"
@@ -42,6 +42,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(operations.router, prefix=API_PREFIX)
     app.include_router(verify.router, prefix=API_PREFIX)
     app.include_router(reads.router, prefix=API_PREFIX)
+    app.include_router(epcis.router, prefix=API_PREFIX)
     return app
 
 
