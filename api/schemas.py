@@ -10,26 +10,18 @@ names the same field paths, before anything is stored.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from provenance.domain.operations import MAX_BATCH_LOTS, OperationView
 from provenance.domain.trace import (
-    AssayFact,
-    Coordinates,
-    CustodyFact,
     Descendant,
     Descendants,
-    DocumentFact,
-    LineageLink,
     LotDetail,
-    LotFacts,
-    MassBalance,
     Provenance,
     Share,
     TimelineEvent,
-    TraceNode,
     decimal_text,
 )
 from provenance.domain.values import MAX_GRADE_PPM, MAX_MASS_G
@@ -57,6 +49,16 @@ GradePpm = Annotated[
 UnixSeconds = Annotated[int, Field(ge=0, lt=2**64, description="Unix time in whole seconds.")]
 Hash32 = Annotated[str, Field(pattern=HEX32, description="32 bytes as 0x followed by 64 hex digits.")]
 Address = Annotated[str, Field(pattern=ADDRESS, description="A 20-byte account address as 0x-hex.")]
+
+
+class FromDomain(BaseModel):
+    """A response model filled from the domain's frozen dataclass of the same field names."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, value: object) -> Self:
+        return cls.model_validate(value)
 
 
 class Request(BaseModel):
@@ -411,7 +413,7 @@ _COORDINATES: dict[str, JsonValue] = {
 }
 
 
-class CoordinatesOut(BaseModel):
+class CoordinatesOut(FromDomain):
     """Where on chain a fact was recorded (`log_index` as the node numbers it)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_COORDINATES]})
@@ -421,16 +423,6 @@ class CoordinatesOut(BaseModel):
     tx_hash: str
     tx_index: int
     log_index: int
-
-    @classmethod
-    def of(cls, at: Coordinates) -> CoordinatesOut:
-        return cls(
-            block_number=at.block_number,
-            block_hash=at.block_hash,
-            tx_hash=at.tx_hash,
-            tx_index=at.tx_index,
-            log_index=at.log_index,
-        )
 
 
 _LOT_OUT_EXAMPLE: dict[str, JsonValue] = {
@@ -453,7 +445,7 @@ _LOT_OUT_EXAMPLE: dict[str, JsonValue] = {
 }
 
 
-class LotOut(BaseModel):
+class LotOut(FromDomain):
     """A lot: origin attributes as registered (or made by a transformation) and its current state."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_LOT_OUT_EXAMPLE]})
@@ -475,29 +467,8 @@ class LotOut(BaseModel):
     status: Literal["active", "consumed", "voided"]
     created: CoordinatesOut = Field(description="Coordinates of the LotRegistered or LotCreated event.")
 
-    @classmethod
-    def of(cls, lot: LotFacts) -> LotOut:
-        return cls(
-            lot_id=lot.lot_id,
-            origin=lot.origin,  # type: ignore[arg-type]
-            site=lot.site,
-            face=lot.face,
-            commodity=lot.commodity,
-            mass_g=lot.mass_g,
-            grade_ppm=lot.grade_ppm,
-            extracted_at=lot.extracted_at,
-            record_hash=lot.record_hash,
-            transform_id=lot.transform_id,
-            creator=lot.creator,
-            custodian=lot.custodian,
-            pending_custodian=lot.pending_custodian,
-            remaining_g=lot.remaining_g,
-            status=lot.status,  # type: ignore[arg-type]
-            created=CoordinatesOut.of(lot.created),
-        )
 
-
-class AssayFactOut(BaseModel):
+class AssayFactOut(FromDomain):
     lab: str
     grade_ppm: int
     method: str
@@ -506,51 +477,20 @@ class AssayFactOut(BaseModel):
     submitter: str
     coordinates: CoordinatesOut
 
-    @classmethod
-    def of(cls, assay: AssayFact) -> AssayFactOut:
-        return cls(
-            lab=assay.lab,
-            grade_ppm=assay.grade_ppm,
-            method=assay.method,
-            certificate_hash=assay.certificate_hash,
-            assayed_at=assay.assayed_at,
-            submitter=assay.submitter,
-            coordinates=CoordinatesOut.of(assay.coordinates),
-        )
 
-
-class AnchoredDocumentOut(BaseModel):
+class AnchoredDocumentOut(FromDomain):
     document_hash: str
     kind: str
     anchored_by: str
     coordinates: CoordinatesOut
 
-    @classmethod
-    def of(cls, document: DocumentFact) -> AnchoredDocumentOut:
-        return cls(
-            document_hash=document.document_hash,
-            kind=document.kind,
-            anchored_by=document.anchored_by,
-            coordinates=CoordinatesOut.of(document.coordinates),
-        )
 
-
-class CustodyMoveOut(BaseModel):
+class CustodyMoveOut(FromDomain):
     lot_id: str
     action: Literal["offered", "cancelled", "accepted"]
     from_address: str
     to_address: str
     coordinates: CoordinatesOut
-
-    @classmethod
-    def of(cls, move: CustodyFact) -> CustodyMoveOut:
-        return cls(
-            lot_id=move.lot_id,
-            action=move.action,  # type: ignore[arg-type]
-            from_address=move.from_address,
-            to_address=move.to_address,
-            coordinates=CoordinatesOut.of(move.coordinates),
-        )
 
 
 class LotDetailOut(LotOut):
@@ -613,7 +553,7 @@ class ShareOut(BaseModel):
         return cls(key=share.key, share=ExactOut.of(share.fraction), grams=ExactOut.of(share.grams))
 
 
-class TraceLotOut(BaseModel):
+class TraceLotOut(FromDomain):
     lot_id: str
     origin: Literal["registered", "transformed"]
     site: str
@@ -624,37 +564,13 @@ class TraceLotOut(BaseModel):
     status: str
     depth: int = Field(description="Transformations between this lot and the traced one.")
 
-    @classmethod
-    def of(cls, node: TraceNode) -> TraceLotOut:
-        return cls(
-            lot_id=node.lot_id,
-            origin=node.origin,  # type: ignore[arg-type]
-            site=node.site,
-            commodity=node.commodity,
-            mass_g=node.mass_g,
-            extracted_at=node.extracted_at,
-            custodian=node.custodian,
-            status=node.status,
-            depth=node.depth,
-        )
 
-
-class LineageEdgeOut(BaseModel):
+class LineageEdgeOut(FromDomain):
     input_lot_id: str
     output_lot_id: str
     transform_id: int
     mass_g: int = Field(description="Whole grams of the input in the output.")
     coordinates: CoordinatesOut = Field(description="Coordinates of the output's LotCreated event.")
-
-    @classmethod
-    def of(cls, link: LineageLink) -> LineageEdgeOut:
-        return cls(
-            input_lot_id=link.input_lot_id,
-            output_lot_id=link.output_lot_id,
-            transform_id=link.transform_id,
-            mass_g=link.mass_g,
-            coordinates=CoordinatesOut.of(link.coordinates),
-        )
 
 
 class ProvenanceOut(BaseModel):
@@ -747,7 +663,7 @@ class DescendantsOut(BaseModel):
         )
 
 
-class MassBalanceOut(BaseModel):
+class MassBalanceOut(FromDomain):
     """A site's lots' mass over a period of blocks; see docs/api.md for what each figure counts."""
 
     model_config = ConfigDict(
@@ -789,25 +705,6 @@ class MassBalanceOut(BaseModel):
     reconciles: bool
     handed_over_g: int
     handovers: int
-
-    @classmethod
-    def of(cls, balance: MassBalance) -> MassBalanceOut:
-        return cls(
-            site=balance.site,
-            from_block=balance.from_block,
-            to_block=balance.to_block,
-            opening_g=balance.opening_g,
-            extracted_g=balance.extracted_g,
-            transformed_in_g=balance.transformed_in_g,
-            transformed_out_g=balance.transformed_out_g,
-            lost_g=balance.lost_g,
-            corrected_g=balance.corrected_g,
-            closing_g=balance.closing_g,
-            expected_closing_g=balance.expected_closing_g,
-            reconciles=balance.reconciles,
-            handed_over_g=balance.handed_over_g,
-            handovers=balance.handovers,
-        )
 
 
 class EventOut(BaseModel):

@@ -429,6 +429,30 @@ def check_load(chain: ChainReads, lot_id: str, event: DecodedEvent, checks: Chec
 # ---------------------------------------------------------------------- the lineage walk
 
 
+def verified_lineage(
+    chain: ChainReads,
+    lot_id: str,
+    mode: str,
+    at: int,
+    visit: Callable[[str], Iterable[str]],
+    checks: Checks,
+    max_lots: int,
+) -> Verification:
+    """Walks the lineage from `lot_id` with `visit` (which records its checks) and reports it."""
+    order, bound_hit = walk(lot_id, visit, max_lots)
+    return Verification(
+        lot_id=lot_id,
+        mode=mode,
+        block_number=at,
+        chain_id=chain.chain_id,
+        registry=chain.registry,
+        lots_checked=tuple(order),
+        max_lots=max_lots,
+        bound_hit=bound_hit,
+        checks=tuple(checks.items),
+    )
+
+
 def walk(
     start: str,
     visit: Callable[[str], Iterable[str]],
@@ -478,18 +502,7 @@ def verify_on_chain(
         check_chain_lot(chain, lot, at, checks, state=True)
         return lot.parents
 
-    order, bound_hit = walk(lot_id, visit, max_lots)
-    return Verification(
-        lot_id=lot_id,
-        mode="chain",
-        block_number=at,
-        chain_id=chain.chain_id,
-        registry=chain.registry,
-        lots_checked=tuple(order),
-        max_lots=max_lots,
-        bound_hit=bound_hit,
-        checks=tuple(checks.items),
-    )
+    return verified_lineage(chain, lot_id, "chain", at, visit, checks, max_lots)
 
 
 def verify_against_index(
@@ -521,18 +534,7 @@ def verify_against_index(
         claimed = claims if current == lot_id else index.lot(current)
         return check_lot_against_index(chain, lot, claimed, at, checks)
 
-    order, bound_hit = walk(lot_id, visit, max_lots)
-    return Verification(
-        lot_id=lot_id,
-        mode="index",
-        block_number=at,
-        chain_id=chain.chain_id,
-        registry=chain.registry,
-        lots_checked=tuple(order),
-        max_lots=max_lots,
-        bound_hit=bound_hit,
-        checks=tuple(checks.items),
-    )
+    return verified_lineage(chain, lot_id, "index", at, visit, checks, max_lots)
 
 
 def check_lot_against_index(
