@@ -5,10 +5,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup run test lint bench compile
+.PHONY: setup browser run test lint bench compile
 
 setup: $(PY_STAMP) $(NODE_STAMP)
+
+# The browser tests drive Debian's chromium through Playwright; nothing downloads a browser.
+# fonts-nanum: without a Korean font chromium draws the page's Korean labels as empty boxes.
+BROWSER_PACKAGES := chromium fonts-nanum
+NANUM := /usr/share/fonts/truetype/nanum
+
+browser: $(CHROMIUM) $(NANUM)
+
+$(CHROMIUM) $(NANUM):
+	apt-get install -y --no-install-recommends $(BROWSER_PACKAGES) || (apt-get update && apt-get install -y --no-install-recommends $(BROWSER_PACKAGES))
 
 $(PY_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,7 +33,7 @@ $(NODE_STAMP): package.json package-lock.json
 run: setup
 	$(BIN)/provenance serve
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

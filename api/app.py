@@ -1,13 +1,17 @@
-"""The app factory: `create_app(services)` wires routers, error handlers and body limits; nothing
-connects here (the services arrive connected, from `provenance.bootstrap.build_services`)."""
+"""The app factory: `create_app(services)` wires routers, error handlers, body limits and write rate
+limits; nothing connects here (the services arrive connected, from
+`provenance.bootstrap.build_services`)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from api import errors
-from api.limits import BodyLimit
-from api.routers import assays, documents, epcis, health, lots, operations, reads, verify
+from api.chain_head import ChainHead
+from api.limits import BodyLimit, JsonDepthLimit
+from api.pages import router as pages_router
+from api.ratelimit import WriteRateLimiter
+from api.routers import assays, devices, documents, epcis, health, lots, operations, reads, verify
 from provenance.bootstrap import Services
 
 API_PREFIX = "/v1"
@@ -25,17 +29,22 @@ def create_app(services: Services) -> FastAPI:
             "(from `provenance accounts create`); the chain's roles decide what a token's account may do. "
             "Send an `Idempotency-Key` header to make a write safe to retry. Reads (GET) need no token: "
             "provenance is public on the chain, and buyers and auditors verify it; each read answers with "
-            "`X-Index-Block`, the last block the index holds."
+            "`X-Index-Block`, the last block the index holds, and `X-Index-Lag-Blocks` behind the chain's "
+            "head (`X-Chain-Head`); `X-Chain-Unreachable: true` while the node does not answer."
         ),
     )
     app.state.services = services
+    app.state.write_limiter = WriteRateLimiter(settings.write_rate_per_s, settings.write_burst)
+    app.state.chain_head = ChainHead(lambda: int(services.w3.eth.block_number))
     errors.install(app)
+    app.add_middleware(JsonDepthLimit)  # inside BodyLimit, which bounds what it buffers
     app.add_middleware(
         BodyLimit,
         max_request_bytes=settings.max_request_bytes,
         max_document_bytes=settings.max_document_bytes,
     )
     app.include_router(health.router)
+    app.include_router(pages_router)
     app.include_router(lots.router, prefix=API_PREFIX)
     app.include_router(assays.router, prefix=API_PREFIX)
     app.include_router(documents.router, prefix=API_PREFIX)
@@ -43,13 +52,15 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(verify.router, prefix=API_PREFIX)
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(epcis.router, prefix=API_PREFIX)
+    app.include_router(devices.router, prefix=API_PREFIX)
     return app
 
 
 def from_environment() -> FastAPI:
     """For `uvicorn --factory api.app:from_environment`: settings from PROVENANCE_* variables,
-    connected when the server calls this, never at import."""
-    from provenance.bootstrap import build_services
+    connected when the server calls this, never at import; inside `provenance serve`, the services
+    its worker and indexer use."""
+    from provenance.bootstrap import build_services, serving_services
     from provenance.config import Settings
 
-    return create_app(build_services(Settings()))
+    return create_app(serving_services() or build_services(Settings()))

@@ -1,9 +1,10 @@
 """Dependencies every router shares, as `Annotated` aliases: the services, the caller, the write flow.
 
 A write is always the same four steps, kept here so no router can skip one: authenticate (the
-`Caller` dependency), check the on-chain role (`Writes.submit(..., role=...)`), validate (the
-request model, then the domain's `validate_payload`), enqueue in the outbox under the caller's
-`Idempotency-Key`; then answer at once (202) or, asked to wait, once the operation is final.
+`Caller` dependency, within the credential's rate limit: `WritingCaller`), check the on-chain role
+(`Writes.submit(..., role=...)`), validate (the request model, then the domain's
+`validate_payload`), enqueue in the outbox under the caller's `Idempotency-Key`; then answer at
+once (202) or, asked to wait, once the operation is final.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import NotAuthenticated, NotFound
+from api.ratelimit import WriteRateLimiter
 from api.schemas import OperationOut
 from provenance.access import Role
 from provenance.bootstrap import Services
@@ -24,7 +26,8 @@ from provenance.domain.operations import OperationKind, OperationView, validate_
 from provenance.errors import DomainError
 
 MAX_WAIT_S = 60.0
-POLL_S = 0.1
+POLL_S = 0.25
+"""How often `?wait=true` reads its operation when no in-process worker wakes it first."""
 
 
 def get_services(request: Request) -> Services:
@@ -50,6 +53,16 @@ def authenticate(
 
 
 Caller = Annotated[Credential, Depends(authenticate)]
+
+
+def rate_limited_caller(request: Request, caller: Caller) -> Credential:
+    """The caller, once its write is within its credential's rate limit (429 otherwise)."""
+    limiter: WriteRateLimiter = request.app.state.write_limiter
+    limiter.take(caller.id)
+    return caller
+
+
+WritingCaller = Annotated[Credential, Depends(rate_limited_caller)]
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,12 @@ class Writes:
     idempotency_key: str | None
     waiting: WaitOptions
 
+    def is_retry(self) -> bool:
+        """Whether this request's `Idempotency-Key` names an operation stored already: checks of the
+        chain's state (a replayed assay, a revoked device) must not turn a retry into a refusal."""
+        key = self.idempotency_key
+        return key is not None and self.services.outbox.holds_key(self.caller.id, key)
+
     def submit(
         self,
         kind: OperationKind,
@@ -133,7 +152,7 @@ class Writes:
 
 def writes(
     services: ServicesDep,
-    caller: Caller,
+    caller: WritingCaller,
     waiting: Annotated[WaitOptions, Depends(wait_options)],
     idempotency_key: IdempotencyKey = None,
 ) -> Writes:

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.ratelimit import RateLimited
 from provenance.access import MissingRole
 from provenance.documents import DocumentTooLarge
 from provenance.errors import (
@@ -56,6 +57,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MissingRole: 403,
     NotFound: 404,
     IdempotencyConflict: 409,
+    RateLimited: 429,
     DocumentTooLarge: 413,
     DomainError: 422,
     ChainError: 503,
@@ -98,6 +100,8 @@ def field_path(location: Sequence[int | str]) -> str:
 async def _provenance_error(request: Request, error: Exception) -> JSONResponse:
     status = status_of(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(error, RateLimited):
+        headers = {"Retry-After": str(error.retry_after_s)}
     if status >= 500:
         log.error("%s %s failed: %s: %s", request.method, request.url.path, type(error).__name__, error)
     return error_response(

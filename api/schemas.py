@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from provenance.domain.operations import MAX_BATCH_LOTS, OperationView
+from provenance.domain.site_balance import SiteAccount, StockCheck
 from provenance.domain.trace import (
     Descendant,
     Descendants,
@@ -373,6 +374,9 @@ class NodeHealth(BaseModel):
     reachable: bool
     chain_id: int | None = None
     block_number: int | None = None
+    last_seen_block: int | None = Field(
+        default=None, description="The head the API last heard from the node (while it is unreachable)."
+    )
     error: str | None = None
 
 
@@ -389,6 +393,7 @@ class OutboxHealth(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded", "down"]
+    reasons: list[str] = Field(default_factory=list, description="Why the status is not ok.")
     node: NodeHealth
     index: IndexHealth
     outbox: OutboxHealth
@@ -493,18 +498,59 @@ class CustodyMoveOut(FromDomain):
     coordinates: CoordinatesOut
 
 
+_CORRECTION_EXAMPLE: dict[str, JsonValue] = {
+    "reason": "incorrect_data",
+    "adjustment_g": -100_000,
+    "remaining_g": 24_400_000,
+    "corrected_by": _ACCOUNT,
+    "record_hash": EXAMPLE_HASH,
+    "coordinates": {**_COORDINATES, "block_number": 1_377, "log_index": 0},
+}
+
+
+class CorrectionOut(FromDomain):
+    """A LotCorrected event: the lot's record was declared wrong. The record is never edited; the
+    correction stands beside it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CORRECTION_EXAMPLE]})
+
+    reason: Literal["did_not_occur", "incorrect_data"] = Field(
+        description="The CBV 2.0 error reason: did_not_occur voids the lot (it stays in every lineage), "
+        "incorrect_data adjusts its remaining mass."
+    )
+    adjustment_g: int = Field(
+        description="Signed grams added to the lot's remaining mass (negative: taken off)."
+    )
+    remaining_g: int = Field(description="The lot's remaining mass after the correction, whole grams.")
+    corrected_by: str = Field(description="The account that declared the correction (custodian or admin).")
+    record_hash: str = Field(description="Hash of the off-chain record explaining the correction, 0x-hex.")
+    coordinates: CoordinatesOut = Field(description="Coordinates of the LotCorrected event.")
+
+
 class LotDetailOut(LotOut):
-    """A lot with its assays, anchored documents and open handover offer."""
+    """A lot with its assays, anchored documents, open handover offer and corrections."""
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{**_LOT_OUT_EXAMPLE, "assays": [], "documents": [], "pending_handover": None}]
+            "examples": [
+                {
+                    **_LOT_OUT_EXAMPLE,
+                    "remaining_g": 24_400_000,
+                    "assays": [],
+                    "documents": [],
+                    "pending_handover": None,
+                    "corrections": [_CORRECTION_EXAMPLE],
+                }
+            ]
         }
     )
 
     assays: list[AssayFactOut]
     documents: list[AnchoredDocumentOut]
     pending_handover: CustodyMoveOut | None = Field(description="The open offer, with its coordinates.")
+    corrections: list[CorrectionOut] = Field(
+        description="Every correction of the lot's record, oldest first (empty when none)."
+    )
 
     @classmethod
     def of_detail(cls, detail: LotDetail) -> LotDetailOut:
@@ -513,6 +559,7 @@ class LotDetailOut(LotOut):
             assays=[AssayFactOut.of(assay) for assay in detail.assays],
             documents=[AnchoredDocumentOut.of(document) for document in detail.documents],
             pending_handover=CustodyMoveOut.of(detail.pending_offer) if detail.pending_offer else None,
+            corrections=[CorrectionOut.of(correction) for correction in detail.corrections],
         )
 
 
@@ -563,6 +610,14 @@ class TraceLotOut(FromDomain):
     custodian: str
     status: str
     depth: int = Field(description="Transformations between this lot and the traced one.")
+    corrections: int = Field(
+        description="How many corrections the lot's record carries (listed in GET /v1/lots/{lot_id})."
+    )
+    corrected_g: int = Field(description="The sum of their signed mass adjustments, whole grams.")
+    did_not_occur: bool = Field(
+        description="A correction declared that the lot never occurred: it stays in the lineage, its "
+        "edges and shares as recorded, for the reader to weigh."
+    )
 
 
 class LineageEdgeOut(FromDomain):
@@ -663,50 +718,6 @@ class DescendantsOut(BaseModel):
         )
 
 
-class MassBalanceOut(FromDomain):
-    """A site's lots' mass over a period of blocks; see docs/api.md for what each figure counts."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "site": "SH2",
-                    "from_block": 100,
-                    "to_block": 200,
-                    "opening_g": 0,
-                    "extracted_g": 3000,
-                    "transformed_in_g": 2400,
-                    "transformed_out_g": 2400,
-                    "lost_g": 100,
-                    "corrected_g": -500,
-                    "closing_g": 2400,
-                    "expected_closing_g": 2400,
-                    "reconciles": True,
-                    "handed_over_g": 1000,
-                    "handovers": 1,
-                }
-            ]
-        }
-    )
-
-    site: str
-    from_block: int
-    to_block: int
-    opening_g: int
-    extracted_g: int
-    transformed_in_g: int
-    transformed_out_g: int = Field(description="Consumed by transformations, without the loss charged.")
-    lost_g: int
-    corrected_g: int
-    closing_g: int = Field(description="Held at the end, read from the lots' current state.")
-    expected_closing_g: int = Field(
-        description="opening + extracted + transformed_in - transformed_out - lost + corrected."
-    )
-    reconciles: bool
-    handed_over_g: int
-    handovers: int
-
-
 class EventOut(BaseModel):
     name: str = Field(examples=["CustodyAccepted"])
     lot_id: str | None
@@ -803,3 +814,203 @@ class DocumentVerificationOut(BaseModel):
         description="Anchors the index claims that the chain does not confirm (should be empty)."
     )
     checked_at_block: int
+
+
+# ------------------------------------------------------------------------------- site accounts
+
+
+class StockCheckOut(BaseModel):
+    """A physical stock count (StockCounted) beside the book stock just before its transaction."""
+
+    counted_g: int
+    book_g: int = Field(description="The site's book stock just before the count's transaction.")
+    variance_g: int = Field(description="Counted less book: negative when less was found.")
+    variance_ppm: int | None = Field(
+        description="Variance per million of the book stock; null for an empty book."
+    )
+    within_tolerance: bool
+    counted_at: int = Field(description="When the count was made, Unix seconds (as declared).")
+    counted_by: str
+    record_hash: str
+    coordinates: CoordinatesOut
+
+    @classmethod
+    def of(cls, check: StockCheck) -> StockCheckOut:
+        return cls(
+            counted_g=check.counted_g,
+            book_g=check.book_g,
+            variance_g=check.variance_g,
+            variance_ppm=check.variance_ppm,
+            within_tolerance=check.within_tolerance,
+            counted_at=check.counted_at,
+            counted_by=check.counted_by,
+            record_hash=check.record_hash,
+            coordinates=CoordinatesOut.of(check.coordinates),
+        )
+
+
+class AccountLineOut(FromDomain):
+    key: str
+    label: str
+    grams: int
+    direction: Literal["balance", "in", "out", "adjustment", "memo"]
+
+
+class SiteAccountOut(FromDomain):
+    """A site's mass-balance account for a period; see docs/api.md for what each line counts.
+
+    opening + extracted + received + transformed_in - transformed_out - lost + corrected = closing."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "site": "SH2",
+                    "period": "2026-11",
+                    "starts_at": 1_793_491_200,
+                    "ends_at": 1_796_083_200,
+                    "from_block": 100,
+                    "to_block": 200,
+                    "opening_g": 0,
+                    "extracted_g": 3000,
+                    "received_g": 1000,
+                    "transformed_in_g": 1400,
+                    "transformed_out_g": 1400,
+                    "lost_g": 100,
+                    "corrected_g": -500,
+                    "closing_g": 3400,
+                    "expected_closing_g": 3400,
+                    "reconciles": True,
+                    "handed_over_g": 1000,
+                    "handovers": 1,
+                    "tolerance_ppm": 5000,
+                    "stock_checks": [],
+                    "stock_agrees": True,
+                    "problems": [],
+                    "lines": [],
+                }
+            ]
+        }
+    )
+
+    site: str
+    period: str = Field(description="The period as asked (2026-11, 2026-W45, ...), or its blocks.")
+    starts_at: int | None = Field(description="Unix seconds, included; null when given as blocks.")
+    ends_at: int | None = Field(description="Unix seconds, excluded.")
+    from_block: int
+    to_block: int
+    opening_g: int
+    extracted_g: int
+    received_g: int = Field(description="Made here by transformations from other sites' lots.")
+    transformed_in_g: int = Field(description="Made here by transformations from this site's own lots.")
+    transformed_out_g: int = Field(description="Consumed by transformations, without the loss charged.")
+    lost_g: int
+    corrected_g: int = Field(description="The sum of correction adjustments (may be negative).")
+    closing_g: int = Field(description="Held at the end, read from the lots' current state.")
+    expected_closing_g: int = Field(
+        description="opening + extracted + received + transformed_in - transformed_out - lost + corrected."
+    )
+    reconciles: bool = Field(description="closing equals expected_closing and no figure is negative.")
+    handed_over_g: int = Field(description="Memo: mass of the site's lots whose custody moved in the period.")
+    handovers: int
+    tolerance_ppm: int
+    stock_checks: list[StockCheckOut]
+    stock_agrees: bool = Field(description="Every stock count is within the tolerance of the book.")
+    problems: list[str] = Field(description="What does not add up, in words; empty for a clean account.")
+    lines: list[AccountLineOut] = Field(description="The account in reading order, for display.")
+
+    @classmethod
+    def of_account(cls, account: SiteAccount) -> SiteAccountOut:
+        return cls(
+            **{
+                name: getattr(account, name)
+                for name in cls.model_fields
+                if name not in ("stock_checks", "lines", "problems")
+            },
+            stock_checks=[StockCheckOut.of(check) for check in account.stock_checks],
+            problems=list(account.problems),
+            lines=[AccountLineOut.of(line) for line in account.lines()],
+        )
+
+
+# ------------------------------------------------------------------------------- devices and attested lots
+
+
+class AttestedLotIn(LotIn):
+    """A lot whose load a device of the site weighed and signed (EIP-712 `Load` over lot id, site,
+    face, trip id, mass and load time)."""
+
+    trip_id: Label
+    loaded_at: UnixSeconds
+    signature: str = Field(pattern=SIGNATURE, description="The device's 65-byte EIP-712 signature as 0x-hex.")
+
+
+class AttestedLotBatchIn(Request):
+    """Registers up to 1,000 device-attested lots of one site (`registerAttestedLots`); the caller
+    must be a registrar of `site`, every signer an active device of it (the chain checks)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "site": "SH2",
+                    "lots": [
+                        {
+                            **_LOT_EXAMPLE,
+                            "lot_id": "SH2-T03-20261124T0712",
+                            "trip_id": "T03-20261124T0712",
+                            "loaded_at": EXAMPLE_TIME,
+                            "signature": "0x" + "1b" * 65,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    site: Label
+    lots: list[AttestedLotIn] = Field(min_length=1, max_length=MAX_BATCH_LOTS)
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class DeviceIn(Request):
+    """Adds a device (a truck scale's key) to a site; a registrar of the site or an admin (on chain)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"device": _ACCOUNT, "site": "SH2", "kind": "haul-truck-scale"}]}
+    )
+
+    device: Address
+    site: Label
+    kind: Label
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class DeviceOut(FromDomain):
+    device: str
+    site: str
+    kind: str
+    added_by: str
+    active: bool
+    added: CoordinatesOut
+    revoked_by: str | None
+    revoked: CoordinatesOut | None
+
+
+class DevicesOut(BaseModel):
+    site: str
+    devices: list[DeviceOut] = Field(description="Every device ever added at the site, active or revoked.")
+
+
+class RegistryOut(BaseModel):
+    """Which registry on which chain: the EIP-712 domain devices and labs sign for."""
+
+    chain_id: int
+    registry: str
+    deployment_block: int
+    eip712_name: str
+    eip712_version: str

@@ -459,6 +459,7 @@ class Profiler:
                 "--rate",
                 "100",
                 "--nonblocking",
+                "--idle",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -13,10 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol, TypeVar
 
-from provenance.chain.signing import recover_assay_signer
-from provenance.domain.records import Assay
+from provenance.chain.signing import recover_assay_signer, recover_load_signer
+from provenance.domain.records import Assay, LoadAttestation, LotRegistration
 from provenance.domain.values import encode_label
 from provenance.errors import ChainError, DomainError, ProvenanceError
 
@@ -79,10 +80,22 @@ class RoleGate:
         with self._lock:
             if self._held_until.get(key, 0.0) > now:
                 return True
-        held = self._read(lambda: self.client.has_role(role.role_id, account))
+        try:
+            held = self._read(lambda: self.client.has_role(role.role_id, account))
+        except ChainError:
+            # the node is unreachable: a role this process has seen held is trusted until it
+            # answers again, so writes keep queueing in the outbox; the contract is the guard and
+            # refuses the transaction if the role was revoked meanwhile
+            with self._lock:
+                if key in self._held_until:
+                    return True
+            raise
         if held and self.ttl_s > 0:
             with self._lock:
                 self._held_until[key] = now + self.ttl_s
+        elif not held:
+            with self._lock:
+                self._held_until.pop(key, None)
         return held
 
     def require(self, account: str, role: Role) -> None:
@@ -127,3 +140,46 @@ def lab_of_signature(gate: RoleGate, chain_id: int, registry: str, assay: Assay,
             "another chain or registry)",
         )
     return signer
+
+
+class AttestationReader(Protocol):
+    """What the pre-checks of signed data need of `provenance.chain.client.RegistryClient`."""
+
+    def assay_recorded(self, assay: Assay) -> bool: ...
+
+    def device_of(self, device: str) -> tuple[str, bool] | None: ...
+
+
+def refuse_replayed_assay(client: AttestationReader, assay: Assay) -> None:
+    """Raises DomainError on `signature` if the registry recorded this exact assay already: it
+    would revert (`AssayReplayed`); a signature counts once."""
+    if RoleGate._read(lambda: client.assay_recorded(assay)):
+        raise DomainError("signature", "this signed assay is recorded on chain already (a replay)")
+
+
+def check_load_signers(
+    client: AttestationReader,
+    chain_id: int,
+    registry: str,
+    attested: list[tuple[LotRegistration, LoadAttestation]],
+) -> None:
+    """Raises DomainError on `lots[i].signature` unless each load was signed by an active device of
+    its lot's site. The registry refuses the whole batch for one bad attestation
+    (`InvalidDeviceSignature`), so one forged or copied signature would fail every lot with it."""
+    devices: dict[str, tuple[str, bool] | None] = {}
+    for index, (lot, attestation) in enumerate(attested):
+        field = f"lots[{index}].signature"
+        try:
+            signer = recover_load_signer(
+                chain_id, registry, lot, attestation.trip_id, attestation.loaded_at, attestation.signature
+            )
+        except Exception:  # eth-keys refuses malformed signatures (bad v, s too high) in several ways
+            raise DomainError(field, "is not a valid EIP-712 signature") from None
+        if signer not in devices:
+            devices[signer] = RoleGate._read(partial(client.device_of, signer))
+        if devices[signer] != (lot.site, True):
+            raise DomainError(
+                field,
+                f"was made by {signer}, which is not an active device of site {lot.site} on this registry "
+                "(or the load was signed for another lot, chain or registry)",
+            )

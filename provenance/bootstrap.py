@@ -33,6 +33,8 @@ __all__ = [
     "embedded_node",
     "ensure_deployment",
     "first_admin_token",
+    "serve_with",
+    "serving_services",
     "verification_readers",
 ]
 
@@ -111,6 +113,23 @@ class Services:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_serving: Services | None = None
+
+
+def serve_with(services: Services | None) -> None:
+    """Hands `services` to the API that `provenance serve` starts in this process (uvicorn builds it
+    from `api.app:from_environment`), so the API and the outbox worker share one outbox store: a
+    `?wait=true` request is woken by the worker's commit instead of polling, and SQLite writers
+    queue on one lock."""
+    global _serving
+    _serving = services
+
+
+def serving_services() -> Services | None:
+    """The services `serve_with` handed over, if this process is `provenance serve`."""
+    return _serving
 
 
 def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:

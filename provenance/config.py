@@ -34,8 +34,24 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Largest JSON request body the API reads (bytes)."
     )
+    write_rate_per_s: float = Field(
+        default=500.0, gt=0, description="Writes a second each API credential may make, sustained."
+    )
+    write_burst: int = Field(
+        default=1000, ge=1, description="Writes an API credential may make at once, above the rate."
+    )
     role_cache_s: float = Field(
         default=5.0, ge=0, description="How long the API trusts a role it saw held on chain (seconds)."
+    )
+    explorer_url: str | None = Field(
+        default=None,
+        description="A block explorer of the chain (https://host): lot pages link each fact to "
+        "{explorer_url}/tx/{hash}; unset, to the page's own list of transactions and blocks.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The API's public base URL (https://host), printed in lot QR codes; unset, the "
+        "request's own host.",
     )
 
     @property

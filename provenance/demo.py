@@ -21,15 +21,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from provenance.accounts import CreatedAccount, RoleName, create_account
+from provenance.chain.deployment import Deployment
 from provenance.config import Settings
+from provenance.domain.trips import FleetPlan
 from provenance.errors import ProvenanceError
+from provenance.fleet import register_devices, signed_trips, trip_lines, wait_for_devices
+from provenance.ingest import HttpApi, TripIngest
 
 SITE = "SH2"
 FACES = ("SH2-F1", "SH2-F2", "SH2-F3")
 TRUCKS = ("HT-01", "HT-02", "HT-03")
-TRIPS_PER_TRUCK = 8
-PAYLOAD_G = (84_000_000, 96_000_000)
-"""A 90-tonne-class haul truck's payload range, in grams."""
+SHIFT_HOURS = 8.0
 
 
 class DemoError(ProvenanceError):
@@ -119,41 +121,39 @@ def run_demo(
     registrar, processor = accounts["registrar"], accounts["processor"]
 
     shift_start = day.replace(hour=6, minute=0, second=0, microsecond=0, tzinfo=UTC)
-    rom_lots: list[str] = []
-    masses: dict[str, int] = {}
-    for truck in TRUCKS:
-        lots: list[dict[str, Any]] = []
-        for trip in range(1, TRIPS_PER_TRUCK + 1):
-            loaded = shift_start + timedelta(minutes=trip * 95 + rng.randint(0, 20))
-            lot_id = f"{SITE}-{stamp}-{truck}-{trip:02d}-{run}"
-            face = rng.choice(FACES)
-            mass_g = rng.randint(*PAYLOAD_G)
-            ticket = {
-                "truck": truck,
-                "trip": trip,
-                "face": face,
-                "gross_kg": mass_g // 1000 + 71_000,
-                "tare_kg": 71_000,
-            }
-            lots.append(
-                {
-                    "lot_id": lot_id,
-                    "face": face,
-                    "commodity": "COAL-ROM",
-                    "mass_g": mass_g,
-                    "grade_ppm": rng.randint(600_000, 680_000),
-                    "extracted_at": int(loaded.timestamp()),
-                    "record_hash": record_hash(ticket),
-                }
-            )
-        api.post("/v1/lots/batch", registrar.token, {"site": SITE, "lots": lots})
-        rom_lots += [str(lot["lot_id"]) for lot in lots]
-        masses.update((str(lot["lot_id"]), int(lot["mass_g"])) for lot in lots)
-        say(f"{truck}: {len(lots)} truckloads registered")
-        for lot in lots[:2]:
-            ticket_text = f"WEIGHBRIDGE TICKET {lot['lot_id']}\nnet {lot['mass_g'] // 1000} kg\n".encode()
+    # the trucks' scales sign each load; a fleet prefix of this run keeps its lot ids apart from
+    # an earlier demo's of the same day (lot ids derive from truck and time)
+    fleet = f"D{run[:4]}-"
+    http = HttpApi(api.base_url, registrar.token)
+    for device in register_devices(http, settings.data_dir, SITE, len(TRUCKS), fleet=fleet):
+        say(f"truck {device.truck}: scale {device.device} {device.status}")
+    wait_for_devices(http, settings.data_dir, SITE, len(TRUCKS), fleet)
+    deployment = Deployment.load(settings.deployment_path)
+    plan = FleetPlan(
+        SITE,
+        trucks=len(TRUCKS),
+        hours=SHIFT_HOURS,
+        start=int(shift_start.timestamp()),
+        seed=seed,
+        fleet=fleet,
+    )
+    trips = list(signed_trips(plan, settings.data_dir, deployment))
+    ingest = TripIngest(http, say=say)
+    ingest.feed(trip_lines(iter(trips)))
+    ingested = ingest.finish()
+    api.calls += len(ingested.operations)
+    rejected = {rejection.lot_id for rejection in ingested.rejected}
+    registered = [signed.trip for signed in trips if signed.trip.lot_id not in rejected]
+    rom_lots = [trip.lot_id for trip in registered]
+    masses = {trip.lot_id: trip.mass_g for trip in registered}
+    say(f"{len(rom_lots)} truckloads registered from {len(trips)} trips ({len(rejected)} rejected)")
+    for truck in sorted({trip.truck for trip in registered}):
+        for trip in [trip for trip in registered if trip.truck == truck][:2]:
+            ticket_text = (
+                f"WEIGHBRIDGE TICKET {trip.lot_id}\nnet {trip.weighbridge_mass_g or trip.mass_g} g\n"
+            ).encode()
             api.upload(
-                f"/v1/lots/{lot['lot_id']}/documents",
+                f"/v1/lots/{trip.lot_id}/documents",
                 registrar.token,
                 "ticket.txt",
                 ticket_text,

@@ -11,7 +11,14 @@ mass as a quantity in KGM; accounts and sites are `urn:mineral-provenance:accoun
   acceptance one with bizStep receiving (disposition in_progress), both with the two custodians
   as possessing_party source and destination (cancelled offers are left out);
 * an assay is an ObjectEvent OBSERVE, bizStep inspecting, with a sensor report of the grade
-  (type Dimensionless, uom 59 = parts per million) whose metadata names the lab and method.
+  (type Dimensionless, uom 59 = parts per million) whose metadata names the lab and method;
+* a correction (CBV 2.0 error declaration) gives two events: a copy of the event that made the lot
+  (its registration or transformation, same eventID) with an `errorDeclaration` (declarationTime
+  the correction's block time, reason did_not_occur or incorrect_data, correctiveEventIDs), and the
+  corrective event: an ObjectEvent DELETE, bizStep decommissioning, disposition inactive for a lot
+  that did not occur; an ObjectEvent OBSERVE, bizStep inspecting, with the mass the lot holds
+  after the correction for incorrect data; both with the adjustment, the account that corrected
+  and the correction's record hash as extension fields.
 
 Every event's `eventTime` is the timestamp of its block (UTC), and it carries its chain
 coordinates in the extension field `mp:chain` (chain id, registry, tx hash, block, log index).
@@ -115,7 +122,23 @@ class Assayed:
     at: Coordinates
 
 
-Fact = Registered | Transformed | CustodyStep | Assayed
+@dataclass(frozen=True)
+class Corrected:
+    """A correction (LotCorrected) of a lot, with the fact that made the lot: the event it declares
+    in error."""
+
+    lot_id: str
+    reason: str
+    """did_not_occur or incorrect_data (the CBV 2.0 error reasons)."""
+    adjustment_g: int
+    remaining_g: int
+    corrected_by: str
+    record_hash: str
+    original: Registered | Transformed
+    at: Coordinates
+
+
+Fact = Registered | Transformed | CustodyStep | Assayed | Corrected
 
 
 def order_key(fact: Fact) -> tuple[int, int, int]:
@@ -216,6 +239,8 @@ def event_of(fact: Fact, chain: Chain, timestamp: int) -> dict[str, Any]:
             "sourceList": [{"type": "possessing_party", "source": account_uri(fact.from_address)}],
             "destinationList": [{"type": "possessing_party", "destination": account_uri(fact.to_address)}],
         }
+    elif isinstance(fact, Corrected):
+        event = _base("ObjectEvent", timestamp) | _correction(fact)
     else:
         event = _base("ObjectEvent", timestamp) | {
             "action": "OBSERVE",
@@ -237,17 +262,67 @@ def event_of(fact: Fact, chain: Chain, timestamp: int) -> dict[str, Any]:
     return {"eventID": event_hash(event)} | event
 
 
+def _correction(fact: Corrected) -> dict[str, Any]:
+    """The corrective event's fields: a lot that never was is decommissioned; a lot whose record
+    was wrong is observed with the mass it holds after the correction."""
+    if fact.reason == "did_not_occur":
+        fields: dict[str, Any] = {
+            "action": "DELETE",
+            "bizStep": "decommissioning",
+            "disposition": "inactive",
+            "quantityList": [_quantity(fact.lot_id)],
+        }
+    else:
+        fields = {
+            "action": "OBSERVE",
+            "bizStep": "inspecting",
+            "quantityList": [_quantity(fact.lot_id, fact.remaining_g)],
+        }
+    return fields | {
+        "mp:correctionReason": fact.reason,
+        "mp:adjustmentG": fact.adjustment_g,
+        "mp:correctedBy": account_uri(fact.corrected_by),
+        "mp:recordHash": fact.record_hash,
+    }
+
+
+def error_declaration(
+    original: Mapping[str, Any], declared_at: int, reason: str, corrective_ids: Sequence[str]
+) -> dict[str, Any]:
+    """A copy of `original` (same eventID) declaring it in error, as EPCIS 2.0 §7.4.1.4 has it: the
+    original stays as it was captured; the copy adds `errorDeclaration`."""
+    return dict(original) | {
+        "errorDeclaration": {
+            "declarationTime": utc_time(declared_at),
+            "reason": reason,
+            "correctiveEventIDs": list(corrective_ids),
+        }
+    }
+
+
 def events_of(
     facts: Iterable[Fact], chain: Chain, timestamp_of: Callable[[int], int]
 ) -> list[dict[str, Any]]:
-    """The EPCIS events of `facts` in chain order; `timestamp_of(block)` gives a block's time."""
+    """The EPCIS events of `facts` in chain order; `timestamp_of(block)` gives a block's time.
+
+    A correction gives two events at its place in the chain: the error declaration (a copy of the
+    event that made the lot, with its eventID and an `errorDeclaration` naming the reason and the
+    corrective event), then the corrective event itself."""
     times: dict[int, int] = {}
-    events = []
-    for fact in sorted(facts, key=order_key):
-        block = fact.at.block_number
+
+    def time_of(block: int) -> int:
         if block not in times:
             times[block] = timestamp_of(block)
-        events.append(event_of(fact, chain, times[block]))
+        return times[block]
+
+    events = []
+    for fact in sorted(facts, key=order_key):
+        event = event_of(fact, chain, time_of(fact.at.block_number))
+        if isinstance(fact, Corrected):
+            original = event_of(fact.original, chain, time_of(fact.original.at.block_number))
+            declared_at = time_of(fact.at.block_number)
+            events.append(error_declaration(original, declared_at, fact.reason, [event["eventID"]]))
+        events.append(event)
     return events
 
 

@@ -31,3 +31,12 @@ def db_url(empty_db_url: str) -> str:
 
     upgrade(empty_db_url)
     return empty_db_url
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`pytest tests/audit --rpc URL --registry ADDRESS [--database URL]`: the auditor's suite
+    replays that chain instead of the histories it builds itself (tests/audit/conftest.py)."""
+    group = parser.getgroup("audit", "auditor's replay (tests/audit)")
+    group.addoption("--rpc", default=None, help="JSON-RPC URL of the chain to audit")
+    group.addoption("--registry", default=None, help="address of the OreLotRegistry to audit")
+    group.addoption("--database", default=None, help="the live index to compare (SQLAlchemy URL)")

@@ -190,3 +190,17 @@ def full_history(chain: IndexChain) -> FullHistory:
         lab_granted_block=c.deployment.block_number + 3,
         lab_revoked_block=lab_revoked["blockNumber"],
     )
+
+
+def chain_on(w3: Web3) -> IndexChain:
+    """`IndexChain.fresh()`'s deployment and roles on any node with unlocked accounts (anvil):
+    eth-tester's eth_getLogs takes seconds per lot, so what reads many logs runs on anvil."""
+    admin, registrar, processor, buyer = w3.eth.accounts[:4]
+    client, deployment = deploy_registry(w3, admin)
+    client.grant_role(admin, client.registrar_role(SITE), registrar)
+    client.grant_role(admin, client.role("PROCESSOR_ROLE"), processor)
+    lab: LocalAccount = Account.create()
+    device: LocalAccount = Account.create()
+    client.grant_role(admin, client.role("LAB_ROLE"), lab.address)
+    tester: Any = None  # eth-tester's handle; nothing on anvil uses it
+    return IndexChain(w3, tester, client, deployment, admin, registrar, processor, buyer, lab, device)

@@ -18,26 +18,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import Caller, ServicesDep, WritesDep, answer
+from api.deps import ServicesDep, WritesDep, WritingCaller, answer
 from api.schemas import AssayIn, ErrorOut, OperationOut, SignedAssayIn, SignedAssayOut
-from provenance.access import lab_of_signature
+from provenance.access import lab_of_signature, refuse_replayed_assay
 from provenance.domain.operations import OperationKind, parse_assay, validate_payload
 from provenance.errors import ConfigurationError
 
 router = APIRouter(
-    tags=["assays"], responses={status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422)}
+    tags=["assays"], responses={status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422, 429)}
 )
 
 
 @router.post("/assays", status_code=202, response_model=OperationOut, summary="Submit a lab-signed assay")
 def submit_assay(body: SignedAssayIn, writes: WritesDep, response: Response) -> OperationOut:
-    """Anyone may submit; a signature by an account without LAB_ROLE is refused here (422 on
-    `signature`) rather than left to fail on chain."""
+    """Anyone may submit; a signature by an account without LAB_ROLE, or an assay the registry
+    recorded already, is refused here (422 on `signature`) rather than left to fail on chain."""
     payload = body.payload()
     validate_payload(OperationKind.SUBMIT_ASSAY, payload)
     assay, signature = parse_assay(payload)
     services = writes.services
     lab_of_signature(services.roles, services.client.chain_id, services.client.address, assay, signature)
+    if not writes.is_retry():
+        refuse_replayed_assay(services.client, assay)
     return answer(response, writes.submit(OperationKind.SUBMIT_ASSAY, payload))
 
 
@@ -47,8 +49,9 @@ def submit_assay(body: SignedAssayIn, writes: WritesDep, response: Response) -> 
     summary="Sign an assay with your own lab key (LAB_ROLE only)",
     responses={403: {"model": ErrorOut}},
 )
-def sign_assay(body: AssayIn, services: ServicesDep, caller: Caller) -> SignedAssayOut:
-    """Returns the body to POST to /v1/assays. Nothing is stored or sent."""
+def sign_assay(body: AssayIn, services: ServicesDep, caller: WritingCaller) -> SignedAssayOut:
+    """Returns the body to POST to /v1/assays. Nothing is stored or sent; rate-limited as a write
+    (each answer costs a signature)."""
     services.roles.require(caller.account, services.roles.named("LAB_ROLE"))
     payload = {"assay": body.model_dump(mode="json"), "signature": "0x" + "00" * 65}
     validate_payload(OperationKind.SUBMIT_ASSAY, payload)

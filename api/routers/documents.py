@@ -23,7 +23,7 @@ from provenance.domain.values import encode_label
 CHUNK_BYTES = 1024 * 1024
 
 router = APIRouter(
-    tags=["documents"], responses={status: {"model": ErrorOut} for status in (401, 404, 413, 422)}
+    tags=["documents"], responses={status: {"model": ErrorOut} for status in (401, 404, 413, 422, 429)}
 )
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Response
 from api.deps import ServicesDep
 from api.routers.reads import ERRORS, INDEX_BLOCK_HEADER, TimeParam
 from provenance.domain.trace import first_block_at_or_after, parse_time
-from provenance.epcis import document, events_of
+from provenance.epcis import Corrected, document, events_of
 from provenance.errors import DomainError
 from provenance.index.epcis_facts import EpcisFacts, EpcisFilter
 from provenance.index.queries import ReadQueries
@@ -74,7 +74,8 @@ def epcis_events(
         to_block=None if end is None else first_block_at_or_after(end, deployed, head, timestamp_of) - 1,
     )
     found = [] if chain is None else facts.facts(where, limit + 1)
-    if len(found) > limit:
+    # a correction is two events: the error declaration and the corrective event
+    if sum(2 if isinstance(fact, Corrected) else 1 for fact in found) > limit:
         raise DomainError("limit", f"more than {limit} events match; narrow the filters or raise `limit`")
     events = [] if chain is None else events_of(found, chain, timestamp_of)
     body = document(events, int(time.time()))

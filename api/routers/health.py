@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
+from api.chain_head import ChainHead
 from api.deps import ServicesDep
 from api.schemas import HealthOut, IndexHealth, NodeHealth, OutboxHealth
 
@@ -13,30 +14,52 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-def health(services: ServicesDep, response: Response) -> HealthOut:
-    """200 while the node answers (ok, or degraded if the index or outbox cannot be read); 503 if not.
+def health(services: ServicesDep, request: Request, response: Response) -> HealthOut:
+    """ok; degraded (200) with its `reasons` while the node, the index or the outbox cannot be
+    read; down (503) only when the database can be read neither for the index nor for the outbox,
+    so nothing can be answered.
+
+    A node that does not answer leaves the API useful: reads answer from the index (with how far
+    behind they are) and writes wait in the outbox until the node is back. A load balancer should
+    keep sending traffic, so that is 200, not 503.
 
     No authentication: it says nothing a load balancer should not know.
     """
     probe = services.health()
-    status: Literal["ok", "degraded", "down"]
+    chain_head: ChainHead | None = getattr(request.app.state, "chain_head", None)
+    last_seen = chain_head.seen().block if chain_head is not None else None
+    reasons: list[str] = []
     if not probe.node_reachable:
+        behind = f"index at block {probe.index_cursor}, node last seen at block {last_seen}"
+        reasons.append(
+            f"node unreachable ({probe.node_error}): reads answer from the index ({behind}); "
+            "writes wait in the outbox"
+        )
+    if probe.index_error:
+        reasons.append(f"index unreadable ({probe.index_error})")
+    if probe.outbox_error:
+        reasons.append(f"outbox unreadable ({probe.outbox_error})")
+    status: Literal["ok", "degraded", "down"]
+    if probe.index_error and probe.outbox_error:
         status = "down"
-    elif probe.index_error or probe.outbox_error:
+    elif reasons:
         status = "degraded"
     else:
         status = "ok"
     response.status_code = 503 if status == "down" else 200
+    lag = probe.index_lag
+    if lag is None and last_seen is not None and probe.index_cursor is not None:
+        lag = max(0, last_seen - probe.index_cursor)
     return HealthOut(
         status=status,
+        reasons=reasons,
         node=NodeHealth(
             reachable=probe.node_reachable,
             chain_id=probe.chain_id,
             block_number=probe.block_number,
+            last_seen_block=last_seen,
             error=probe.node_error,
         ),
-        index=IndexHealth(
-            cursor_block=probe.index_cursor, lag_blocks=probe.index_lag, error=probe.index_error
-        ),
+        index=IndexHealth(cursor_block=probe.index_cursor, lag_blocks=lag, error=probe.index_error),
         outbox=OutboxHealth(backlog=probe.outbox_backlog, error=probe.outbox_error),
     )

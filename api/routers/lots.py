@@ -17,7 +17,7 @@ from api.schemas import (
 from provenance.domain.operations import OperationKind
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422)
+    status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422, 429)
 }
 router = APIRouter(tags=["lots"], responses=ERRORS)
 

@@ -12,9 +12,10 @@ import binascii
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
+from api.chain_head import ChainHead, HeadSeen
 from api.deps import ServicesDep
 from api.errors import NotFound
 from api.schemas import (
@@ -26,16 +27,20 @@ from api.schemas import (
     LotDetailOut,
     LotOut,
     LotPageOut,
-    MassBalanceOut,
     ProvenanceOut,
+    SiteAccountOut,
     TimelineOut,
 )
 from provenance.bootstrap import Services
+from provenance.domain.site_balance import Period, parse_tolerance
 from provenance.domain.trace import LotFilter, TimelineEvent, first_block_at_or_after, parse_time
 from provenance.errors import DomainError
 from provenance.index.queries import EventKey, LotKey, ReadQueries
 
 INDEX_BLOCK_HEADER = "X-Index-Block"
+CHAIN_HEAD_HEADER = "X-Chain-Head"
+INDEX_LAG_HEADER = "X-Index-Lag-Blocks"
+CHAIN_UNREACHABLE_HEADER = "X-Chain-Unreachable"
 DEFAULT_MAX_DEPTH = 50
 MAX_DEPTH = 500
 MAX_PAGE = 500
@@ -47,25 +52,42 @@ router = APIRouter(tags=["reads"], responses=ERRORS)
 class Reading(ReadQueries):
     """The index's queries, with the index block as it stood when the request began."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, head: HeadSeen | None = None) -> None:
         super().__init__(services.engine)
         self.block_seen = self.index_block()
+        self.head = head
 
 
-def read_queries(services: ServicesDep) -> Reading:
-    return Reading(services)
+def read_queries(services: ServicesDep, request: Request) -> Reading:
+    chain_head: ChainHead | None = getattr(request.app.state, "chain_head", None)
+    return Reading(services, chain_head.seen() if chain_head is not None else None)
 
 
 Reads = Annotated[Reading, Depends(read_queries)]
 
 
+def freshness_headers(block_seen: int | None, head: HeadSeen | None) -> dict[str, str]:
+    """`X-Index-Block`; with the node's last known head, `X-Chain-Head` and `X-Index-Lag-Blocks`;
+    `X-Chain-Unreachable: true` while the node does not answer (the head is then the last one seen,
+    and the lag a lower bound)."""
+    headers = {INDEX_BLOCK_HEADER: "" if block_seen is None else str(block_seen)}
+    if head is not None and head.block is not None:
+        headers[CHAIN_HEAD_HEADER] = str(head.block)
+        if block_seen is not None:
+            headers[INDEX_LAG_HEADER] = str(max(0, head.block - block_seen))
+    if head is not None and not head.reachable:
+        headers[CHAIN_UNREACHABLE_HEADER] = "true"
+    return headers
+
+
 def reply(model: BaseModel, reads: Reading) -> Response:
-    """The answer as JSON with `X-Index-Block`. Serialised once, straight from the model: FastAPI
-    would validate a returned model against `response_model` again (the model is what the
+    """The answer as JSON with the freshness headers. Serialised once, straight from the model:
+    FastAPI would validate a returned model against `response_model` again (the model is what the
     OpenAPI document shows either way)."""
-    block = "" if reads.block_seen is None else str(reads.block_seen)
     return Response(
-        model.model_dump_json(), media_type="application/json", headers={INDEX_BLOCK_HEADER: block}
+        model.model_dump_json(),
+        media_type="application/json",
+        headers=freshness_headers(reads.block_seen, reads.head),
     )
 
 
@@ -238,13 +260,21 @@ def _block_at(services: Services, timestamp: int, first: int, last: int) -> int:
 
 @router.get(
     "/sites/{site}/mass-balance",
-    response_model=MassBalanceOut,
-    summary="Mass balance of a site over a period",
+    response_model=SiteAccountOut,
+    summary="Mass-balance account of a site over a period, with its stock counts",
 )
 def mass_balance(
     site: SitePath,
     reads: Reads,
     services: ServicesDep,
+    period: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="A calendar period in UTC: 2026-11 (month), 2026-11-03 (day), 2026-W45 (ISO week) "
+            "or 2026 (year). Instead of from/to.",
+        ),
+    ] = None,
     from_time: Annotated[
         str | None, Query(alias="from", description="Start (included): " + str(TimeParam.description))
     ] = None,
@@ -255,10 +285,21 @@ def mass_balance(
     to_block: Annotated[
         int | None, Query(ge=0, description="Last block, included (instead of `to`).")
     ] = None,
+    tolerance: Annotated[
+        str,
+        Query(
+            max_length=12,
+            description="How far a stock count may differ from the book stock and still agree, in "
+            "percent of the book stock (0.5 or 0.5%).",
+        ),
+    ] = "0.5%",
 ) -> Response:
-    """The period is a range of blocks: given as times, it runs from the first block at or after
-    `from` to the last block before `to` (by the chain's block timestamps); by default, from the
-    registry's deployment to the index's last block."""
+    """The period is a range of blocks: given as times (or a calendar `period`), it runs from the
+    first block at or after its start to the last block before its end (by the chain's block
+    timestamps); by default, from the registry's deployment to the index's last block."""
+    tolerance_ppm = parse_tolerance(tolerance)
+    if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
+        raise DomainError("period", "give `period` or from/to (or from_block/to_block), not both")
     if from_time is not None and from_block is not None:
         raise DomainError("from", "give `from` or `from_block`, not both")
     if to_time is not None and to_block is not None:
@@ -268,10 +309,18 @@ def mass_balance(
     head = deployed if indexed is None else indexed
     first = deployed if from_block is None else from_block
     last = head if to_block is None else to_block
+    span: Period | None = None
+    if period is not None:
+        span = Period.parse(period)
+        first = _block_at(services, span.starts_at, deployed, head)
+        last = _block_at(services, span.ends_at, deployed, head) - 1
+    elif from_time is not None and to_time is not None:
+        span = Period.between(parse_time("from", from_time), parse_time("to", to_time))
     if from_time is not None:
         first = _block_at(services, parse_time("from", from_time), deployed, head)
     if to_time is not None:
         last = _block_at(services, parse_time("to", to_time), deployed, head) - 1
-    if last < first and from_time is None and to_time is None:
+    if last < first and span is None and from_time is None and to_time is None:
         raise DomainError("to_block", "the period ends before it starts")
-    return reply(MassBalanceOut.of(reads.mass_balance(site, first, last)), reads)
+    account = reads.site_account(site, first, last, span, tolerance_ppm)
+    return reply(SiteAccountOut.of_account(account), reads)

@@ -57,6 +57,10 @@ def registration_tuple(lot: LotRegistration) -> tuple[Any, ...]:
     )
 
 
+def attestation_tuple(attestation: LoadAttestation) -> tuple[Any, ...]:
+    return (encode_label(attestation.trip_id, "trip_id"), attestation.loaded_at, attestation.signature)
+
+
 def decode_revert(data: str | bytes) -> ContractRevert:
     """The custom error in revert `data`, by name (the registry's prefix dropped) and arguments."""
     raw = HexBytes(data)
@@ -140,7 +144,7 @@ class RegistryClient:
             "registerAttestedLots",
             _one_site(lots),
             [registration_tuple(lot) for lot in lots],
-            [(encode_label(a.trip_id, "trip_id"), a.loaded_at, a.signature) for a in attestations],
+            [attestation_tuple(a) for a in attestations],
         )
 
     def transform(self, sender: Sender, transformation: Transformation) -> TxReceipt:
@@ -197,6 +201,21 @@ class RegistryClient:
 
     def has_role(self, role: bytes, account: str, block: BlockIdentifier = "latest") -> bool:
         return bool(self.contract.functions.hasRole(role, account).call(block_identifier=block))
+
+    def assay_recorded(self, assay: Assay, block: BlockIdentifier = "latest") -> bool:
+        """Whether the registry has recorded this exact assay already (a resubmission would revert)."""
+        functions = self.contract.functions
+        digest = functions.assayDigest(assay_tuple(assay)).call(block_identifier=block)
+        return bool(functions.assayRecorded(digest).call(block_identifier=block))
+
+    def device_of(self, device: str, block: BlockIdentifier = "latest") -> tuple[str, bool] | None:
+        """(site, active) of a device the registry knows, or None."""
+        site, _kind, active = self.contract.functions.deviceOf(Web3.to_checksum_address(device)).call(
+            block_identifier=block
+        )
+        if not any(site):
+            return None
+        return decode_label(site), bool(active)
 
 
 def transform_args(t: Transformation) -> tuple[Any, ...]:

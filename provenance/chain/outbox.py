@@ -21,9 +21,18 @@ database. Each `step` does three things, in this order:
    Then, in one database transaction, the transactions get consecutive nonces and their signed
    bytes and hashes are stored; only after that commit are they sent.
 
-Nonces: the store hands out `max(stored next nonce, node's pending count)`, so nonces are never
-reused (UNIQUE(sender, nonce) guards it too) and every nonce handed out belongs to stored bytes
-that will be re-sent until mined: no gap is ever left behind.
+**Coalescing.** Small registrations (at most `coalesce_lots` lots, not yet split or signed) of one
+sender and site that are pending together go out as one `registerLots` transaction: its rows in
+the outbox share nonce, bytes and hash (`share` 0, 1, ...), and every operation it carries is
+confirmed by its receipt. If the shared call is refused at simulation, each operation goes alone
+(so one bad lot fails alone, with its own error); if the shared transaction fails on chain, it
+registered nothing, and each operation is tried again alone (`solo`). Single-lot POSTs from many
+clients thus cost one transaction per step instead of one each.
+
+Nonces: the store hands out `max(stored next nonce, node's pending count)` (the count asked at
+most every `nonce_check_s`), so nonces are never reused (UNIQUE(sender, nonce, share) guards it
+too) and every nonce handed out belongs to stored bytes that will be re-sent until mined: no gap
+is ever left behind.
 
 A multi-transaction operation (a batch of 1,000 lots) fails as a whole when any of its
 transactions is refused at simulation, before any is sent. If one fails later, on chain (the
@@ -65,6 +74,7 @@ from provenance.chain.artifacts import registry_artifact
 from provenance.chain.client import (
     RegistryClient,
     assay_tuple,
+    attestation_tuple,
     decode_revert,
     registration_tuple,
     revert_data,
@@ -75,6 +85,8 @@ from provenance.domain.operations import (
     OperationKind,
     OperationStatus,
     parse_assay,
+    parse_attested_registrations,
+    parse_device,
     parse_lot_ids,
     parse_registrations,
     parse_transformation,
@@ -99,6 +111,10 @@ LOTS_PER_TX = 400
 GAS_MARGIN = 1.2
 """Gas limit = estimate × GAS_MARGIN (at most max_tx_gas): the state may change a little by mining."""
 TOO_LARGE = "TransactionTooLarge"
+COALESCE_LOTS = 10
+"""Registrations of at most this many lots are coalesced with others of the same sender and site
+into one `registerLots` transaction (0: never). Single-lot POSTs sent one transaction each top out
+near 30 lots/s (docs/benchmarks.md); a shared transaction also costs half the gas per lot."""
 
 
 class OutboxStorage(Protocol):
@@ -118,11 +134,24 @@ class OutboxStorage(Protocol):
         sign: Callable[[int, int], SignedTransaction],
     ) -> list[OutboxTransaction]: ...
 
+    def sign_and_record_shared(
+        self,
+        members: Sequence[tuple[str, int]],
+        chain_nonce: int,
+        sign: Callable[[int], SignedTransaction],
+    ) -> list[OutboxTransaction]: ...
+
+    def mark_sent(self, tx_hash: str) -> None: ...
+
     def in_flight(self) -> list[OutboxTransaction]: ...
 
     def recently_mined(self, since_block: int) -> list[OutboxTransaction]: ...
 
     def apply(self, updates: Sequence[TransactionUpdate]) -> None: ...
+
+    def work_generation(self) -> int: ...
+
+    def wait_for_work(self, timeout_s: float, since: int | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -158,6 +187,26 @@ def call_for(kind: OperationKind, payload: Mapping[str, Any], start: int | None,
         if len(lots) == 1:
             return Call("registerLot", (site, registration_tuple(lots[0])))
         return Call("registerLots", (site, [registration_tuple(lot) for lot in lots]))
+    if kind is OperationKind.REGISTER_ATTESTED_LOTS:
+        attested = parse_attested_registrations(payload)[start:end]
+        return Call(
+            "registerAttestedLots",
+            (
+                encode_label(attested[0][0].site, "site"),
+                [registration_tuple(lot) for lot, _ in attested],
+                [attestation_tuple(attestation) for _, attestation in attested],
+            ),
+        )
+    if kind is OperationKind.ADD_DEVICE:
+        device, device_site, device_kind = parse_device(payload)
+        return Call(
+            "addDevice",
+            (
+                Web3.to_checksum_address(device),
+                encode_label(device_site, "site"),
+                encode_label(device_kind, "kind"),
+            ),
+        )
     if kind is OperationKind.TRANSFORM:
         return Call("transform", transform_args(parse_transformation(payload)))
     if kind is OperationKind.SUBMIT_ASSAY:
@@ -223,9 +272,11 @@ class OutboxWorker:
         max_tx_bytes: int = MAX_TX_BYTES,
         priority_fee_wei: int = 10**9,
         defer_s: float = 30.0,
-        operations_per_step: int = 50,
+        operations_per_step: int = 200,
         full_recheck_s: float = 60.0,
         key_retry_s: float = 60.0,
+        coalesce_lots: int = COALESCE_LOTS,
+        nonce_check_s: float = 5.0,
     ) -> None:
         if confirmations < 0 or recheck_blocks < 1 or lots_per_tx < 1:
             raise ValueError("confirmations >= 0, recheck_blocks >= 1 and lots_per_tx >= 1 are required")
@@ -243,6 +294,12 @@ class OutboxWorker:
         self.operations_per_step = operations_per_step
         self.full_recheck_s = full_recheck_s
         self.key_retry_s = key_retry_s
+        self.coalesce_lots = coalesce_lots
+        self.nonce_check_s = nonce_check_s
+        self._nonce_seen: dict[str, tuple[int, float]] = {}
+        """Each sender's pending count on the node, and when it was asked (lower-case address)."""
+        self._receipts: dict[str, TxReceipt | None] = {}
+        """Receipts read during the current step, by hash: the rows of a coalesced transaction share one."""
         self._deferred: dict[str, float] = {}
         self._anchor: tuple[int, str] | None = None
         self._next_full_recheck = 0.0
@@ -260,17 +317,21 @@ class OutboxWorker:
     def step(self) -> int:
         """One round of work; returns how many transactions changed state (0: nothing to do)."""
         with self._lock:
+            self._receipts.clear()
             latest = self.w3.eth.get_block("latest")
             head = int(latest["number"])
-            changed = self._recheck(head, HexBytes(latest["hash"]).to_0x_hex())
+            changed = self._recheck(
+                head, HexBytes(latest["hash"]).to_0x_hex(), HexBytes(latest["parentHash"]).to_0x_hex()
+            )
             tracked, unmined = self._track(head)
-            return changed + tracked + self._send_new(busy=unmined > 0)
+            return changed + tracked + self._send_new(busy=unmined > 0, latest=latest)
 
     def run(self, stop: threading.Event, poll_s: float = 0.2) -> None:
         """Steps until `stop` is set, resting `poll_s` when idle; a node or database that fails is
         retried with backoff (nothing is lost: the state is in the database)."""
         failures = 0
         while not stop.is_set():
+            seen = self.store.work_generation()
             try:
                 changed = self.step()
             except Exception as error:
@@ -281,11 +342,11 @@ class OutboxWorker:
                 continue
             failures = 0
             if not changed:
-                stop.wait(poll_s)
+                self.store.wait_for_work(poll_s, since=seen)
 
     # ---------------------------------------------------------------- 1. re-check recent blocks
 
-    def _recheck(self, head: int, head_hash: str) -> int:
+    def _recheck(self, head: int, head_hash: str, parent_hash: str) -> int:
         """Blocks are hash-linked: while the block at the height of the last step's head keeps its
         hash, nothing below it changed, and only transactions mined above it need a look. Every
         `full_recheck_s` the whole window is looked at anyway."""
@@ -293,7 +354,13 @@ class OutboxWorker:
         now = time.monotonic()
         if self._anchor is not None and now < self._next_full_recheck:
             number, block_hash = self._anchor
-            if number <= head and self._block_hash(number) == block_hash:
+            if number == head:
+                still_there = head_hash == block_hash
+            elif number == head - 1:  # the usual case: one block since the last step
+                still_there = parent_hash == block_hash
+            else:
+                still_there = number < head and self._block_hash(number) == block_hash
+            if still_there:
                 since = max(since, number + 1)
         else:
             self._next_full_recheck = now + self.full_recheck_s
@@ -304,11 +371,12 @@ class OutboxWorker:
             assert tx.block_number is not None
             by_block.setdefault(tx.block_number, []).append(tx)
         updates: list[TransactionUpdate] = []
+        known = {head: head_hash, head - 1: parent_hash}  # no need to ask the node for these
         for number, txs in sorted(by_block.items()):
-            if self._block_hash(number) == txs[0].block_hash and all(
-                tx.block_hash == txs[0].block_hash for tx in txs
-            ):
+            current = known[number] if number in known else self._block_hash(number)
+            if current == txs[0].block_hash and all(tx.block_hash == txs[0].block_hash for tx in txs):
                 continue
+            carriers = _carriers(txs)
             for tx in txs:
                 receipt = self._receipt(tx)
                 if receipt is None:
@@ -321,7 +389,7 @@ class OutboxWorker:
                     )
                     updates.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT))
                 else:
-                    update = self._mined(tx, receipt, head)
+                    update = self._mined(tx, receipt, head, shared=carriers[tx.tx_hash or ""] > 1)
                     if _differs(tx, update):
                         updates.append(update)
         self.store.apply(updates)
@@ -334,21 +402,31 @@ class OutboxWorker:
         updates: list[TransactionUpdate] = []
         resend: list[OutboxTransaction] = []
         unmined = 0
-        for tx in self.store.in_flight():
+        in_flight = self.store.in_flight()
+        carriers = _carriers(in_flight)
+        for tx in in_flight:
             receipt = self._receipt(tx)
             if receipt is None:
                 receipt = self._lost_or_waiting(tx, updates, resend)
             if receipt is None:
                 unmined += 1
                 continue
-            update = self._mined(tx, receipt, head)
+            update = self._mined(tx, receipt, head, shared=carriers[tx.tx_hash or ""] > 1)
             if _differs(tx, update):
                 updates.append(update)
         self.store.apply(updates)
         sent = []
-        for tx in resend:
+        outcome: dict[str, bool] = {}
+        # in the order they were sent before, across senders: that is the order the lost blocks had
+        # them in, and a later one may need an earlier one of another sender (an acceptance needs
+        # its handover); by sender and nonce, one sender's transaction could go before it and fail
+        resend.sort(key=_first_sent)
+        for tx in resend:  # the rows of a coalesced transaction share its bytes: sent once
             assert tx.raw_tx is not None
-            if self._send(tx.raw_tx, tx):
+            key = tx.tx_hash or tx.raw_tx
+            if key not in outcome:
+                outcome[key] = self._send(tx.raw_tx, tx)
+            if outcome[key]:
                 sent.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT, sent=True))
         self.store.apply(sent)
         return len(updates) + len(sent), unmined
@@ -368,9 +446,10 @@ class OutboxWorker:
         # shows up in the second, so a nonce used by our own transaction is never taken for another's
         chain_nonce = int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(tx.sender), "latest"))
         if chain_nonce > tx.nonce:
-            receipt = self._receipt(tx)
+            receipt = self._receipt(tx, fresh=True)
             if receipt is not None:
                 return receipt
+            self._nonce_seen.pop(tx.sender.lower(), None)  # ask the node again before signing anew
             log.warning(
                 "nonce %d of %s was used by another transaction; %s will be signed again with a new nonce",
                 tx.nonce,
@@ -384,7 +463,9 @@ class OutboxWorker:
         resend.append(tx)
         return None
 
-    def _mined(self, tx: OutboxTransaction, receipt: TxReceipt, head: int) -> TransactionUpdate:
+    def _mined(
+        self, tx: OutboxTransaction, receipt: TxReceipt, head: int, *, shared: bool = False
+    ) -> TransactionUpdate:
         number = int(receipt["blockNumber"])
         block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
         gas_used = int(receipt["gasUsed"])
@@ -392,6 +473,19 @@ class OutboxWorker:
             deep = head - number >= self.confirmations
             status = OperationStatus.CONFIRMED if deep else OperationStatus.SENT
             return TransactionUpdate(tx.operation_id, tx.sequence, status, number, block_hash, gas_used)
+        if shared:
+            # a coalesced transaction registers all of its lots or none: none were, and its nonce
+            # is spent. Each operation it carried is tried again by itself, so one lot the state
+            # refuses (a lot id registered meanwhile) fails alone with its own error
+            if tx.share == 0:
+                log.warning(
+                    "coalesced transaction %s failed on chain in block %d; its operations go again one by one",
+                    tx.tx_hash,
+                    number,
+                )
+            return TransactionUpdate(
+                tx.operation_id, tx.sequence, OperationStatus.PENDING, release_nonce=True, solo=True
+            )
         error = self._failure(tx, receipt)
         log.info("transaction %s of operation %s failed on chain: %s", tx.tx_hash, tx.operation_id, error)
         return TransactionUpdate(
@@ -429,7 +523,7 @@ class OutboxWorker:
 
     # ---------------------------------------------------------------- 3. send new work
 
-    def _send_new(self, *, busy: bool) -> int:
+    def _send_new(self, *, busy: bool, latest: Mapping[str, Any]) -> int:
         changed = 0
         fees: dict[str, int] | None = None
         now = time.monotonic()
@@ -440,32 +534,122 @@ class OutboxWorker:
                 self.operations_per_step, exclude_senders=tuple(self._keyless)
             )
             keyless_before = len(self._keyless)
+            groups = _coalesce(pending, self.coalesce_lots, self.lots_per_tx)
             for operation in pending:
                 if operation.id in seen:
                     continue
-                seen.add(operation.id)
+                group = groups.get(operation.id)
+                batch = (
+                    [operation] if group is None else [member for member in group if member.id not in seen]
+                )
+                seen.update(member.id for member in batch)
                 signer = self._signer(operation.sender, now)
                 if signer is None:
                     continue
-                try:
-                    outcome = self._prepare(operation)
-                    if isinstance(outcome, int):  # split: the new plan is simulated next step
-                        changed += outcome
-                        continue
-                    if isinstance(outcome, _Refused):
-                        changed += self._refused(operation, outcome, busy=busy)
-                        continue
+                if len(batch) > 1:
                     if fees is None:
-                        fees = self._fees()
-                    changed += self._sign_and_send(operation, signer, outcome, fees)
-                    busy = True
-                except Exception as error:
-                    # one operation the node chokes on (not a revert) must not hold up the others;
-                    # it stays pending, and nothing of it was sent unless its nonces were committed
-                    self._note_trouble(operation.id, error)
+                        fees = self._fees(latest)
+                    shared = self._send_shared(batch, signer, fees)
+                    if shared is not None:
+                        changed += shared
+                        busy = True
+                        continue
+                for member in batch:  # alone, or the shared transaction was refused: one by one
+                    outcome = self._send_one(member, signer, fees, busy=busy, latest=latest)
+                    if outcome is None:
+                        continue
+                    count, fees, sent = outcome
+                    changed += count
+                    busy = busy or sent
             if len(self._keyless) == keyless_before:
                 return changed
             # a sender turned out to have no key: look past its operations at once
+
+    def _send_one(
+        self,
+        operation: PendingOperation,
+        signer: Signer,
+        fees: dict[str, int] | None,
+        *,
+        busy: bool,
+        latest: Mapping[str, Any],
+    ) -> tuple[int, dict[str, int] | None, bool] | None:
+        """Prepares and sends one operation: (transactions changed, fees, whether it sent), or None
+        if it stays pending after an unexpected error."""
+        try:
+            outcome = self._prepare(operation)
+            if isinstance(outcome, int):  # split: the new plan is simulated next step
+                return outcome, fees, False
+            if isinstance(outcome, _Refused):
+                return self._refused(operation, outcome, busy=busy), fees, False
+            if fees is None:
+                fees = self._fees(latest)
+            return self._sign_and_send(operation, signer, outcome, fees), fees, True
+        except Exception as error:
+            # one operation the node chokes on (not a revert) must not hold up the others;
+            # it stays pending, and nothing of it was sent unless its nonces were committed
+            self._note_trouble(operation.id, error)
+            return None
+
+    def _send_shared(
+        self, operations: Sequence[PendingOperation], signer: Signer, fees: Mapping[str, int]
+    ) -> int | None:
+        """Sends small registrations of one sender and site as one `registerLots` transaction.
+        None when the shared call is refused at simulation (or the node fails): the caller then
+        sends each operation by itself, so a bad lot fails alone with its own error."""
+        lots = [lot for operation in operations for lot in parse_registrations(operation.payload)]
+        call = Call(
+            "registerLots", (encode_label(lots[0].site, "site"), [registration_tuple(lot) for lot in lots])
+        )
+        data = call.calldata()
+        sender = Web3.to_checksum_address(operations[0].sender)
+        try:
+            estimate = int(
+                self.w3.eth.estimate_gas({"from": sender, "to": self.client.address, "data": data})
+            )
+        except Exception as error:
+            log.debug(
+                "%d coalesced registrations refused together (%s); sending them one by one",
+                len(operations),
+                error,
+            )
+            return None
+        if estimate > self.max_tx_gas or len(data) > self.max_tx_bytes:
+            return None
+        gas = min(self.max_tx_gas, int(estimate * GAS_MARGIN))
+        chain_id = self.client.chain_id
+
+        def sign(nonce: int) -> SignedTransaction:
+            signed = signer.sign_transaction(
+                {
+                    "type": 2,
+                    "chainId": chain_id,
+                    "nonce": nonce,
+                    "to": self.client.address,
+                    "value": 0,
+                    "data": data,
+                    "gas": gas,
+                    **fees,
+                }
+            )
+            return SignedTransaction(
+                HexBytes(signed.raw_transaction).to_0x_hex(), HexBytes(signed.hash).to_0x_hex()
+            )
+
+        for operation in operations:
+            self._deferred.pop(operation.id, None)
+        chain_nonce = self._chain_nonce(signer.address)
+        members = [(operation.id, operation.pending[0].sequence) for operation in operations]
+        try:
+            recorded = self.store.sign_and_record_shared(members, chain_nonce, sign)
+        except Exception as error:
+            self._note_trouble(operations[0].id, error)
+            return 0
+        assert recorded
+        assert recorded[0].raw_tx is not None
+        if self._send(recorded[0].raw_tx, recorded[0]):
+            self.store.mark_sent(recorded[0].tx_hash or "")
+        return len(recorded)
 
     def _prepare(self, operation: PendingOperation) -> _Ready | _Refused | int:
         """Splits what is too big (returns how many new transactions), or simulates every pending
@@ -558,7 +742,7 @@ class OutboxWorker:
                 HexBytes(signed.raw_transaction).to_0x_hex(), HexBytes(signed.hash).to_0x_hex()
             )
 
-        chain_nonce = int(self.w3.eth.get_transaction_count(signer.address, "pending"))
+        chain_nonce = self._chain_nonce(signer.address)
         recorded = self.store.sign_and_record(operation.id, sorted(ready.plans), chain_nonce, sign)
         sent = []
         for tx in recorded:
@@ -596,6 +780,19 @@ class OutboxWorker:
         self._signers[key] = signer
         return signer
 
+    def _chain_nonce(self, address: str) -> int:
+        """The node's pending transaction count of `address`, asked at most every `nonce_check_s`
+        (~7 ms on anvil, on every send). The store takes the larger of it and its own next nonce,
+        so an old answer only matters when the key signs elsewhere too; then the node refuses the
+        transaction, `_lost_or_waiting` finds the nonce taken, and this asks again."""
+        key = address.lower()
+        now = time.monotonic()
+        seen = self._nonce_seen.get(key)
+        if seen is None or now - seen[1] >= self.nonce_check_s:
+            seen = (int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending")), now)
+            self._nonce_seen[key] = seen
+        return seen[0]
+
     def _note_trouble(self, operation_id: str, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"
         repeated = self._troubles.get(operation_id) == message
@@ -610,8 +807,9 @@ class OutboxWorker:
             exc_info=not repeated,
         )
 
-    def _fees(self) -> dict[str, int]:
-        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+    def _fees(self, latest: Mapping[str, Any]) -> dict[str, int]:
+        """From the step's latest block: twice its base fee covers six full blocks of rises."""
+        base_fee = latest.get("baseFeePerGas")
         if base_fee is None:
             return {"gasPrice": int(self.w3.eth.gas_price)}
         return {
@@ -642,11 +840,16 @@ class OutboxWorker:
             return False
         return True
 
-    def _receipt(self, tx: OutboxTransaction) -> TxReceipt | None:
+    def _receipt(self, tx: OutboxTransaction, *, fresh: bool = False) -> TxReceipt | None:
+        key = tx.tx_hash or ""
+        if key in self._receipts and not fresh:
+            return self._receipts[key]
         try:
-            return self.w3.eth.get_transaction_receipt(HexBytes(tx.tx_hash or ""))
+            receipt: TxReceipt | None = self.w3.eth.get_transaction_receipt(HexBytes(key))
         except TransactionNotFound:
-            return None
+            receipt = None
+        self._receipts[key] = receipt
+        return receipt
 
     def _known(self, tx_hash: str) -> bool:
         try:
@@ -660,6 +863,41 @@ class OutboxWorker:
             return HexBytes(self.w3.eth.get_block(number)["hash"]).to_0x_hex()
         except BlockNotFound:
             return None
+
+
+def _coalesce(
+    pending: Sequence[PendingOperation], max_lots: int, lots_per_tx: int
+) -> dict[str, list[PendingOperation]]:
+    """Groups of small registrations that can share one transaction: same sender and site, oldest
+    first, at most `lots_per_tx` lots a group. Maps each member's id to its group (of two or more)."""
+    open_groups: dict[tuple[str, str], tuple[list[PendingOperation], int]] = {}
+    groups: list[list[PendingOperation]] = []
+    for operation in pending:
+        lots = operation.coalescible_lots(max_lots)
+        if lots is None:
+            continue
+        key = (operation.sender.lower(), str(operation.payload["site"]))
+        group, count = open_groups.get(key, ([], 0))
+        if count + lots > lots_per_tx:
+            group, count = [], 0
+        if not group:
+            groups.append(group)
+        group.append(operation)
+        open_groups[key] = (group, count + lots)
+    return {member.id: group for group in groups if len(group) > 1 for member in group}
+
+
+def _first_sent(tx: OutboxTransaction) -> tuple[float, str, int, int]:
+    when = tx.sent_at.timestamp() if tx.sent_at is not None else float("inf")
+    return when, tx.sender, tx.nonce if tx.nonce is not None else -1, tx.share
+
+
+def _carriers(txs: Sequence[OutboxTransaction]) -> dict[str, int]:
+    """How many outbox rows each transaction hash carries (more than one: a coalesced transaction)."""
+    counts: dict[str, int] = {}
+    for tx in txs:
+        counts[tx.tx_hash or ""] = counts.get(tx.tx_hash or "", 0) + 1
+    return counts
 
 
 def _differs(tx: OutboxTransaction, update: TransactionUpdate) -> bool:

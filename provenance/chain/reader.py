@@ -21,7 +21,7 @@ from web3.types import FilterParams
 from provenance.chain.client import LotOnChain, RegistryClient
 from provenance.chain.events import DecodedEvent, decode_log, topic_of
 from provenance.chain.logsource import _RANGE_REFUSED as RANGE_REFUSED
-from provenance.chain.signing import LOAD_TYPES, domain, recover_assay_signer
+from provenance.chain.signing import LOAD_TYPES, attested_load, domain, recover_assay_signer
 from provenance.domain.records import Assay
 from provenance.domain.values import decode_label, encode_label
 from provenance.errors import ChainError, DomainError
@@ -208,25 +208,16 @@ class ChainReader:
             lot_label = encode_label(str(event.args["lotId"]), "lot_id")
         except DomainError:
             return None
-        for lot, attestation in zip(arguments["lots"], arguments["attestations"], strict=False):
-            if bytes(lot["lotId"]) != lot_label:
-                continue
-            message = {
-                "lotId": bytes(lot["lotId"]),
-                "site": bytes(arguments["site"]),
-                "face": bytes(lot["face"]),
-                "tripId": bytes(attestation["tripId"]),
-                "massG": lot["massG"],
-                "loadedAt": attestation["loadedAt"],
-            }
-            signature = bytes(attestation["signature"])
-            signable = encode_typed_data(domain(self.chain_id, self.registry), LOAD_TYPES, message)
-            try:
-                signer = str(Account.recover_message(signable, signature=signature))
-            except Exception:  # a malformed signature: the registry would have refused it
-                return None
-            return signer, decode_label(bytes(arguments["site"]))
-        return None
+        found = attested_load(arguments, lot_label)
+        if found is None:
+            return None
+        message, signature = found
+        signable = encode_typed_data(domain(self.chain_id, self.registry), LOAD_TYPES, message)
+        try:
+            signer = str(Account.recover_message(signable, signature=signature))
+        except Exception:  # a malformed signature: the registry would have refused it
+            return None
+        return signer, decode_label(bytes(arguments["site"]))
 
     def device_at(self, device: str, block: int) -> tuple[str, bool]:
         """The device's site and whether it could attest at the end of `block`, from its

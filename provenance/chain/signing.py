@@ -6,6 +6,7 @@ chain or another deployment is refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from eth_account import Account
@@ -69,6 +70,24 @@ def load_message(lot: LotRegistration, trip_id: str, loaded_at: int) -> dict[str
     }
 
 
+def attested_load(arguments: Mapping[str, Any], lot_label: bytes) -> tuple[dict[str, Any], bytes] | None:
+    """The EIP-712 `Load` message and device signature of lot `lot_label` in the decoded arguments of
+    a `registerAttestedLots` call (as the chain received them), or None if the call has no such lot."""
+    for lot, attestation in zip(arguments["lots"], arguments["attestations"], strict=False):
+        if bytes(lot["lotId"]) != lot_label:
+            continue
+        message = {
+            "lotId": bytes(lot["lotId"]),
+            "site": bytes(arguments["site"]),
+            "face": bytes(lot["face"]),
+            "tripId": bytes(attestation["tripId"]),
+            "massG": lot["massG"],
+            "loadedAt": attestation["loadedAt"],
+        }
+        return message, bytes(attestation["signature"])
+    return None
+
+
 def sign_assay(lab: LocalAccount, chain_id: int, registry: str, assay: Assay) -> bytes:
     """The lab's 65-byte signature over `assay` for this registry on this chain."""
     signable = encode_typed_data(domain(chain_id, registry), ASSAY_TYPES, assay_message(assay))
@@ -88,4 +107,14 @@ def sign_load(
 def recover_assay_signer(chain_id: int, registry: str, assay: Assay, signature: bytes) -> str:
     """The address that signed `assay`; a verifier compares it with the lab the chain recorded."""
     signable = encode_typed_data(domain(chain_id, registry), ASSAY_TYPES, assay_message(assay))
+    return str(Account.recover_message(signable, signature=signature))
+
+
+def recover_load_signer(
+    chain_id: int, registry: str, lot: LotRegistration, trip_id: str, loaded_at: int, signature: bytes
+) -> str:
+    """The address that signed the load that became `lot` (raises on a malformed signature)."""
+    signable = encode_typed_data(
+        domain(chain_id, registry), LOAD_TYPES, load_message(lot, trip_id, loaded_at)
+    )
     return str(Account.recover_message(signable, signature=signature))

@@ -8,9 +8,13 @@ from typing import Annotated, NoReturn
 import typer
 
 from provenance.cli.accounts_commands import accounts_app
+from provenance.cli.audit_command import audit
+from provenance.cli.fleet_commands import devices_app, ingest_app, simulate_app
 from provenance.cli.index_commands import db_app, index
+from provenance.cli.report_commands import report_app
 from provenance.cli.serve_command import serve
 from provenance.cli.verify_command import verify
+from provenance.cli.verify_contract_command import verify_contract
 from provenance.errors import ProvenanceError
 
 app = typer.Typer(
@@ -21,9 +25,15 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(report_app, name="report")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(devices_app, name="devices")
+app.add_typer(ingest_app, name="ingest")
 app.command()(index)
 app.command()(serve)
 app.command()(verify)
+app.command()(audit)
+app.command("verify-contract")(verify_contract)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -2,8 +2,9 @@
 
 With no PROVENANCE_RPC_URL it starts the embedded anvil node (its chain kept in the data
 directory), deploys the registry on first start, migrates the SQLite index, and creates and prints
-an admin API token on first start. Then it runs the indexer and the outbox worker in threads and
-serves the API. Ctrl-C stops all of it; the node saves its chain on the way out.
+an admin API token on first start. Then it runs the indexer and the outbox worker, each in a child
+process of its own (`provenance.background`: in threads they queued behind the API's for the GIL),
+and serves the API. Ctrl-C stops all of it; the node saves its chain on the way out.
 
 The API is named to uvicorn by its import string: the package never imports `api` (the API is an
 entrypoint that imports the package, not the other way round).
@@ -12,14 +13,20 @@ entrypoint that imports the package, not the other way round).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import threading
-from collections.abc import Callable
-from typing import NoReturn
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from provenance.errors import ProvenanceError
+
+if TYPE_CHECKING:
+    from provenance.background import Child
 
 log = logging.getLogger("provenance.serve")
 
@@ -31,10 +38,33 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _record_pids(path: Path, children: list[Child], node_pid: int | None) -> None:
+    """Keeps `path` naming this process and each child's current pid, rewritten after a restart: read
+    by operators and by the fault tests (tests/faults) to kill one process on purpose."""
+
+    def run() -> None:
+        written: dict[str, int] = {}
+        while True:
+            pids = {"serve": os.getpid()} | ({"node": node_pid} if node_pid is not None else {})
+            for child in children:
+                if child.process is not None and child.process.pid is not None:
+                    pids[child.name] = child.process.pid
+            if pids != written:
+                with contextlib.suppress(OSError):
+                    temporary = path.with_suffix(".tmp")
+                    temporary.write_text(json.dumps(pids), encoding="utf-8")
+                    temporary.replace(path)
+                    written = pids
+            time.sleep(0.2)
+
+    threading.Thread(target=run, name="pids-file", daemon=True).start()
+
+
 def serve() -> None:
     """Run the main job: node (embedded unless PROVENANCE_RPC_URL is set), indexer, outbox worker and API."""
     import uvicorn
 
+    from provenance.background import Child, indexer_main, outbox_worker_main
     from provenance.bootstrap import (
         admin_account,
         build_services,
@@ -42,19 +72,16 @@ def serve() -> None:
         embedded_node,
         ensure_deployment,
         first_admin_token,
+        serve_with,
     )
-    from provenance.chain.logsource import RpcLogSource
-    from provenance.chain.outbox import OutboxWorker
     from provenance.config import Settings
     from provenance.index.db import upgrade
-    from provenance.index.indexer import Indexer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = Settings()
     node = embedded_node(settings) if settings.embedded else None
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
+    children: list[Child] = []
     try:
         w3 = node.start() if node else connect(settings.effective_rpc_url)
         if not w3.is_connected():
@@ -73,21 +100,16 @@ def serve() -> None:
         if token is not None:
             typer.echo(f"admin API token (shown once, keep it): {token}")
 
-        indexer = Indexer(
-            services.engine,
-            RpcLogSource(connect(settings.effective_rpc_url), deployment.registry),
-            deployment,
-            confirmations=settings.confirmations,
+        indexer = Child("indexer", indexer_main, settings)
+        worker = Child("outbox-worker", outbox_worker_main, settings, on_message=services.outbox.wake)
+        services.outbox.on_submit = worker.nudge
+        children = [indexer, worker]
+        for child in children:
+            child.supervise()
+        _record_pids(
+            settings.data_dir / "pids.json", children, node.process.pid if node and node.process else None
         )
-        worker = OutboxWorker(
-            services.outbox, services.client, services.signer_for, confirmations=settings.confirmations
-        )
-        threads = [
-            _supervised("indexer", lambda: indexer.follow(stop), stop),
-            _supervised("outbox-worker", lambda: worker.run(stop), stop),
-        ]
-        for thread in threads:
-            thread.start()
+        serve_with(services)
         typer.echo(f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); Ctrl-C stops")
         server = uvicorn.Server(
             uvicorn.Config(
@@ -99,22 +121,9 @@ def serve() -> None:
     except (ProvenanceError, OSError) as error:
         _fail(str(error))
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
+        serve_with(None)
+        for child in children:
+            child.stop()
         if node:
             node.stop()
             typer.echo("node stopped, chain saved")
-
-
-def _supervised(name: str, body: Callable[[], None], stop: threading.Event) -> threading.Thread:
-    """Runs `body` in a thread; a crash is logged loudly and the rest keeps serving (reads, health)."""
-
-    def run() -> None:
-        try:
-            body()
-        except Exception:
-            if not stop.is_set():
-                log.exception("%s stopped on an error; the API keeps serving, /health shows the lag", name)
-
-    return threading.Thread(target=run, name=name, daemon=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from provenance.domain.records import (
     Assay,
+    LoadAttestation,
     LotRegistration,
     Transformation,
     TransformInput,
@@ -37,6 +38,8 @@ class OperationKind(enum.StrEnum):
     CANCEL_HANDOVER = "cancel_handover"
     SUBMIT_ASSAY = "submit_assay"
     ANCHOR_DOCUMENT = "anchor_document"
+    REGISTER_ATTESTED_LOTS = "register_attested_lots"
+    ADD_DEVICE = "add_device"
 
 
 class OperationStatus(enum.StrEnum):
@@ -137,6 +140,43 @@ def parse_registrations(payload: Mapping[str, Any]) -> list[LotRegistration]:
     return parsed
 
 
+def parse_attested_registrations(payload: Mapping[str, Any]) -> list[tuple[LotRegistration, LoadAttestation]]:
+    """Lots of one site, each with the device attestation of its load (`registerAttestedLots`)."""
+    lots = parse_registrations(payload)
+    attested = []
+    for index, (lot, item) in enumerate(zip(lots, payload["lots"], strict=True)):
+        where = f"lots[{index}]."
+        signature = _require(item, "signature", where)
+        if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
+            raise DomainError(f"{where}signature", "must be a 65-byte signature as 0x-hex")
+        try:
+            raw_signature = bytes.fromhex(signature[2:])
+            attestation = LoadAttestation(
+                _require(item, "trip_id", where), _require(item, "loaded_at", where), raw_signature
+            )
+        except ValueError as error:
+            field = error.field if isinstance(error, DomainError) else "signature"
+            message = error.message if isinstance(error, DomainError) else "must be 0x-hex"
+            raise DomainError(field if field.startswith(where) else where + field, message) from None
+        attested.append((lot, attestation))
+    return attested
+
+
+def parse_device(payload: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(device address, site, kind) of an `addDevice` request."""
+    device = _require(payload, "device")
+    if not isinstance(device, str) or len(device) != 42 or not device.startswith("0x"):
+        raise DomainError("device", "must be a 0x-prefixed 20-byte address")
+    try:
+        bytes.fromhex(device[2:])
+    except ValueError:
+        raise DomainError("device", "must be a 0x-prefixed 20-byte address") from None
+    site, kind = _require(payload, "site"), _require(payload, "kind")
+    encode_label(site, "site")
+    encode_label(kind, "kind")
+    return device, site, kind
+
+
 def parse_transformation(payload: Mapping[str, Any]) -> Transformation:
     kind_name = _require(payload, "kind")
     try:
@@ -175,7 +215,7 @@ def parse_transformation(payload: Mapping[str, Any]) -> Transformation:
             raise DomainError(
                 error.field if error.field.startswith(where) else where + error.field, error.message
             ) from None
-    return Transformation(
+    transformation = Transformation(
         kind=kind,
         site=_require(payload, "site"),
         inputs=tuple(parsed_inputs),
@@ -183,6 +223,32 @@ def parse_transformation(payload: Mapping[str, Any]) -> Transformation:
         loss_g=_require(payload, "loss_g"),
         record_hash=_hash(_require(payload, "record_hash"), "record_hash"),
     )
+    _check_transformation_rules(transformation)
+    return transformation
+
+
+def _check_transformation_rules(transformation: Transformation) -> None:
+    """The registry's rules a request breaks on its own, whatever the chain holds: refused before it
+    is stored rather than left to fail on chain (`DuplicateInput`, `MassNotConserved`)."""
+    seen: set[str] = set()
+    for index, item in enumerate(transformation.inputs):
+        if item.lot_id in seen:
+            raise DomainError(f"inputs[{index}].lot_id", f"{item.lot_id} appears twice in the inputs")
+        seen.add(item.lot_id)
+    for index, out in enumerate(transformation.outputs):
+        if out.lot_id in seen:
+            raise DomainError(
+                f"outputs[{index}].lot_id", f"{out.lot_id} appears twice in this transformation"
+            )
+        seen.add(out.lot_id)
+    consumed = sum(item.mass_g for item in transformation.inputs)
+    produced = sum(out.mass_g for out in transformation.outputs)
+    if consumed != produced + transformation.loss_g:
+        raise DomainError(
+            "loss_g",
+            f"inputs consume {consumed} g but outputs ({produced} g) plus loss "
+            f"({transformation.loss_g} g) make {produced + transformation.loss_g} g",
+        )
 
 
 def parse_assay(payload: Mapping[str, Any]) -> tuple[Assay, bytes]:
@@ -221,6 +287,10 @@ def validate_payload(kind: OperationKind, payload: Mapping[str, Any]) -> None:
     """Raises DomainError naming the field unless `payload` is a well-formed `kind` request."""
     if kind is OperationKind.REGISTER_LOTS:
         parse_registrations(payload)
+    elif kind is OperationKind.REGISTER_ATTESTED_LOTS:
+        parse_attested_registrations(payload)
+    elif kind is OperationKind.ADD_DEVICE:
+        parse_device(payload)
     elif kind is OperationKind.TRANSFORM:
         parse_transformation(payload)
     elif kind is OperationKind.SUBMIT_ASSAY:
@@ -236,6 +306,8 @@ def validate_payload(kind: OperationKind, payload: Mapping[str, Any]) -> None:
             if not isinstance(to, str) or len(to) != 42 or not to.startswith("0x"):
                 raise DomainError("to", "must be a 0x-prefixed 20-byte address")
             try:
-                bytes.fromhex(to[2:])
+                receiver = bytes.fromhex(to[2:])
             except ValueError:
                 raise DomainError("to", "must be a 0x-prefixed 20-byte address") from None
+            if not any(receiver):
+                raise DomainError("to", "must not be the zero address: nobody could accept the lots")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from provenance.domain.operations import OperationKind, OperationStatus
@@ -23,6 +24,7 @@ NOT_SENT = "NotSent"
 
 BATCH_FIELDS: Mapping[OperationKind, str] = {
     OperationKind.REGISTER_LOTS: "lots",
+    OperationKind.REGISTER_ATTESTED_LOTS: "lots",
     OperationKind.HAND_OVER: "lot_ids",
     OperationKind.ACCEPT_HANDOVER: "lot_ids",
     OperationKind.CANCEL_HANDOVER: "lot_ids",
@@ -54,6 +56,12 @@ class OutboxTransaction:
     block_number: int | None = None
     block_hash: str | None = None
     attempts: int = 0
+    share: int = 0
+    """0, or the place of this row among the operations one coalesced transaction carries."""
+    solo: bool = False
+    """Never coalesced again: a transaction that carried it with others failed on chain."""
+    sent_at: datetime | None = None
+    """When it was last sent: re-sends go in this order, which is the order the chain had them in."""
 
     @property
     def mined(self) -> bool:
@@ -73,6 +81,17 @@ class PendingOperation:
     @property
     def pending(self) -> tuple[OutboxTransaction, ...]:
         return tuple(tx for tx in self.transactions if tx.status is OperationStatus.PENDING)
+
+    def coalescible_lots(self, limit: int) -> int | None:
+        """How many lots this operation would add to a shared `registerLots` transaction, or None
+        if it must go alone: only a registration not yet split or signed, of at most `limit` lots,
+        never one whose shared transaction failed on chain."""
+        if self.kind is not OperationKind.REGISTER_LOTS or len(self.transactions) != 1:
+            return None
+        (tx,) = self.transactions
+        if tx.status is not OperationStatus.PENDING or tx.solo or tx.item_start != 0 or tx.item_end is None:
+            return None
+        return tx.item_end if 0 < tx.item_end <= limit else None
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,8 @@ class TransactionUpdate:
     error_args: Mapping[str, Any] | None = None
     release_nonce: bool = False
     sent: bool = False
+    solo: bool = False
+    """With `release_nonce`: from now on the transaction is sent by itself, never coalesced."""
 
 
 def operation_status(statuses: Iterable[OperationStatus]) -> OperationStatus:

@@ -10,6 +10,11 @@ exactly what it received.
 Forward (for a recall) the same edges answer "how many grams of lot R are in descendant D": the
 grams of R in D are, over D's parents P, (grams of R in P) / (mass of P) * edge(P -> D), with R's
 own grams its mass.
+
+Corrections do not enter this arithmetic: a correction adjusts what remains in a lot, not the grams
+a transformation already took from it, so the edges (and the shares) stand as recorded. The walk
+marks the lots that carry corrections instead (`TraceNode.corrections`, `did_not_occur`), for the
+reader to judge.
 """
 
 from __future__ import annotations
@@ -101,12 +106,31 @@ class CustodyFact:
 
 
 @dataclass(frozen=True)
+class CorrectionFact:
+    """A declaration (LotCorrected) that the lot's record was wrong: the record is never edited, the
+    correction is a fact of its own. A `did_not_occur` correction voids the lot; it stays in every
+    lineage it is part of."""
+
+    reason: str
+    """The CBV 2.0 error reason: did_not_occur or incorrect_data."""
+    adjustment_g: int
+    """Signed: grams added to (or, negative, taken from) the lot's remaining mass."""
+    remaining_g: int
+    """The lot's remaining mass after the correction."""
+    corrected_by: str
+    record_hash: str
+    coordinates: Coordinates
+
+
+@dataclass(frozen=True)
 class LotDetail:
     lot: LotFacts
     assays: tuple[AssayFact, ...]
     documents: tuple[DocumentFact, ...]
     pending_offer: CustodyFact | None
     """The offer that made `pending_custodian`, if one is open."""
+    corrections: tuple[CorrectionFact, ...]
+    """Oldest first."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +160,12 @@ class TraceNode:
     status: str
     depth: int
     """Edges from the lot the walk started at."""
+    corrections: int = 0
+    """How many corrections the lot's record carries."""
+    corrected_g: int = 0
+    """The sum of their (signed) mass adjustments."""
+    did_not_occur: bool = False
+    """A correction declared that the lot never occurred (it stays in the lineage, marked)."""
 
 
 @dataclass(frozen=True)
@@ -362,9 +392,11 @@ class MassBalance:
     """The mass of a site's lots (lots registered at the site or made there by a transformation)
     over the blocks `from_block` to `to_block`, both included.
 
-    opening + extracted + transformed_in - transformed_out - lost + corrected = closing, where
-    `closing` is read from the lots' current state (rolled back past `to_block`), not from the same
-    sums: `reconciles` says whether the event rows and the state cache agree.
+    opening + extracted + received + transformed_in - transformed_out - lost + corrected = closing,
+    where `received` is the mass of lots made here from other sites' lots and `transformed_in` from
+    the site's own lots; `closing` is read from the lots' current state (rolled back past
+    `to_block`), not from the same sums: `reconciles` says whether the event rows and the state
+    cache agree.
     """
 
     site: str
@@ -372,6 +404,7 @@ class MassBalance:
     to_block: int
     opening_g: int
     extracted_g: int
+    received_g: int
     transformed_in_g: int
     transformed_out_g: int
     lost_g: int
@@ -387,6 +420,7 @@ class MassBalance:
         return (
             self.opening_g
             + self.extracted_g
+            + self.received_g
             + self.transformed_in_g
             - self.transformed_out_g
             - self.lost_g

@@ -8,6 +8,10 @@ queue instead of failing half-way.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +39,84 @@ def normalize_url(url: str) -> str:
     return url
 
 
+POOL_SIZE = 16
+POOL_OVERFLOW = 48
+"""Connections kept, and extra ones allowed: the API's 40 request threads, the outbox worker and
+the indexer share one engine in `provenance serve`; with SQLAlchemy's default 5 kept, busy
+moments opened and closed a SQLite connection (and its PRAGMAs) per request."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the index at `url`; nothing connects until first use."""
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed)
+    engine = create_engine(parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+class WriterLock:
+    """One writer at a time on a SQLite index, across threads *and* processes, queued outside SQLite.
+
+    SQLite makes a second writer sleep in its busy handler (1, 2, 5, 10 ... 100 ms steps) and try
+    again; with the API, the outbox worker and the indexer in three processes, request threads
+    slept there while the lock was long free (bench/api_write.py: most of a request's time).
+    Waiting on a thread lock, then on `flock` of a file beside the database, hands the lock over
+    the moment it is released. Engines other than a SQLite file need none of this: no-op.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._path = (
+            Path(f"{database}.writer-lock")
+            if database and database != ":memory:" and not database.startswith("file:")
+            else None
+        )
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self._path is None:
+            return
+        self._thread_lock.acquire()
+        try:
+            # opened per transaction (microseconds): nothing is left open when the engine goes
+            self._fd = os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._path is None:
+            return
+        try:
+            if self._fd is not None:
+                os.close(self._fd)  # closing the descriptor releases the flock
+                self._fd = None
+        finally:
+            self._thread_lock.release()
+
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, WriterLock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> WriterLock:
+    """The one `WriterLock` of `engine` in this process (the outbox and the indexer share it)."""
+    with _writer_locks_guard:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = WriterLock(engine)
+        return lock
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

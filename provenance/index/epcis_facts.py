@@ -11,14 +11,23 @@ from sqlalchemy import Connection, Engine, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from provenance.domain.trace import Coordinates
-from provenance.epcis import Assayed, Chain, CustodyStep, Fact, Registered, Transformed
-from provenance.index.models import AssayRecord, ChainMirror, CustodyMove, Lot, Transformation, TransformInput
+from provenance.epcis import Assayed, Chain, Corrected, CustodyStep, Fact, Registered, Transformed
+from provenance.index.models import (
+    AssayRecord,
+    ChainMirror,
+    Correction,
+    CustodyMove,
+    Lot,
+    Transformation,
+    TransformInput,
+)
 
 lots = Lot.__table__
 transformations = Transformation.__table__
 inputs = TransformInput.__table__
 moves = CustodyMove.__table__
 assays = AssayRecord.__table__
+corrections = Correction.__table__
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class EpcisFacts:
                 *self._transformed(connection, where, limit),
                 *self._custody(connection, where, limit),
                 *self._assayed(connection, where, limit),
+                *self._corrected(connection, where, limit),
             ]
         found.sort(key=lambda fact: (fact.at.block_number, fact.at.tx_index, fact.at.log_index))
         return found
@@ -94,6 +104,10 @@ class EpcisFacts:
         rows = connection.execute(
             select(transformations).where(*conditions).order_by(transformations.c.block_number).limit(limit)
         ).all()
+        return self._transformations(connection, rows)
+
+    @staticmethod
+    def _transformations(connection: Connection, rows: Any) -> list[Transformed]:
         ids = [row.transform_id for row in rows]
         consumed: dict[int, list[tuple[str, int]]] = defaultdict(list)
         produced: dict[int, list[tuple[str, int]]] = defaultdict(list)
@@ -157,3 +171,39 @@ class EpcisFacts:
             )
             for row in rows
         ]
+
+    def _corrected(self, connection: Connection, where: EpcisFilter, limit: int) -> list[Corrected]:
+        conditions = self._blocks(corrections, where)
+        if where.lot_id is not None:
+            conditions.append(corrections.c.lot_id == where.lot_id)
+        if where.site is not None:
+            conditions.append(
+                corrections.c.lot_id.in_(select(lots.c.lot_id).where(lots.c.site == where.site))
+            )
+        rows = connection.execute(
+            select(corrections).where(*conditions).order_by(corrections.c.block_number).limit(limit)
+        ).all()
+        found = []
+        for row in rows:
+            lot = connection.execute(select(lots).where(lots.c.lot_id == row.lot_id)).one()
+            original: Registered | Transformed
+            if lot.transform_id is None:
+                original = Registered(lot.lot_id, lot.site, lot.mass_g, _coordinates(lot))
+            else:
+                made = connection.execute(
+                    select(transformations).where(transformations.c.transform_id == lot.transform_id)
+                ).all()
+                (original,) = self._transformations(connection, made)
+            found.append(
+                Corrected(
+                    row.lot_id,
+                    row.reason,
+                    row.adjustment_g,
+                    row.remaining_g,
+                    row.corrected_by,
+                    row.record_hash,
+                    original,
+                    _coordinates(row),
+                )
+            )
+        return found

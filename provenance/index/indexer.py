@@ -39,7 +39,7 @@ from provenance.errors import (
     ReorgTooDeep,
 )
 from provenance.index import store
-from provenance.index.db import check_current, describe
+from provenance.index.db import check_current, describe, writer_lock
 from provenance.index.projection import Projection, touched
 from provenance.index.store import Cursor
 
@@ -401,11 +401,17 @@ class _Transaction:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.connection: Connection | None = None
+        self.lock = writer_lock(engine)
 
     def __enter__(self) -> Connection:
-        connection = self.engine.connect()
-        connection.execution_options(sqlite_begin="IMMEDIATE")
-        connection.begin()
+        self.lock.__enter__()
+        try:
+            connection = self.engine.connect()
+            connection.execution_options(sqlite_begin="IMMEDIATE")
+            connection.begin()
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
         self.connection = connection
         return connection
 
@@ -418,3 +424,4 @@ class _Transaction:
                 self.connection.rollback()
         finally:
             self.connection.close()
+            self.lock.__exit__(None, None, None)

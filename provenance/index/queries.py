@@ -15,12 +15,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, String, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, Engine, Integer, String, case, func, literal, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
+from provenance.domain.devices import DeviceFact
+from provenance.domain.site_balance import Period, SiteAccount, StockCheck
 from provenance.domain.trace import (
     AssayFact,
     Coordinates,
+    CorrectionFact,
     CustodyFact,
     Descendants,
     DocumentFact,
@@ -37,8 +40,10 @@ from provenance.domain.trace import (
 )
 from provenance.index.models import (
     AssayRecord,
+    ChainMirror,
     Correction,
     CustodyMove,
+    Device,
     Document,
     Event,
     IndexCursor,
@@ -180,7 +185,17 @@ class ReadQueries:
             if facts.pending_custodian is not None:
                 offers = self._custody(connection, lot_id)
                 pending = next((move for move in reversed(offers) if move.action == "offered"), None)
-            return LotDetail(facts, assays, documents, pending)
+            corrected = tuple(
+                CorrectionFact(
+                    c.reason, c.adjustment_g, c.remaining_g, c.corrected_by, c.record_hash, _coordinates(c)
+                )
+                for c in connection.execute(
+                    select(corrections)
+                    .where(corrections.c.lot_id == lot_id)
+                    .order_by(corrections.c.block_number, corrections.c.tx_index, corrections.c.log_index)
+                )
+            )
+            return LotDetail(facts, assays, documents, pending, corrected)
 
     def exists(self, connection: Connection, lot_id: str) -> bool:
         return connection.scalar(select(lots.c.lot_id).where(lots.c.lot_id == lot_id)) is not None
@@ -211,8 +226,8 @@ class ReadQueries:
     ) -> tuple[list[TraceNode], list[LineageLink], bool] | None:
         """Every lot within `max_depth` edges of `lot_id` along lineage edges (towards inputs when
         `backward`), each at its shortest distance, the links between them, and whether the walk
-        reached the end. One recursive query finds the lots (an index lookup per step), two more
-        read their rows and links."""
+        reached the end. One recursive query finds the lots (an index lookup per step) and reads
+        their rows; one more tallies their corrections, one more reads their links."""
         near, far = (
             (edges.c.output_lot_id, edges.c.input_lot_id)
             if backward
@@ -230,14 +245,17 @@ class ReadQueries:
             .group_by(walk.c.lot_id)
             .cte("reached")
         )
-        depth_of: dict[str, int] = {}
-        nodes: list[TraceNode] = []
-        for row in connection.execute(
+        rows = connection.execute(
             select(*_NODE_COLUMNS, reached.c.depth).join_from(
                 lots, reached, lots.c.lot_id == reached.c.lot_id
             )
-        ):
+        ).all()
+        tally = self._corrections_tally(connection, [row.lot_id for row in rows])
+        depth_of: dict[str, int] = {}
+        nodes: list[TraceNode] = []
+        for row in rows:
             depth_of[row.lot_id] = row.depth
+            count, corrected_g, did_not_occur = tally.get(row.lot_id, (0, 0, False))
             nodes.append(
                 TraceNode(
                     row.lot_id,
@@ -249,6 +267,9 @@ class ReadQueries:
                     row.custodian,
                     row.status,
                     row.depth,
+                    count,
+                    corrected_g,
+                    did_not_occur,
                 )
             )
         if lot_id not in depth_of:
@@ -274,6 +295,21 @@ class ReadQueries:
                 complete = False
                 break
         return nodes, links, complete
+
+    @staticmethod
+    def _corrections_tally(connection: Connection, ids: Sequence[str]) -> dict[str, tuple[int, int, bool]]:
+        """Per lot with corrections among `ids`: how many, their net adjustment, whether one voided it.
+        An IN-list on the corrections' lot_id index: corrections are rare, most lots have none."""
+        tally: dict[str, tuple[int, int, bool]] = {}
+        voids = func.max(case((corrections.c.reason == "did_not_occur", 1), else_=0))
+        for chunk in _chunks(ids):
+            for row in connection.execute(
+                select(corrections.c.lot_id, func.count(), func.sum(corrections.c.adjustment_g), voids)
+                .where(corrections.c.lot_id.in_(chunk))
+                .group_by(corrections.c.lot_id)
+            ):
+                tally[row[0]] = (int(row[1]), int(row[2]), bool(row[3]))
+        return tally
 
     def provenance(self, lot_id: str, max_depth: int) -> Provenance | None:
         """The backward trace of a lot, at most `max_depth` transformations deep; None if unknown."""
@@ -332,9 +368,7 @@ class ReadQueries:
             conditions.append(lots.c.extracted_at < where.extracted_to)
         if after is not None:
             conditions.append(tuple_(lots.c.block_number, lots.c.lot_id) > tuple_(*after))
-        query = (
-            select(lots).where(and_(*conditions)).order_by(lots.c.block_number, lots.c.lot_id).limit(limit)
-        )
+        query = select(lots).where(*conditions).order_by(lots.c.block_number, lots.c.lot_id).limit(limit)
         with self._engine.connect() as connection:
             return [_lot_facts(row) for row in connection.execute(query)]
 
@@ -432,13 +466,15 @@ class ReadQueries:
                 - value(adjusted(later, None))
             )
             handed_over, handovers = self._handed_over(connection, site, from_block, to_block)
+            received = value(self._received(site, from_block, to_block))
             return MassBalance(
                 site=site,
                 from_block=from_block,
                 to_block=to_block,
                 opening_g=opening,
                 extracted_g=value(created(from_block, to_block, "registered")),
-                transformed_in_g=value(created(from_block, to_block, "transformed")),
+                received_g=received,
+                transformed_in_g=value(created(from_block, to_block, "transformed")) - received,
                 transformed_out_g=consumed_g - lost,
                 lost_g=lost,
                 corrected_g=value(adjusted(from_block, to_block)),
@@ -446,6 +482,88 @@ class ReadQueries:
                 handed_over_g=handed_over,
                 handovers=handovers,
             )
+
+    @staticmethod
+    def _received(site: str, first: int, last: int) -> Any:
+        """Grams that lots made at the site in the period took from other sites' lots (by the
+        lineage edges, which add up to each output's mass exactly)."""
+        output, source = lots.alias("output"), lots.alias("source")
+        return (
+            select(func.coalesce(func.sum(edges.c.mass_g), 0))
+            .select_from(edges)
+            .join(output, output.c.lot_id == edges.c.output_lot_id)
+            .join(source, source.c.lot_id == edges.c.input_lot_id)
+            .where(output.c.site == site, source.c.site != site, *_between(edges.c.block_number, first, last))
+        )
+
+    def site_account(
+        self, site: str, from_block: int, to_block: int, period: Period | None, tolerance_ppm: int
+    ) -> SiteAccount:
+        """The site's account over the blocks, with every stock count recorded in them compared
+        with the book stock just before the count's transaction."""
+        balance = self.mass_balance(site, from_block, to_block)
+        counts = StockCount.__table__
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(counts)
+                .where(counts.c.site == site, *_between(counts.c.block_number, from_block, to_block))
+                .order_by(counts.c.block_number, counts.c.tx_index, counts.c.log_index)
+            ).all()
+            checks = tuple(
+                StockCheck(
+                    counted_g=row.counted_g,
+                    book_g=self._stock_before(connection, site, row.block_number, row.tx_index),
+                    counted_at=row.counted_at,
+                    counted_by=row.counted_by,
+                    record_hash=row.record_hash,
+                    tolerance_ppm=tolerance_ppm,
+                    coordinates=_coordinates(row),
+                )
+                for row in rows
+            )
+        return SiteAccount.of(balance, period, checks, tolerance_ppm)
+
+    @staticmethod
+    def _stock_before(connection: Connection, site: str, block: int, tx_index: int) -> int:
+        """The site's book stock after every transaction before (block, tx_index)."""
+        site_lot = select(lots.c.lot_id).where(lots.c.site == site)
+
+        def total(column: Any, table: Any, *where: ColumnElement[bool]) -> int:
+            before = tuple_(table.c.block_number, table.c.tx_index) < tuple_(
+                literal(block, Integer()), literal(tx_index, Integer())
+            )
+            return int(
+                connection.scalar(select(func.coalesce(func.sum(column), 0)).where(before, *where)) or 0
+            )
+
+        return (
+            total(lots.c.mass_g, lots, lots.c.site == site)
+            - total(inputs.c.mass_g, inputs, inputs.c.lot_id.in_(site_lot))
+            + total(corrections.c.adjustment_g, corrections, corrections.c.lot_id.in_(site_lot))
+        )
+
+    def device(self, address: str) -> DeviceFact | None:
+        """A device by its address (any case), active or revoked; None if never added."""
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(Device.__table__).where(func.lower(Device.device) == address.lower())
+            ).one_or_none()
+        return None if row is None else _device(row)
+
+    def devices(self, site: str) -> list[DeviceFact]:
+        """Every device ever added at a site, in the order added."""
+        table = Device.__table__
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(table).where(table.c.site == site).order_by(table.c.block_number, table.c.log_index)
+            )
+            return [_device(row) for row in rows]
+
+    def deployment_block(self) -> int | None:
+        """The block the mirrored registry was deployed in (None before the indexer's first run)."""
+        with self._engine.connect() as connection:
+            block: int | None = connection.scalar(select(ChainMirror.deployment_block))
+            return block
 
     @staticmethod
     def _handed_over(connection: Connection, site: str, first: int, last: int) -> tuple[int, int]:
@@ -478,6 +596,23 @@ class ReadQueries:
             )
         ).one()
         return int(row[1]), int(row[0])
+
+
+def _device(row: Any) -> DeviceFact:
+    revoked = (
+        None
+        if row.revoked_block_number is None
+        else Coordinates(
+            row.revoked_block_number,
+            row.revoked_block_hash,
+            row.revoked_tx_hash,
+            row.revoked_tx_index,
+            row.revoked_log_index,
+        )
+    )
+    return DeviceFact(
+        row.device, row.site, row.kind, row.added_by, row.active, _coordinates(row), row.revoked_by, revoked
+    )
 
 
 def _between(column: Any, first: int | None, last: int | None) -> list[ColumnElement[bool]]:

@@ -6,7 +6,9 @@ An operation and its planned transactions are written in one database transactio
 anything is sent; a transaction's nonce, signed bytes and hash are written (and committed) before
 it is sent, so a crash at any instant leaves a row the worker can finish: re-send the same bytes,
 or find them mined. `UNIQUE(sender, nonce)` makes two writes with one nonce impossible even if
-the worker were wrong. `sender` in the outbox and nonce tables is the address in lower case (the
+the worker were wrong: rows that share a nonce are the *same* transaction carrying several
+operations (coalesced single-lot registrations), told apart by `share`, written together with the
+same bytes and hash. `sender` in the outbox and nonce tables is the address in lower case (the
 key of the nonce sequence); `operations.sender` keeps the address as the credential gives it.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -27,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from provenance.index.models import ADDRESS, HASH, Base, JsonArgs
 
@@ -74,11 +78,16 @@ class Operation(Base):
 
 
 class OutboxTransaction(Base):
-    """One transaction of an operation: planned, then signed with a nonce, sent, mined, confirmed."""
+    """One transaction of an operation: planned, then signed with a nonce, sent, mined, confirmed.
+
+    Several operations' rows may share one chain transaction (the worker coalesces small
+    registrations of one sender and site into one `registerLots`): they then hold the same nonce,
+    bytes and hash, with `share` 0, 1, 2, ... ; `solo` marks a row that must go alone (its
+    coalesced transaction failed on chain, so each operation is tried by itself)."""
 
     __tablename__ = "outbox_transactions"
     __table_args__ = (
-        UniqueConstraint("sender", "nonce"),
+        UniqueConstraint("sender", "nonce", "share"),
         CheckConstraint(STATUSES, name="status"),
     )
 
@@ -100,6 +109,8 @@ class OutboxTransaction(Base):
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JsonArgs)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer)
+    share: Mapped[int] = mapped_column(Integer, server_default="0")
+    solo: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class AccountNonce(Base):

@@ -80,7 +80,7 @@ def build_history(c: IndexChain) -> dict[str, TxReceipt]:
     receipts["process"] = c.transform(
         TransformKind.PROCESS, [("X", 3_600)], [("X1", 1_800), ("X2", 1_700)], 100
     )
-    c.correct(c.processor, "S2", CorrectionReason.INCORRECT_DATA, -100)
+    receipts["correct"] = c.correct(c.processor, "S2", CorrectionReason.INCORRECT_DATA, -100)
     assay = Assay("X1", 8_800, "FireAssay", record("certificate X1"), EXTRACTED_AT + 7_200)
     receipts["assay"] = c.client.submit_assay(c.buyer, assay, c.client.sign_assay(c.lab, assay))
     receipts["document"] = c.client.anchor_document(c.processor, "X1", "weighbridge", record("ticket X1"))
@@ -223,6 +223,90 @@ def test_descendants_name_every_lot_and_custodian_a_recall_must_reach(reads: Rea
     assert [d["lot"]["lot_id"] for d in near["lots"]] == ["S1", "S2"]
 
 
+def test_a_corrected_lot_lists_its_correction_where_the_chain_recorded_it(reads: ReadStack) -> None:
+    s2 = reads.get("/v1/lots/S2")
+
+    assert (s2["mass_g"], s2["remaining_g"], s2["status"]) == (600, 500, "active"), "the record stays"
+    [correction] = s2["corrections"]
+    receipt = reads.receipts["correct"]
+    assert {key: value for key, value in correction.items() if key != "coordinates"} == {
+        "reason": "incorrect_data",
+        "adjustment_g": -100,
+        "remaining_g": 500,
+        "corrected_by": reads.chain.processor,
+        "record_hash": "0x" + record("correction S2").hex(),
+    }
+    assert fact_at(correction["coordinates"]) == coordinates_of(receipt)
+    [log] = receipt["logs"]
+    assert correction["coordinates"]["log_index"] == log["logIndex"]
+    assert correction["coordinates"]["block_hash"] == "0x" + bytes(receipt["blockHash"]).hex()
+    assert reads.get("/v1/lots/X1")["corrections"] == []
+
+
+def test_the_lineage_flags_a_corrected_lot_and_keeps_its_shares(reads: ReadStack) -> None:
+    trace = reads.get("/v1/lots/S2/provenance")
+
+    flags = {
+        lot["lot_id"]: (lot["corrections"], lot["corrected_g"], lot["did_not_occur"]) for lot in trace["lots"]
+    }
+    assert flags == {"S2": (1, -100, False), "A1": (0, 0, False)}
+    assert [(s["key"], exact(s["share"]), exact(s["grams"])) for s in trace["by_origin_lot"]] == [
+        ("A1", 1, 600)
+    ], "shares follow the recorded edges, not the corrected remaining mass"
+    assert all(lot["corrections"] == 0 for lot in reads.get("/v1/lots/X1/provenance")["lots"])
+    found = {
+        d["lot"]["lot_id"]: d["lot"]["corrected_g"] for d in reads.get("/v1/lots/A1/descendants")["lots"]
+    }
+    assert found["S2"] == -100
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def voided(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadStack]:
+    """A1 1000 and A2 2000 merged into M 3000; then A1 declared never to have occurred."""
+    data_dir: Path = tmp_path_factory.mktemp("voided")
+    with empty_database(request.param, data_dir) as url:
+        upgrade(url)
+        c = IndexChain.fresh()
+        receipts = {"register": c.register(c.lot("A1", 1_000), c.lot("A2", 2_000))}
+        c.hand_to_processor("A1", "A2")
+        c.transform(TransformKind.MERGE, [("A1", 1_000), ("A2", 2_000)], [("M", 3_000)], 0)
+        receipts["void"] = c.correct(c.processor, "A1", CorrectionReason.DID_NOT_OCCUR, 0)
+        settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
+        c.deployment.save(settings.deployment_path)
+        services = build_services(settings, w3=c.w3)
+        engine = make_engine(url)
+        try:
+            stack = ReadStack(c, TestClient(create_app(services)), receipts, engine)
+            stack.index()
+            yield stack
+        finally:
+            engine.dispose()
+            services.close()
+
+
+def test_a_lot_that_did_not_occur_stays_in_the_lineage_marked(voided: ReadStack) -> None:
+    a1 = voided.get("/v1/lots/A1")
+    assert (a1["mass_g"], a1["remaining_g"], a1["status"]) == (1_000, 0, "voided")
+    assert [(c["reason"], c["adjustment_g"], c["remaining_g"]) for c in a1["corrections"]] == [
+        ("did_not_occur", 0, 0)
+    ]
+    assert fact_at(a1["corrections"][0]["coordinates"]) == coordinates_of(voided.receipts["void"])
+
+    trace = voided.get("/v1/lots/M/provenance")
+    lots = {lot["lot_id"]: lot for lot in trace["lots"]}
+    assert set(lots) == {"M", "A1", "A2"}, "never deleted from the history"
+    assert (lots["A1"]["did_not_occur"], lots["A1"]["status"], lots["A1"]["corrections"]) == (
+        True,
+        "voided",
+        1,
+    )
+    assert (lots["A2"]["did_not_occur"], lots["M"]["did_not_occur"]) == (False, False)
+    assert {s["key"]: exact(s["share"]) for s in trace["by_origin_lot"]} == {
+        "A1": Fraction(1, 3),
+        "A2": Fraction(2, 3),
+    }, "the shares stand as recorded; the flag tells the reader"
+
+
 def test_lists_filter_and_page_without_duplicates_or_gaps_even_while_lots_are_added(reads: ReadStack) -> None:
     assert [lot["lot_id"] for lot in reads.get("/v1/lots", site=OTHER_SITE)["lots"]] == ["B1"]
     held = reads.get("/v1/lots", custodian=reads.chain.buyer.lower())["lots"]
@@ -257,7 +341,8 @@ def test_the_mass_balance_of_a_site_reconciles(reads: ReadStack) -> None:
     balance = reads.get(f"/v1/sites/{SITE}/mass-balance")
 
     assert balance["extracted_g"] == 3_000
-    assert balance["transformed_in_g"] == 400 + 600 + 2_160 + 3_600 + 1_800 + 1_700
+    assert balance["received_g"] == 1_440  # B1's part of the blend X, made here from PIT-B's lot
+    assert balance["transformed_in_g"] == 400 + 600 + 2_160 + 3_600 + 1_800 + 1_700 - 1_440
     assert balance["lost_g"] == 340
     assert balance["transformed_out_g"] == 1_000 + 400 + 2_000 + 2_160 + 3_600 - 340
     assert balance["corrected_g"] == -100

@@ -120,7 +120,7 @@ def test_a_transformation_the_chain_refuses_fails_with_the_decoded_error(stack: 
     body = {
         "kind": "process",
         "site": SITE,
-        "inputs": [{"lot_id": source, "mass_g": 1_000_000}],
+        "inputs": [{"lot_id": source, "mass_g": 1_000_001}],  # more than the lot holds
         "outputs": [
             {
                 "lot_id": out,
@@ -137,7 +137,7 @@ def test_a_transformation_the_chain_refuses_fails_with_the_decoded_error(stack: 
     operation = stack.write("/v1/transformations", stack.operator, body)
 
     assert operation["status"] == "failed"
-    assert operation["error"]["name"] == "MassNotConserved"
+    assert operation["error"]["name"] == "InsufficientMass"
 
 
 # ------------------------------------------------------------------ roles

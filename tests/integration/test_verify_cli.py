@@ -8,15 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from eth_account import Account
 from typer.testing import CliRunner
 
-from provenance.chain.deployment import deploy_registry
 from provenance.chain.events import DecodedEvent
 from provenance.chain.node import AnvilNode
 from provenance.chain.reader import ChainReader
 from provenance.cli.main import app
-from tests.index_chain import SITE, IndexChain
+from tests.index_chain import IndexChain, chain_on
 from tests.unit.test_verify_index import build_history
 
 pytestmark = pytest.mark.anvil
@@ -28,13 +26,7 @@ def anvil_chain() -> Iterator[tuple[AnvilNode, IndexChain]]:
     node = AnvilNode()
     w3 = node.start()
     try:
-        admin, registrar, processor, buyer = w3.eth.accounts[:4]
-        client, deployment = deploy_registry(w3, admin)
-        client.grant_role(admin, client.registrar_role(SITE), registrar)
-        client.grant_role(admin, client.role("PROCESSOR_ROLE"), processor)
-        lab, device = Account.create(), Account.create()
-        client.grant_role(admin, client.role("LAB_ROLE"), lab.address)
-        chain = IndexChain(w3, None, client, deployment, admin, registrar, processor, buyer, lab, device)  # type: ignore[arg-type]
+        chain = chain_on(w3)
         build_history(chain)
         yield node, chain
     finally:

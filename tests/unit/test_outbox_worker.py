@@ -4,6 +4,7 @@ chain loses is sent again with the same bytes."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -403,6 +404,36 @@ def test_a_transaction_the_chain_lost_is_sent_again_with_the_same_hash(outbox: O
     assert outbox.chain_nonce() == 1
 
 
+def test_lost_transactions_of_several_senders_go_again_in_the_order_the_chain_had_them(
+    outbox: Outbox,
+) -> None:
+    """A handover by the registrar, then the buyer's acceptance: both lost with their blocks. Sent
+    again by sender and nonce, the acceptance would go first (the buyer's address sorts first here)
+    and fail on chain with NoPendingHandover; sent in their first order, both confirm."""
+    worker = outbox.worker()
+    outbox.register("H-1")
+    settle(worker)
+    for attempt in itertools.count():  # a buyer whose address sorts before the registrar's
+        buyer = outbox.account(f"buyer-{attempt}")
+        if buyer[0].address.lower() < outbox.registrar.address.lower():
+            break
+    before = outbox.chain.tester.take_snapshot()
+    handover = outbox.submit(OperationKind.HAND_OVER, {"lot_ids": ["H-1"], "to": buyer[0].address})
+    settle(worker)
+    accept = outbox.submit(OperationKind.ACCEPT_HANDOVER, {"lot_ids": ["H-1"]}, as_=buyer)
+    settle(worker)
+    assert outbox.view(accept).status is OperationStatus.CONFIRMED
+
+    outbox.chain.tester.revert_to_snapshot(before)  # both blocks and both transactions are gone
+    settle(worker)
+
+    assert outbox.view(handover).status is OperationStatus.CONFIRMED
+    assert outbox.view(accept).status is OperationStatus.CONFIRMED, outbox.view(accept).error_name
+    lot = outbox.chain.client.lot("H-1")
+    assert lot is not None
+    assert lot.custodian == buyer[0].address
+
+
 def test_a_transaction_whose_block_a_longer_chain_replaced_is_sent_again(outbox: Outbox) -> None:
     worker = outbox.worker()
     before = outbox.chain.tester.take_snapshot()
@@ -508,7 +539,7 @@ def test_operations_of_a_sender_without_a_key_wait_and_do_not_hold_up_the_others
 def test_an_operation_the_node_chokes_on_does_not_hold_up_the_others(
     outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    worker = outbox.worker()
+    worker = outbox.worker(coalesce_lots=0)  # one transaction each, so one can choke alone
     choking = outbox.register("L-1")
     after = outbox.register("L-2")
     prepare = worker._prepare

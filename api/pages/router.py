@@ -1,0 +1,218 @@
+"""The buyer's verification page, `GET /lots/{lot_id}`, and its QR code, `GET /lots/{lot_id}/qr.svg`.
+
+A buyer opens the page from the QR code on a lot's paperwork, on any phone, so it is plain HTML
+rendered here: no JavaScript at all (the Content-Security-Policy forbids scripts), the lineage
+drawn as inline SVG. The facts come from the index (`ReadQueries`, as `/v1` reads them) and the
+verdict from the same live check as `GET /v1/lots/{id}/verify`. A chain node that does not answer
+makes the verdict "could not verify", never an error page: the facts are still worth showing,
+marked as unchecked. An unknown or malformed lot id gets a 404 page in both languages.
+
+Lot ids may contain "/" (labels allow it), so the routes take the rest of the path.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from functools import cache
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from api.deps import ServicesDep
+from api.pages import i18n
+from api.pages.view import (
+    MADE_COLOUR,
+    LotPage,
+    VerdictView,
+    build_page,
+    grams_text,
+    mass_text,
+    short_hash,
+    time_text,
+    verdict_of,
+)
+from api.routers.reads import DEFAULT_MAX_DEPTH
+from provenance.bootstrap import Services, verification_readers
+from provenance.domain.trace import LotFacts
+from provenance.domain.values import encode_label
+from provenance.errors import DomainError
+from provenance.index.queries import ReadQueries
+from provenance.verification.model import DEFAULT_MAX_LOTS
+from provenance.verification.service import verify_against_index
+
+log = logging.getLogger(__name__)
+
+QR_SCALE = 4
+QR_BORDER = 4
+MAX_ORIGIN_DETAILS = 200
+"""Origin lots whose full record (the face) the page reads, one query each; past that, the origin
+table still gives site, day and share, from the lineage walk."""
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def templates() -> Environment:
+    """Autoescaping everywhere: lot ids, sites, kinds and methods are whatever a registrar typed."""
+    environment = Environment(
+        loader=PackageLoader("api.pages", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        mass=mass_text, grams=grams_text, time=time_text, short=short_hash, number=lambda n: f"{n:,}"
+    )
+    return environment
+
+
+def qr_svg(url: str) -> bytes:
+    """The QR code of `url` as an SVG document. Never a Micro QR: most phone cameras cannot read one."""
+    out = io.BytesIO()
+    segno.make(url, micro=False).save(out, kind="svg", scale=QR_SCALE, border=QR_BORDER, title=url)
+    return out.getvalue()
+
+
+def lot_path(request: Request, lot_id: str) -> str:
+    return request.url_for("lot_page", lot_id=lot_id).path
+
+
+def page_url(request: Request, services: Services, lot_id: str) -> str:
+    """The page's absolute URL, as printed in its QR code: under `public_url` when set (behind a proxy
+    the request's own host may be an internal one), else the request's."""
+    public = services.settings.public_url
+    if public:
+        return public.rstrip("/") + str(request.app.url_path_for("lot_page", lot_id=lot_id))
+    return str(request.url_for("lot_page", lot_id=lot_id))
+
+
+def well_formed(lot_id: str) -> bool:
+    try:
+        encode_label(lot_id, "lot_id")
+    except DomainError:
+        return False
+    return True
+
+
+def not_found(lot_id: str) -> HTMLResponse:
+    known_form = well_formed(lot_id)
+    shown = lot_id if len(lot_id) <= 80 else lot_id[:80] + "…"
+    body = (
+        templates()
+        .get_template("not_found.html")
+        .render(
+            lot_id=shown,
+            malformed=not known_form,
+            title=i18n.NOT_FOUND_TITLE,
+            text=i18n.NOT_FOUND_TEXT,
+            malformed_text=i18n.MALFORMED_TEXT,
+        )
+    )
+    return HTMLResponse(body, status_code=404, headers=SECURITY_HEADERS)
+
+
+def live_verdict(services: Services, lot_id: str) -> VerdictView:
+    """The same check as GET /v1/lots/{id}/verify; whatever goes wrong becomes "could not verify"."""
+    try:
+        chain, claims = verification_readers(services)
+        with claims.snapshot() as index:
+            verification = verify_against_index(chain, index, lot_id, max_lots=DEFAULT_MAX_LOTS)
+    except Exception as error:  # the page must show the facts even when the chain cannot be asked
+        log.warning("verifying lot %r for its page failed: %s", lot_id, type(error).__name__)
+        return verdict_of(None, error)
+    return verdict_of(verification, None)
+
+
+@router.get("/lots/{lot_id:path}/qr.svg", name="lot_qr")
+def lot_qr(lot_id: str, request: Request, services: ServicesDep) -> Response:
+    if not well_formed(lot_id) or ReadQueries(services.engine).custody(lot_id) is None:
+        return not_found(lot_id)
+    return Response(
+        qr_svg(page_url(request, services, lot_id)),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=3600", **SECURITY_HEADERS},
+    )
+
+
+@router.get("/lots/{lot_id:path}", name="lot_page", response_class=HTMLResponse)
+def lot_page(
+    lot_id: str,
+    request: Request,
+    services: ServicesDep,
+    lang: Annotated[str | None, Query()] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    """The page in the language asked (`?lang=ko|en`, else Accept-Language, else English)."""
+    if not well_formed(lot_id):
+        return not_found(lot_id)
+    reads = ReadQueries(services.engine)
+    index_block = reads.index_block()
+    detail = reads.lot(lot_id)
+    trace = reads.provenance(lot_id, DEFAULT_MAX_DEPTH)
+    moves = reads.custody(lot_id)
+    if detail is None or trace is None or moves is None:
+        return not_found(lot_id)
+    origin_facts: dict[str, LotFacts] = {}
+    for share in trace.by_origin_lot[:MAX_ORIGIN_DETAILS]:
+        found = reads.lot(share.key) if share.key is not None else None
+        if found is not None:
+            origin_facts[found.lot.lot_id] = found.lot
+    chosen = i18n.choose_lang(lang, accept_language)
+    page = build_page(
+        detail,
+        trace,
+        moves,
+        origin_facts,
+        live_verdict(services, lot_id),
+        max_depth=DEFAULT_MAX_DEPTH,
+        explorer_url=services.settings.explorer_url,
+        index_block=index_block,
+        page_url=page_url(request, services, lot_id),
+        lot_href={node.lot_id: lot_path(request, node.lot_id) for node in trace.nodes},
+    )
+    return HTMLResponse(
+        render_page(page, chosen, request),
+        headers={
+            "Content-Language": chosen,
+            "Vary": "Accept-Language",
+            "Cache-Control": "no-cache",
+            **SECURITY_HEADERS,
+        },
+    )
+
+
+def render_page(page: LotPage, lang: i18n.Lang, request: Request) -> str:
+    other = i18n.other(lang)
+    # /v1/lots/{lot_id} takes one path segment: a lot id with "/" has no JSON twin to link to.
+    lot_id = page.lot.lot_id
+    raw_href = None if "/" in lot_id else str(request.app.url_path_for("lot_detail", lot_id=lot_id))
+    return (
+        templates()
+        .get_template("lot.html")
+        .render(
+            page=page,
+            lang=lang,
+            t=i18n.translator(lang),
+            other_lang=other,
+            other_lang_name=i18n.LANG_NAMES[other],
+            switch_href=f"{lot_path(request, page.lot.lot_id)}?lang={other}",
+            lang_query=f"?lang={lang}",
+            qr_href=request.url_for("lot_qr", lot_id=page.lot.lot_id).path,
+            site_href=request.url_for("site_page", site=page.lot.site).path,
+            raw_href=raw_href,
+            made_colour=MADE_COLOUR,
+        )
+    )

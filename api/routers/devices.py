@@ -1,0 +1,106 @@
+"""Devices (truck scales that sign loads) and device-attested lots; the registry's identity.
+
+Writes go through the outbox like every other; reads answer from the index with `X-Index-Block`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from api.deps import ServicesDep, WritesDep, answer
+from api.errors import NotFound
+from api.routers.reads import Reads, SitePath, reply
+from api.schemas import (
+    AttestedLotBatchIn,
+    DeviceIn,
+    DeviceOut,
+    DevicesOut,
+    ErrorOut,
+    OperationOut,
+    RegistryOut,
+)
+from provenance.access import check_load_signers
+from provenance.domain.operations import OperationKind, parse_attested_registrations
+
+WRITE_ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422, 429)
+}
+router = APIRouter(tags=["devices"])
+
+AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="The device's address.")]
+
+
+@router.post(
+    "/lots/attested",
+    status_code=202,
+    response_model=OperationOut,
+    responses=WRITE_ERRORS,
+    summary="Register up to 1,000 device-attested lots of one site",
+)
+def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep, response: Response) -> OperationOut:
+    """One operation, sent as as many `registerAttestedLots` transactions as the gas cap needs.
+    The chain refuses a whole transaction if one signature is not by an active device of the
+    site, so each signer is checked here first (422 on `lots[i].signature`), after the role."""
+    payload = body.payload()
+    services = writes.services
+    services.roles.require(writes.caller.account, services.roles.registrar(body.site))
+    if not writes.is_retry():
+        check_load_signers(
+            services.client,
+            services.client.chain_id,
+            services.client.address,
+            parse_attested_registrations(payload),
+        )
+    view = writes.submit(
+        OperationKind.REGISTER_ATTESTED_LOTS,
+        payload,
+        role=lambda: services.roles.registrar(body.site),
+    )
+    return answer(response, view)
+
+
+@router.post(
+    "/devices",
+    status_code=202,
+    response_model=OperationOut,
+    responses=WRITE_ERRORS,
+    summary="Add a device to a site",
+)
+def add_device(body: DeviceIn, writes: WritesDep, response: Response) -> OperationOut:
+    """No role is checked here: a registrar of the site or an admin may, and the chain decides
+    (`NotSiteRegistrar`). A device is never re-used, even after revocation (`DeviceExists`)."""
+    return answer(response, writes.submit(OperationKind.ADD_DEVICE, body.payload()))
+
+
+@router.get(
+    "/devices/{address}",
+    response_model=DeviceOut,
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    summary="A device: its site, kind and whether it is active",
+)
+def device(address: AddressPath, reads: Reads) -> Response:
+    found = reads.device(address)
+    if found is None:
+        raise NotFound(f"no device {address} in the index")
+    return reply(DeviceOut.of(found), reads)
+
+
+@router.get("/sites/{site}/devices", response_model=DevicesOut, summary="Every device of a site")
+def site_devices(site: SitePath, reads: Reads) -> Response:
+    return reply(DevicesOut(site=site, devices=[DeviceOut.of(d) for d in reads.devices(site)]), reads)
+
+
+@router.get("/registry", response_model=RegistryOut, summary="The registry and chain this service mirrors")
+def registry(services: ServicesDep) -> RegistryOut:
+    from provenance.chain.signing import DOMAIN_NAME, DOMAIN_VERSION
+
+    deployment = services.deployment
+    return RegistryOut(
+        chain_id=deployment.chain_id,
+        registry=deployment.registry,
+        deployment_block=deployment.block_number,
+        eip712_name=DOMAIN_NAME,
+        eip712_version=DOMAIN_VERSION,
+    )

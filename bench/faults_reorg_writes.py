@@ -1,0 +1,63 @@
+"""Not in the suite (flaky: in 1 run of 4 on 2026-11-25 an operation was still not final 70 s
+after an anvil reorg, cause not yet found). Run it on purpose:
+
+    .venv/bin/python -m pytest bench/faults_reorg_writes.py
+
+Reorgs on the node while clients write: the outbox sends again what the reorg dropped, nothing
+lands twice, and the index converges to what the chain holds (`provenance audit` exits 0)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.harness import Chaos, ChaosServer, Tally, run_clients, verdict, wait_indexed
+
+pytestmark = [pytest.mark.anvil, pytest.mark.slow]
+
+SEED = 11
+CLIENTS = 6
+LOTS_PER_CLIENT = 6  # 4 operations each
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ChaosServer]:
+    server = ChaosServer(tmp_path / "data")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        server._kill_orphans()
+
+
+def test_reorgs_during_writes_lose_nothing_and_the_index_converges(server: ChaosServer) -> None:
+    registrar, processor = server.accounts()
+    chaos = Chaos(server, seed=SEED, pause_s=(0.3, 0.8))
+    tally = Tally()
+    started = time.monotonic()
+    killer = chaos.start(["reorg"] * 4)
+    errors = run_clients(
+        server.url, registrar, processor, clients=CLIENTS, lots_per_client=LOTS_PER_CLIENT,
+        until=started + 60, prefix="R", tally=tally, deadline=started + 70,
+    )  # fmt: skip
+    chaos.stop.set()
+    killer.join(timeout=30)
+    seen = {"reorgs": chaos.killed, "statuses": tally.statuses}
+    assert chaos.error is None, (chaos.error, seen)
+    assert not errors, (errors[:3], seen, server.tail(40))
+    assert len(chaos.killed) == 4, ("every reorg happened during the writes", seen)
+    wait_indexed(server, timeout_s=20)
+    found = verdict(server, tally)
+    print(json.dumps({"reorgs": chaos.killed, **found}))
+    assert found["operations"] == CLIENTS * LOTS_PER_CLIENT * 4
+    assert found["exactly_once"], found
+    assert found["failed_operations"] == [], found
+    assert found["unresolved_5xx"] == 0, found
+    assert found["audit_exit_code"] == 0, found["audit_output"]
+    resent = server.log_path.read_text(encoding="utf-8").count("is no longer on the chain")
+    assert resent > 0, "the reorgs dropped transactions the outbox had to send again"

@@ -1,0 +1,218 @@
+"""The main job's chain-facing work, each in a process of its own: the outbox worker and the indexer.
+
+In threads beside the API's request threads they queued for the GIL: each of the worker's many
+short database and node calls gives the GIL up and waits to get it back behind 32 busy request
+threads, so a step that takes ~25 ms alone took 120-140 ms, and single-lot POSTs topped out near
+50 lots/s (bench/api_write.py). In processes they run beside the API, not behind it.
+
+The API process and the worker process keep each other awake over two one-way pipes: the API
+says "work" after storing an operation (the idle worker starts at once instead of at its next
+poll), and the worker names the operations it made final (a `?wait=true` request answers at once
+instead of at its next database poll). Both sides still poll, so a lost message only costs time.
+
+A child that dies is started again (with backoff), like the node or the database failing under a
+thread: nothing is lost, the state is in the database. Children ignore SIGINT (Ctrl-C reaches the
+whole process group) and stop when the parent says so or its pipe closes (the parent died).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from provenance.config import Settings
+
+log = logging.getLogger("provenance.serve")
+
+STOP = "stop"
+WORK = "work"
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def _child_logging() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _listen(inbox: Connection, stop: threading.Event, on_work: Callable[[], None]) -> threading.Thread:
+    """Reads the parent's messages until STOP or until the pipe closes (the parent is gone)."""
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                message = inbox.recv()
+            except (EOFError, OSError):
+                break
+            if message == STOP:
+                break
+            if message == WORK:
+                on_work()
+        stop.set()
+
+    thread = threading.Thread(target=run, name="parent-pipe", daemon=True)
+    thread.start()
+    return thread
+
+
+def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection) -> None:
+    """The child process of the outbox worker."""
+    _child_logging()
+    from provenance.bootstrap import build_services
+    from provenance.chain.outbox import OutboxWorker
+
+    services = build_services(settings)
+    sending = threading.Lock()
+
+    def finished(operation_ids: Sequence[str]) -> None:
+        with sending, contextlib.suppress(OSError):  # OSError: the parent is gone; the listener stops us
+            outbox.send(list(operation_ids))
+
+    services.outbox.on_final = finished
+    stop = threading.Event()
+    _listen(inbox, stop, services.outbox.poke)
+    worker = OutboxWorker(
+        services.outbox, services.client, services.signer_for, confirmations=settings.confirmations
+    )
+    try:
+        worker.run(stop)
+    finally:
+        services.close()
+
+
+def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> None:
+    """The child process of the indexer."""
+    _child_logging()
+    from provenance.chain.connection import connect
+    from provenance.chain.deployment import Deployment
+    from provenance.chain.logsource import RpcLogSource
+    from provenance.index.db import make_engine
+    from provenance.index.indexer import Indexer
+
+    deployment = Deployment.load(settings.deployment_path)
+    engine = make_engine(settings.effective_database_url)
+    stop = threading.Event()
+    _listen(inbox, stop, lambda: None)
+    indexer = Indexer(
+        engine,
+        RpcLogSource(connect(settings.effective_rpc_url), deployment.registry),
+        deployment,
+        confirmations=settings.confirmations,
+    )
+    try:
+        indexer.follow(stop)
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Child:
+    """One supervised child process and the pipes to it."""
+
+    name: str
+    main: Callable[[Settings, Connection, Connection], None]
+    settings: Settings
+    on_message: Callable[[Any], None] = lambda _message: None
+    process: BaseProcess | None = None
+    _to_child: Connection | None = None
+    _from_child: Connection | None = None
+    _sending: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _nudged: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        child_in, self._to_child = context.Pipe(duplex=False)
+        self._from_child, child_out = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=self.main, args=(self.settings, child_in, child_out), name=self.name, daemon=True
+        )
+        self.process.start()
+        child_in.close()
+        child_out.close()
+        threading.Thread(
+            target=self._read, args=(self._from_child,), name=f"{self.name}-pipe", daemon=True
+        ).start()
+
+    def send(self, message: Any) -> None:
+        """Best effort: a child that is restarting misses the message and finds the work by polling."""
+        with self._sending:
+            self._send(message)
+
+    def nudge(self) -> None:
+        """Asks for one WORK message to be sent soon; nudges while one is being sent merge into the
+        next. Request threads only set an event: 32 of them writing to one pipe cost a tenth of the
+        API's time (py-spy), and the child needs only to know that there is *something* new."""
+        self._nudged.set()
+
+    def _nudger(self) -> None:
+        while not self._stopping.is_set():
+            if self._nudged.wait(timeout=1.0):
+                self._nudged.clear()
+                self.send(WORK)
+
+    def _send(self, message: Any) -> None:
+        if self._to_child is None:
+            return
+        with contextlib.suppress(OSError):
+            self._to_child.send(message)
+
+    def _read(self, pipe: Connection) -> None:
+        while True:
+            try:
+                message = pipe.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                self.on_message(message)
+            except Exception:
+                log.exception("%s: a message from the child could not be handled", self.name)
+
+    def supervise(self) -> threading.Thread:
+        """Starts the child and keeps it running until `stop`."""
+
+        def run() -> None:
+            failures = 0
+            while not self._stopping.is_set():
+                self.start()
+                started = time.monotonic()
+                assert self.process is not None
+                while self.process.is_alive() and not self._stopping.is_set():
+                    self.process.join(timeout=0.5)
+                if self._stopping.is_set():
+                    return
+                failures = 0 if time.monotonic() - started > 60 else failures + 1
+                delay = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
+                log.error(
+                    "%s exited with code %s; starting it again in %.0f s (the API keeps serving)",
+                    self.name,
+                    self.process.exitcode,
+                    delay,
+                )
+                self._stopping.wait(delay)
+
+        thread = threading.Thread(target=run, name=f"{self.name}-supervisor", daemon=True)
+        thread.start()
+        threading.Thread(target=self._nudger, name=f"{self.name}-nudger", daemon=True).start()
+        return thread
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Asks the child to finish its step and exit; kills it if it does not within `timeout_s`."""
+        self._stopping.set()
+        self.send(STOP)
+        process = self.process
+        if process is None:
+            return
+        process.join(timeout=timeout_s)
+        if process.is_alive():
+            log.warning("%s did not stop within %.0f s; killing it", self.name, timeout_s)
+            process.kill()
+            process.join(timeout=30)

@@ -1,0 +1,75 @@
+"""`provenance audit --rpc URL --registry ADDRESS [--database URL] [--report FILE]`: an auditor's
+replay of the whole registry from the chain alone (see provenance/audit/service.py, docs/audit.md).
+
+Exit status: 0 when everything agrees, 1 on any discrepancy (the summary and the report name each
+one), 2 for bad arguments, an unreachable node, no registry at the address or an unreadable index.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from provenance.errors import ProvenanceError
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+class _StderrProgress:
+    """One line per phase change, then at most one every half second: fine in a log or a terminal."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._phase = ""
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase == self._phase and now - self._last < 0.5 and done < total:
+            return
+        self._phase, self._last = phase, now
+        unit = "blocks" if phase == "rebuild" else "lots"
+        percent = 100 * done // total if total else 100
+        print(f"{phase}: {done:,}/{total:,} {unit} ({percent}%)", file=sys.stderr, flush=True)
+
+
+def audit(
+    rpc: Annotated[str, typer.Option(help="JSON-RPC URL of a node you trust (your own).")],
+    registry: Annotated[str, typer.Option(help="Address of the OreLotRegistry.")],
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="The live index to check (SQLAlchemy URL). Without it, the index comparison is skipped."
+        ),
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the full JSON report to this file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines on stderr.")] = False,
+) -> None:
+    """Rebuild the index from the chain alone, re-check every rule, compare the live index and lotState."""
+    from provenance.audit.report import summary
+    from provenance.audit.service import audit as run_audit
+    from provenance.chain.connection import connect, is_address
+
+    if not is_address(registry):
+        _fail(f"--registry: {registry!r} is not an address")
+    if report is not None and not report.parent.is_dir():
+        _fail(f"--report: the folder {report.parent} does not exist")
+    w3 = connect(rpc, timeout_s=60.0)
+    try:
+        if not w3.is_connected():
+            _fail(f"--rpc: no node answers at {rpc}")
+        result = run_audit(w3, registry, database_url=database, progress=None if quiet else _StderrProgress())
+    except ProvenanceError as error:
+        _fail(str(error))
+    if report is not None:
+        report.write_text(result.to_json(), encoding="utf-8")
+    typer.echo(summary(result))
+    if report is not None:
+        typer.echo(f"report written to {report}")
+    raise typer.Exit(0 if result.ok else 1)

@@ -1,0 +1,171 @@
+"""`provenance report mass-balance`: a site's account for a period, read from the index directly.
+
+The index stores block numbers, not times: a calendar period becomes blocks by the block headers'
+timestamps, read from the node (`--rpc`, default the configured one). A period given as blocks
+needs no node. Exit codes: 0 the account is clean, 1 it has problems (it does not reconcile, a
+figure is negative, a stock count is beyond the tolerance), 2 bad arguments or no index.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from enum import StrEnum
+from typing import Annotated, NoReturn
+
+import typer
+
+from provenance.domain.site_balance import Period, SiteAccount, parse_tolerance
+from provenance.domain.trace import first_block_at_or_after, parse_time
+from provenance.errors import ProvenanceError
+
+report_app = typer.Typer(help="Reports read from the index.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@report_app.command("mass-balance")
+def mass_balance_report(
+    site: Annotated[str, typer.Option(help="The site's label.")],
+    period: Annotated[
+        str | None,
+        typer.Option(help="2026-11 (month, the usual), 2026-11-03 (day), 2026-W45 (ISO week), 2026 (year)."),
+    ] = None,
+    from_time: Annotated[
+        str | None,
+        typer.Option("--from", help="Start (included): Unix seconds or ISO date, instead of --period."),
+    ] = None,
+    to_time: Annotated[str | None, typer.Option("--to", help="End (excluded), same forms as --from.")] = None,
+    from_block: Annotated[int | None, typer.Option(min=0, help="First block (needs no node).")] = None,
+    to_block: Annotated[int | None, typer.Option(min=0, help="Last block, included.")] = None,
+    tolerance: Annotated[str, typer.Option(help="Stock-count tolerance, percent of book stock.")] = "0.5%",
+    output: Annotated[Format, typer.Option("--format", help="table or csv.")] = Format.TABLE,
+    database: Annotated[
+        str | None, typer.Option(help="Index database URL (default: the configured one).")
+    ] = None,
+    rpc: Annotated[
+        str | None, typer.Option(help="Node for block timestamps (default: the configured one).")
+    ] = None,
+) -> None:
+    """A site's mass-balance account: opening, in, out, corrections, closing, and stock counts."""
+    from provenance.config import Settings
+    from provenance.index.db import make_engine
+    from provenance.index.queries import ReadQueries
+
+    timed = period is not None or from_time is not None or to_time is not None
+    if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
+        _fail("--period: give --period or --from/--to (or --from-block/--to-block), not both")
+    if (from_time is not None and from_block is not None) or (to_time is not None and to_block is not None):
+        _fail("--from/--to: give a time or a block for each end, not both")
+    try:
+        tolerance_ppm = parse_tolerance(tolerance, "--tolerance")
+        span = Period.parse(period, "--period") if period is not None else None
+        starts = None if from_time is None else parse_time("--from", from_time)
+        ends = None if to_time is None else parse_time("--to", to_time)
+        if starts is not None and ends is not None:
+            span = Period.between(starts, ends, "--to")
+    except ProvenanceError as error:
+        _fail(str(error))
+    settings = Settings()
+    engine = make_engine(database or settings.effective_database_url)
+    try:
+        reads = ReadQueries(engine)
+        try:
+            deployed, head = reads.deployment_block(), reads.index_block()
+        except Exception as error:  # no schema, no server: say so, never a traceback
+            _fail(f"--database: cannot read the index ({type(error).__name__}); run `provenance db upgrade`")
+        if deployed is None or head is None:
+            _fail("the index is empty: run `provenance index` first")
+        first = deployed if from_block is None else from_block
+        last = head if to_block is None else to_block
+        if timed:
+            from provenance.bootstrap import connect
+
+            w3 = connect(rpc or settings.effective_rpc_url)
+            cache: dict[int, int] = {}
+
+            def timestamp_of(number: int) -> int:
+                if number not in cache:
+                    cache[number] = int(w3.eth.get_block(number)["timestamp"])
+                return cache[number]
+
+            try:
+                if span is not None and period is not None:
+                    first, last = span.blocks(deployed, head, timestamp_of)
+                if starts is not None:
+                    first = first_block_at_or_after(starts, deployed, head, timestamp_of)
+                if ends is not None:
+                    last = first_block_at_or_after(ends, deployed, head, timestamp_of) - 1
+            except ProvenanceError as error:
+                _fail(str(error))
+            except Exception as error:
+                _fail(f"--rpc: cannot read block timestamps ({type(error).__name__}: {error})")
+        elif last < first:
+            _fail("--to-block: the period ends before it starts")
+        account = reads.site_account(site, first, last, span, tolerance_ppm)
+    finally:
+        engine.dispose()
+    typer.echo(render_csv(account) if output is Format.CSV else render_table(account), nl=False)
+    if account.problems:
+        raise typer.Exit(1)
+
+
+def render_table(account: SiteAccount) -> str:
+    width = max(len(line.label) for line in account.lines())
+    rows = [
+        f"Mass balance of site {account.site}, period {account.period} "
+        f"(blocks {account.from_block}-{account.to_block})",
+        "",
+    ]
+    for line in account.lines():
+        sign = {"in": "+", "out": "-", "adjustment": "±", "balance": "=", "memo": " "}[line.direction]
+        grams = -line.grams if line.direction == "out" else line.grams
+        rows.append(f"  {sign} {line.label:<{width}}  {grams:>20,} g")
+    rows.append(f"    {'Expected closing':<{width}}  {account.expected_closing_g:>20,} g")
+    rows.append(f"    reconciles: {'yes' if account.reconciles else 'NO'}")
+    if account.stock_checks:
+        rows += ["", f"Stock counts (tolerance {account.tolerance_ppm / 10_000:g} %):"]
+        for check in account.stock_checks:
+            relative = "n/a" if check.variance_ppm is None else f"{check.variance_ppm / 10_000:+.4f} %"
+            rows.append(
+                f"  block {check.coordinates.block_number}: counted {check.counted_g:,} g, book "
+                f"{check.book_g:,} g, variance {check.variance_g:+,} g ({relative}) "
+                f"{'ok' if check.within_tolerance else 'BEYOND TOLERANCE'}"
+            )
+    if account.problems:
+        rows += ["", "ERRORS:", *(f"  - {problem}" for problem in account.problems)]
+    return "\n".join(rows) + "\n"
+
+
+def render_csv(account: SiteAccount) -> str:
+    """One row per line of the account, then one per stock count (`line` names what it is)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["site", "period", "from_block", "to_block", "line", "label", "grams", "detail"])
+    head = [account.site, account.period, account.from_block, account.to_block]
+    for line in account.lines():
+        writer.writerow([*head, line.key, line.label, line.grams, line.direction])
+    writer.writerow([*head, "expected_closing_g", "Expected closing", account.expected_closing_g, ""])
+    writer.writerow([*head, "reconciles", "Reconciles", "", str(account.reconciles).lower()])
+    for check in account.stock_checks:
+        writer.writerow(
+            [
+                *head,
+                "stock_count",
+                f"block {check.coordinates.block_number}",
+                check.counted_g,
+                f"book={check.book_g};variance_g={check.variance_g};variance_ppm={check.variance_ppm};"
+                f"within_tolerance={str(check.within_tolerance).lower()}",
+            ]
+        )
+    for problem in account.problems:
+        writer.writerow([*head, "problem", "", "", problem])
+    return out.getvalue()

@@ -1,0 +1,287 @@
+"""A site's mass-balance account for a period, and the physical stock counts compared with it.
+
+A site's stock is the mass remaining in its lots (lots registered at the site, or made there by a
+transformation). Over a period the account is
+
+    opening + extracted + received + transformed_in - transformed_out - lost + corrected = closing
+
+`received` is the mass of lots made here from other sites' lots, `transformed_in` from this site's
+own lots; `transformed_out` what transformations took from the site's lots (less the loss charged
+to them, `lost`). Handovers move custody, not mass between lots, so `handed_over` is a memo line
+beside the account. `closing` is read from the lots' current state (rolled back to the period's
+end), so `reconciles` compares two independent figures; a negative stock is always an error (the
+chain refuses to take a lot below zero, so one here means the index is wrong).
+
+Periods are calendar spans in UTC: a month (`2026-11`, the usual accounting period), a day
+(`2026-11-03`), an ISO week (`2026-W45`), or a year (`2026`); `Period.between` takes any two times.
+Masses are integer grams; tolerances integer parts per million (0.5 % = 5,000 ppm).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Literal
+
+from provenance.domain.trace import Coordinates, MassBalance, first_block_at_or_after
+from provenance.errors import DomainError
+
+PPM = 1_000_000
+DEFAULT_TOLERANCE_PPM = 5_000
+"""0.5 %: a stock count within this of the book stock agrees with it."""
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+_YEAR = re.compile(r"(\d{4})")
+
+
+def _utc(moment: datetime.datetime) -> int:
+    return int(moment.replace(tzinfo=datetime.UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class Period:
+    """A span of time [starts_at, ends_at) in Unix seconds, with the label it was asked by."""
+
+    label: str
+    starts_at: int
+    ends_at: int
+
+    @classmethod
+    def parse(cls, text: str, field: str = "period") -> Period:
+        """`2026-11` (month), `2026-11-03` (day), `2026-W45` (ISO week) or `2026` (year), in UTC."""
+        text = text.strip()
+        try:
+            if match := _DAY.fullmatch(text):
+                start = datetime.datetime(int(match[1]), int(match[2]), int(match[3]))
+                end = start + datetime.timedelta(days=1)
+            elif match := _WEEK.fullmatch(text):
+                day = datetime.date.fromisocalendar(int(match[1]), int(match[2]), 1)
+                start = datetime.datetime(day.year, day.month, day.day)
+                end = start + datetime.timedelta(weeks=1)
+            elif match := _MONTH.fullmatch(text):
+                year, month = int(match[1]), int(match[2])
+                start = datetime.datetime(year, month, 1)
+                end = datetime.datetime(year + month // 12, month % 12 + 1, 1)
+            elif match := _YEAR.fullmatch(text):
+                start = datetime.datetime(int(match[1]), 1, 1)
+                end = datetime.datetime(int(match[1]) + 1, 1, 1)
+            else:
+                raise ValueError(text)
+        except ValueError:
+            raise DomainError(
+                field, f"{text!r} is not a period like 2026-11 (month), 2026-11-03 (day), 2026-W45 (week)"
+            ) from None
+        if start.year < 1970:
+            raise DomainError(field, "periods before 1970 are not supported")
+        return cls(text, _utc(start), _utc(end))
+
+    @classmethod
+    def between(cls, starts_at: int, ends_at: int, field: str = "to") -> Period:
+        if ends_at < starts_at:
+            raise DomainError(field, "the period ends before it starts")
+        return cls(f"{_iso(starts_at)}/{_iso(ends_at)}", starts_at, ends_at)
+
+    @classmethod
+    def current_month(cls, now: int) -> Period:
+        moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
+        return cls.parse(f"{moment.year:04d}-{moment.month:02d}")
+
+    def blocks(self, first: int, last: int, timestamp_of: Callable[[int], int]) -> tuple[int, int]:
+        """The blocks of the period among first..last, by block timestamps: from the first block at
+        or after `starts_at` to the last one before `ends_at` (an empty range if none)."""
+        start = first_block_at_or_after(self.starts_at, first, last, timestamp_of)
+        end = first_block_at_or_after(self.ends_at, first, last, timestamp_of) - 1
+        return start, end
+
+
+def _iso(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_tolerance(text: str, field: str = "tolerance") -> int:
+    """A tolerance in percent ("0.5", "0.5%") as whole parts per million (5,000)."""
+    cleaned = text.strip().removesuffix("%").strip()
+    try:
+        value = Decimal(cleaned) * 10_000
+    except InvalidOperation:
+        raise DomainError(field, f"{text!r} is not a percentage like 0.5%") from None
+    if not value.is_finite() or value != value.to_integral_value() or not 0 <= value <= PPM:
+        raise DomainError(field, "must be a percentage from 0 to 100 with at most 4 decimals")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class StockCheck:
+    """A physical stock count (StockCounted) beside the book stock just before its transaction."""
+
+    counted_g: int
+    book_g: int
+    counted_at: int
+    counted_by: str
+    record_hash: str
+    tolerance_ppm: int
+    coordinates: Coordinates
+
+    @property
+    def variance_g(self) -> int:
+        """Counted less book: negative when less was found than the book says."""
+        return self.counted_g - self.book_g
+
+    @property
+    def variance_ppm(self) -> int | None:
+        """The variance relative to the book stock, rounded to whole ppm; None for an empty book."""
+        if self.book_g == 0:
+            return None
+        return round(Fraction(self.variance_g * PPM, self.book_g))
+
+    @property
+    def within_tolerance(self) -> bool:
+        return abs(self.variance_g) * PPM <= self.tolerance_ppm * self.book_g
+
+
+Direction = Literal["balance", "in", "out", "adjustment", "memo"]
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    """One line of the account as a renderer shows it (in order): grams are signed as booked."""
+
+    key: str
+    label: str
+    grams: int
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class SiteAccount:
+    """A site's mass-balance account for one period; see the module docstring."""
+
+    site: str
+    period: str
+    starts_at: int | None
+    """Unix seconds, included (None: the period was given as blocks)."""
+    ends_at: int | None
+    """Unix seconds, excluded."""
+    from_block: int
+    to_block: int
+    opening_g: int
+    extracted_g: int
+    received_g: int
+    transformed_in_g: int
+    transformed_out_g: int
+    lost_g: int
+    corrected_g: int
+    closing_g: int
+    handed_over_g: int
+    handovers: int
+    tolerance_ppm: int
+    stock_checks: tuple[StockCheck, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        balance: MassBalance,
+        period: Period | None,
+        stock_checks: tuple[StockCheck, ...] = (),
+        tolerance_ppm: int = DEFAULT_TOLERANCE_PPM,
+    ) -> SiteAccount:
+        return cls(
+            site=balance.site,
+            period=period.label if period else f"blocks {balance.from_block}-{balance.to_block}",
+            starts_at=period.starts_at if period else None,
+            ends_at=period.ends_at if period else None,
+            from_block=balance.from_block,
+            to_block=balance.to_block,
+            opening_g=balance.opening_g,
+            extracted_g=balance.extracted_g,
+            received_g=balance.received_g,
+            transformed_in_g=balance.transformed_in_g,
+            transformed_out_g=balance.transformed_out_g,
+            lost_g=balance.lost_g,
+            corrected_g=balance.corrected_g,
+            closing_g=balance.closing_g,
+            handed_over_g=balance.handed_over_g,
+            handovers=balance.handovers,
+            tolerance_ppm=tolerance_ppm,
+            stock_checks=stock_checks,
+        )
+
+    @property
+    def total_in_g(self) -> int:
+        return self.extracted_g + self.received_g + self.transformed_in_g
+
+    @property
+    def total_out_g(self) -> int:
+        return self.transformed_out_g + self.lost_g
+
+    @property
+    def expected_closing_g(self) -> int:
+        return self.opening_g + self.total_in_g - self.total_out_g + self.corrected_g
+
+    @property
+    def negative(self) -> tuple[str, ...]:
+        """The lines that are below zero (only corrections may be)."""
+        figures = {
+            "opening_g": self.opening_g,
+            "extracted_g": self.extracted_g,
+            "received_g": self.received_g,
+            "transformed_in_g": self.transformed_in_g,
+            "transformed_out_g": self.transformed_out_g,
+            "lost_g": self.lost_g,
+            "closing_g": self.closing_g,
+            "expected_closing_g": self.expected_closing_g,
+        }
+        return tuple(name for name, grams in figures.items() if grams < 0)
+
+    @property
+    def reconciles(self) -> bool:
+        """Closing equals opening + in - out + corrections, and no stock is negative."""
+        return self.expected_closing_g == self.closing_g and not self.negative
+
+    @property
+    def stock_agrees(self) -> bool:
+        return all(check.within_tolerance for check in self.stock_checks)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What an accountant must look at, in words; empty for a clean account."""
+        found = [f"{name} is negative: the account would go below zero" for name in self.negative]
+        if self.expected_closing_g != self.closing_g:
+            found.append(
+                f"closing stock {self.closing_g} g differs from opening + in - out + corrections "
+                f"({self.expected_closing_g} g) by {self.closing_g - self.expected_closing_g} g"
+            )
+        for check in self.stock_checks:
+            if not check.within_tolerance:
+                found.append(
+                    f"stock count at block {check.coordinates.block_number} found {check.counted_g} g, "
+                    f"book {check.book_g} g: variance {check.variance_g} g "
+                    f"({_percent(check.variance_ppm)}), beyond {_percent(self.tolerance_ppm)}"
+                )
+        return tuple(found)
+
+    def lines(self) -> tuple[AccountLine, ...]:
+        """The account in reading order, for a table or a mass-flow diagram."""
+        return (
+            AccountLine("opening_g", "Opening stock", self.opening_g, "balance"),
+            AccountLine("extracted_g", "Extracted", self.extracted_g, "in"),
+            AccountLine("received_g", "Received from other sites", self.received_g, "in"),
+            AccountLine("transformed_in_g", "Transformed in", self.transformed_in_g, "in"),
+            AccountLine("transformed_out_g", "Transformed out", self.transformed_out_g, "out"),
+            AccountLine("lost_g", "Losses", self.lost_g, "out"),
+            AccountLine("corrected_g", "Corrections", self.corrected_g, "adjustment"),
+            AccountLine("closing_g", "Closing stock", self.closing_g, "balance"),
+            AccountLine("handed_over_g", "Handed over (memo)", self.handed_over_g, "memo"),
+        )
+
+
+def _percent(ppm: int | None) -> str:
+    if ppm is None:
+        return "n/a (empty book)"
+    return f"{Decimal(ppm) / 10_000:.4f}".rstrip("0").rstrip(".") + " %"

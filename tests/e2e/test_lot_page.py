@@ -1,0 +1,294 @@
+"""The buyer's page over HTTP: HTML in the language asked for, a bilingual 404 for unknown or
+malformed ids, the QR code of the page's absolute URL, and a page that still renders (saying it
+could not verify) when the chain node is down, or says "failed" when the index lies.
+
+The history (tests/page_history.py) is on anvil: the page verifies a whole lineage per request,
+which eth-tester's eth_getLogs makes take seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import segno
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from web3 import HTTPProvider, Web3
+
+from api.app import create_app
+from api.pages.router import QR_BORDER, QR_SCALE
+from tests.page_history import BIG_LOT, SLASHED_LOT, VOID_TRUCK, PageStack, page_stack
+
+pytestmark = pytest.mark.anvil
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageStack]:
+    with page_stack(tmp_path_factory.mktemp("page")) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def http(stack: PageStack) -> Iterator[TestClient]:
+    with TestClient(stack.app) as client:
+        yield client
+
+
+def app_with(stack: PageStack, **changes: Any) -> TestClient:
+    """The app around the same index and chain, with some services or settings replaced."""
+    settings = stack.services.settings.model_copy(update=changes.pop("settings", {}))
+    return TestClient(create_app(dataclasses.replace(stack.services, settings=settings, **changes)))
+
+
+def svg_root(content: bytes) -> ET.Element:
+    """The QR document parsed, which also proves it well-formed XML."""
+    return ET.fromstring(content)  # noqa: S314 - our own response, not untrusted input
+
+
+def verdict_of(html: str) -> str:
+    found = re.search(r'data-verdict="(\w+)"', html)
+    assert found is not None, html[:500]
+    return found.group(1)
+
+
+def tx_hex(receipt: Any) -> str:
+    return "0x" + bytes(receipt["transactionHash"]).hex()
+
+
+@pytest.mark.parametrize(
+    ("query", "accept_language", "expected"),
+    [
+        ("", None, "en"),
+        ("", "ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7", "ko"),
+        ("", "fr-FR,fr;q=0.9,en;q=0.5", "en"),
+        ("", "en;q=0.3, ko;q=0.8", "ko"),
+        ("", "de-DE", "en"),
+        ("?lang=en", "ko-KR", "en"),
+        ("?lang=ko", "en-US", "ko"),
+        ("?lang=xx", "ko", "ko"),
+    ],
+)
+def test_the_page_comes_in_the_language_asked_for_or_that_the_browser_prefers(
+    http: TestClient, query: str, accept_language: str | None, expected: str
+) -> None:
+    headers = {} if accept_language is None else {"Accept-Language": accept_language}
+    response = http.get(f"/lots/X1{query}", headers=headers)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["Content-Language"] == expected
+    assert "Accept-Language" in response.headers["Vary"]
+    assert f'<html lang="{expected}">' in response.text
+    other = "ko" if expected == "en" else "en"
+    assert f'href="/lots/X1?lang={other}"' in response.text, "a link to the other language"
+    heading = "Verified against the chain" if expected == "en" else "블록체인과 대조하여 검증됨"
+    assert heading in response.text
+
+
+def test_the_page_runs_no_script_and_links_every_fact_to_a_listed_transaction(
+    http: TestClient, stack: PageStack
+) -> None:
+    response = http.get("/lots/X1")
+
+    assert "<script" not in response.text
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    links = set(re.findall(r'class="tx" href="#(tx-0x[0-9a-f]{64})"', response.text))
+    listed = set(re.findall(r'<tr id="(tx-0x[0-9a-f]{64})"', response.text))
+    assert links == listed
+    for name in ("assay", "document", "offer", "accept", "process"):
+        assert f"tx-{tx_hex(stack.receipts[name])}" in listed, name
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/lots/NO-SUCH-LOT",
+        "/lots/X1/no/such/lot",
+        "/lots/",
+        "/lots/" + "A" * 40,
+        "/lots/bad%20id",
+        "/lots/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/lots/NO-SUCH-LOT/qr.svg",
+    ],
+)
+def test_an_unknown_or_malformed_lot_is_a_404_page_in_both_languages(http: TestClient, path: str) -> None:
+    response = http.get(path)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "Lot not found" in response.text
+    assert "로트를 찾을 수 없음" in response.text
+    assert "<script>" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_the_qr_code_is_the_svg_segno_draws_for_the_page_url(http: TestClient, stack: PageStack) -> None:
+    response = http.get("/lots/X1/qr.svg")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    root = svg_root(response.content)
+    assert root.tag == f"{SVG}svg"
+    expected = segno.make("http://testserver/lots/X1", micro=False)
+    assert not expected.is_micro
+    [path] = root.iter(f"{SVG}path")
+    [expected_d] = re.findall(r' d="([^"]+)"', expected.svg_inline(scale=QR_SCALE, border=QR_BORDER))
+    assert path.get("d") == expected_d
+    assert root.findtext(f"{SVG}title") == "http://testserver/lots/X1"
+
+    public = app_with(stack, settings={"public_url": "https://provenance.example/"})
+    root = svg_root(public.get("/lots/X1/qr.svg").content)
+    assert root.findtext(f"{SVG}title") == "https://provenance.example/lots/X1"
+    [path] = root.iter(f"{SVG}path")
+    [expected_d] = re.findall(
+        r' d="([^"]+)"',
+        segno.make("https://provenance.example/lots/X1", micro=False).svg_inline(
+            scale=QR_SCALE, border=QR_BORDER
+        ),
+    )
+    assert path.get("d") == expected_d
+
+
+def test_with_the_chain_node_down_the_page_shows_the_facts_and_says_it_could_not_verify(
+    stack: PageStack,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    w3 = Web3(HTTPProvider(dead, exception_retry_configuration=None))
+    client = app_with(stack, w3=w3)
+
+    response = client.get("/lots/X1?lang=ko")
+
+    assert response.status_code == 200
+    assert verdict_of(response.text) == "unverifiable"
+    assert "검증할 수 없음" in response.text
+    assert "블록체인 노드가 응답하지 않았습니다" in response.text
+    assert dead not in response.text, "the reason never shows the node's URL"
+    assert 'data-key="A2"' in response.text, "the facts are still shown"
+    assert "Could not verify" in client.get("/lots/X1?lang=en").text
+
+
+def test_when_the_index_disagrees_with_the_chain_the_page_says_verification_failed(
+    http: TestClient, stack: PageStack
+) -> None:
+    def set_mass(grams: int) -> None:
+        with stack.engine.begin() as connection:
+            connection.execute(text("UPDATE lots SET mass_g = :g WHERE lot_id = 'A2'"), {"g": grams})
+
+    set_mass(2_500)
+    try:
+        html = http.get("/lots/X1").text
+    finally:
+        set_mass(2_000)
+
+    assert verdict_of(html) == "failed"
+    assert "Verification failed" in html
+    [row] = re.findall(r"<tr><td><code>A2</code></td>.*?</tr>", html, re.DOTALL)
+    assert "massG" in row
+    assert "2500" in row
+    assert "2000" in row
+    assert verdict_of(http.get("/lots/X1").text) == "verified"
+
+
+def test_with_a_block_explorer_configured_facts_link_to_it(stack: PageStack) -> None:
+    client = app_with(stack, settings={"explorer_url": "https://explorer.example/"})
+
+    html = client.get("/lots/X1").text
+
+    assay = tx_hex(stack.receipts["assay"])
+    assert f'class="tx" href="https://explorer.example/tx/{assay}"' in html
+    assert f'<tr id="tx-{assay}"' in html, "the page still lists the transaction and its block"
+
+
+def test_a_lot_id_with_slashes_has_its_page_and_qr_code(http: TestClient) -> None:
+    page = http.get(f"/lots/{SLASHED_LOT}")
+    qr = http.get(f"/lots/{SLASHED_LOT}/qr.svg")
+
+    assert page.status_code == 200
+    assert "F2" in page.text
+    assert qr.status_code == 200
+    assert svg_root(qr.content).findtext(f"{SVG}title") == f"http://testserver/lots/{SLASHED_LOT}"
+
+
+def section(html: str, name: str) -> str:
+    found = re.search(rf'<section id="{name}">(.*?)</section>', html, re.DOTALL)
+    assert found is not None, f"no section {name}"
+    return found.group(1)
+
+
+def node_of(html: str, lot_id: str) -> str:
+    found = re.search(rf'<a [^>]*class="node[^"]*" data-lot="{re.escape(lot_id)}">.*?</a>', html, re.DOTALL)
+    assert found is not None, f"no node {lot_id}"
+    return found.group(0)
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ("Corrections", "Incorrect data: the mass was corrected", "Remaining after")),
+        ("ko", ("정정", "잘못된 데이터: 중량 정정", "정정 후 잔량")),
+    ],
+)
+def test_a_corrected_lot_shows_its_corrections_linked_to_their_transaction(
+    http: TestClient, stack: PageStack, lang: str, words: tuple[str, ...]
+) -> None:
+    html = http.get(f"/lots/S2?lang={lang}").text
+
+    corrections = section(html, "corrections")
+    heading, reason, remaining_after = words
+    assert f"<h2>{heading}</h2>" in corrections
+    [row] = re.findall(r'<tr class="correction[^"]*".*?</tr>', corrections, re.DOTALL)
+    assert reason in row
+    assert 'data-reason="incorrect_data"' in row
+    assert remaining_after in corrections
+    assert '<td class="num">-100 g</td><td class="num">500 g</td>' in row
+    assert stack.chain.processor in row
+    tx = tx_hex(stack.receipts["correct"])
+    assert f'class="tx" href="#tx-{tx}"' in row
+    assert f'<tr id="tx-{tx}" class="chain-record">' in html, "the transaction is among the chain records"
+    assert 'id="corrected-warning"' in section(html, "origin")
+    assert 'class="badge corrected"' in node_of(html, "S2"), "the lot is marked in its lineage picture"
+    assert "badge" not in node_of(html, "A1")
+
+
+def test_a_lot_with_no_correction_says_none_and_its_lineage_has_no_marks(http: TestClient) -> None:
+    html = http.get("/lots/X1").text
+
+    assert "None recorded." in section(html, "corrections")
+    assert "corrected-warning" not in html
+    assert 'class="badge' not in html
+    assert 'id="legend-marks"' not in html
+
+
+def test_a_lineage_marks_the_lot_that_did_not_occur_and_keeps_it(http: TestClient, stack: PageStack) -> None:
+    en = http.get(f"/lots/{BIG_LOT}").text
+    ko = http.get(f"/lots/{BIG_LOT}?lang=ko").text
+
+    assert verdict_of(en) == "verified"
+    truck = node_of(en, VOID_TRUCK)
+    assert "did-not-occur" in truck.split(">", 1)[0]
+    assert 'class="badge did-not-occur"' in truck
+    assert "declared not to have occurred" in truck, "its tooltip says why"
+    assert f'data-key="{VOID_TRUCK}"' in section(en, "shares"), "still an origin, its share as recorded"
+    listed = re.findall(r'<li class="did-not-occur" data-lot="([^"]+)">', en)
+    assert listed == [VOID_TRUCK]
+    assert "declared not to have occurred" in en
+    assert "발생하지 않은 것으로 선언됨" in ko
+    assert "계보 중 정정된 로트" in ko
+
+    own = http.get(f"/lots/{VOID_TRUCK}?lang=ko").text
+    assert "이 로트는 발생하지 않은 것으로 선언되었습니다" in section(own, "origin")
+    assert '<dd id="fact-status">무효</dd>' in own
+    [row] = re.findall(r'<tr class="correction[^"]*".*?</tr>', section(own, "corrections"), re.DOTALL)
+    assert "발생하지 않음: 존재하지 않은 로트" in row
+    assert f'href="#tx-{tx_hex(stack.receipts["void"])}"' in row

@@ -1,0 +1,258 @@
+"""A site's month for its manager over HTTP: the account, its verdict, the stock counts and the
+mass-flow picture, in the language asked for; 4xx pages naming the parameter; a 503 page when the
+chain node (needed to map the month to blocks) does not answer.
+
+The history is the site-accounts one (tests/e2e/test_site_accounts.py) on eth-tester, placed in
+December 2026 and January 2027: in January PIT-A receives 975 g, loses 25 g in a merge, corrects
+-200 g and counts 3,500 g against a book of 3,750 g (beyond 0.5 %).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web3 import HTTPProvider, Web3
+
+from api.app import create_app
+from api.pages.site_view import tonnes_text
+from provenance.bootstrap import Services, build_services
+from provenance.config import Settings
+from provenance.index.db import make_engine, upgrade
+from tests.e2e.test_site_accounts import OTHER_SITE, build_history
+from tests.index_chain import SITE, IndexChain
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@dataclasses.dataclass
+class SiteStack:
+    services: Services
+    http: TestClient
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteStack]:
+    data_dir: Path = tmp_path_factory.mktemp("site-page")
+    url = f"sqlite:///{data_dir / 'index.sqlite3'}"
+    upgrade(url)
+    chain = IndexChain.fresh()
+    build_history(chain)
+    settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
+    chain.deployment.save(settings.deployment_path)
+    services = build_services(settings, w3=chain.w3)
+    engine = make_engine(url)
+    try:
+        chain.indexer(engine).sync()
+        with TestClient(create_app(services)) as http:
+            yield SiteStack(services, http)
+    finally:
+        engine.dispose()
+        services.close()
+
+
+def page(stack: SiteStack, path: str, **headers: str) -> str:
+    response = stack.http.get(path, headers=headers)
+    assert response.status_code == 200, response.text[:2000]
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    return response.text
+
+
+def mass_flow(html: str) -> ET.Element:
+    found = re.search(r'<svg xmlns="http://www.w3.org/2000/svg" id="mass-flow".*?</svg>', html, re.DOTALL)
+    assert found is not None, "no mass-flow picture"
+    return ET.fromstring(found.group(0))  # noqa: S314 - our own response, not untrusted input
+
+
+def account_rows(html: str) -> dict[str, tuple[str, str]]:
+    """Each account line's tonnes and grams as the table shows them."""
+    rows = re.findall(
+        r'<tr data-key="(\w+)"[^>]*>\s*<td>.*?</td>\s*<td class="num tonnes">(.*?)</td>\s*<td class="num">(.*?)</td>',
+        html,
+        re.DOTALL,
+    )
+    return {key: (tonnes, grams) for key, tonnes, grams in rows}
+
+
+def test_a_month_shows_the_account_its_verdict_and_the_stock_count_beyond_tolerance(stack: SiteStack) -> None:
+    html = page(stack, f"/sites/{SITE}?period=2027-01")
+
+    assert "<script" not in html
+    assert f"Site {SITE}: mass balance, 2027-01" in html
+    assert 'data-reconciles="yes"' in html
+    assert "The account reconciles" in html
+    assert 'data-stock-agrees="no"' in html
+    assert "A stock count differs from the book by more than 0.5 %" in html
+    rows = account_rows(html)
+    assert {key: grams for key, (_, grams) in rows.items()} == {
+        "opening_g": "3,000 g",
+        "extracted_g": "0 g",
+        "received_g": "975 g",
+        "transformed_in_g": "975 g",
+        "transformed_out_g": "975 g",
+        "lost_g": "25 g",
+        "corrected_g": "-200 g",
+        "closing_g": "3,750 g",
+        "handed_over_g": "1,000 g",
+    }
+    assert rows["closing_g"][0] == "0.004 t"
+    assert rows["lost_g"][0] == "0.000025 t"
+    assert rows["corrected_g"][0] == "-0.000200 t"
+    [count] = re.findall(r'<tr class="stock-check problem" data-within="no">.*?</tr>', html, re.DOTALL)
+    assert "beyond tolerance" in count
+    assert "-6.6667 %" in count
+    [problem] = re.findall(r'<li class="problem">(.*?)</li>', html)
+    assert "beyond 0.5 %" in problem
+    assert 'href="/v1/sites/PIT-A/mass-balance?period=2027-01"' in html
+
+
+def test_the_mass_flow_picture_draws_the_account_with_the_loss_as_its_own_branch(stack: SiteStack) -> None:
+    svg = mass_flow(page(stack, f"/sites/{SITE}?period=2027-01"))
+
+    bands = {path.get("data-key"): path for path in svg.iter(f"{SVG}path")}
+    assert set(bands) == {
+        "opening_g",
+        "received_g",
+        "transformed_in_g",
+        "closing_g",
+        "processing",
+        "transformed_out_g",
+        "lost_g",
+        "corrected_out",
+        "handed_over_g",
+    }
+    assert {key: int(band.get("data-grams", "")) for key, band in bands.items()} == {
+        "opening_g": 3_000,
+        "received_g": 975,
+        "transformed_in_g": 975,
+        "closing_g": 3_750,
+        "processing": 1_000,
+        "transformed_out_g": 975,
+        "lost_g": 25,
+        "corrected_out": 200,
+        "handed_over_g": 1_000,
+    }
+    assert bands["lost_g"].get("data-source") == "processing"
+    assert "memo" in (bands["handed_over_g"].get("class") or "")
+    into = sum(int(b.get("data-grams", "")) for b in bands.values() if b.get("data-target") == "stock")
+    out = sum(
+        int(b.get("data-grams", ""))
+        for b in bands.values()
+        if b.get("data-source") == "stock" and "memo" not in (b.get("class") or "")
+    )
+    assert into == out == int(svg.get("data-throughput-g", ""))
+    labels = {
+        node.get("data-key"): [text.text for text in node.iter(f"{SVG}text")]
+        for node in svg.iter(f"{SVG}g")
+        if node.get("data-key")
+    }
+    assert labels["lost_g"] == ["Losses", tonnes_text(25)]
+    assert labels["closing_g"] == ["Closing stock", tonnes_text(3_750)]
+    assert labels["stock"] == ["Site stock", tonnes_text(4_950)]
+
+
+def test_the_page_comes_in_korean_and_links_the_months_around_it(stack: SiteStack) -> None:
+    html = page(stack, f"/sites/{SITE}?period=2026-12&lang=ko")
+    by_header = page(stack, f"/sites/{SITE}?period=2026-12", **{"Accept-Language": "ko-KR,ko;q=0.9"})
+
+    assert '<html lang="ko">' in html
+    assert "장부가 맞습니다" in html
+    assert "기말 재고" in html
+    assert "모든 재고 실사가 장부와 0.5 % 이내로 일치합니다." in html
+    assert '<html lang="ko">' in by_header
+    headers = stack.http.get(f"/sites/{SITE}?period=2026-12&lang=ko").headers
+    assert headers["Content-Language"] == "ko"
+    assert "script-src" not in headers["Content-Security-Policy"]
+    assert f'href="/sites/{SITE}?period=2026-11&amp;lang=ko"' in html
+    assert f'href="/sites/{SITE}?period=2027-01&amp;lang=ko"' in html
+    assert f'href="/sites/{SITE}?period=2026-12&amp;lang=en"' in html, "the other language"
+    labels = [text.text for text in mass_flow(html).iter(f"{SVG}text")]
+    assert "채굴" in labels
+    assert "기말 재고" in labels
+
+
+def test_without_a_period_the_page_is_the_current_month(stack: SiteStack) -> None:
+    html = page(stack, f"/sites/{OTHER_SITE}")
+
+    assert re.search(rf"Site {OTHER_SITE}: mass balance, \d{{4}}-\d{{2}}<", html)
+    assert 'id="previous-month"' in html
+    assert 'id="next-month"' in html
+
+
+def test_a_tolerance_changes_the_verdict_and_follows_the_month_links(stack: SiteStack) -> None:
+    html = page(stack, f"/sites/{SITE}?period=2027-01&tolerance=10%25")
+
+    assert 'data-stock-agrees="yes"' in html
+    assert "problem" not in re.findall(r'<section id="reconciles".*?</section>', html, re.DOTALL)[0]
+    assert "period=2027-02&amp;lang=en&amp;tolerance=10%25" in html
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "named"),
+    [
+        (f"/sites/{SITE}?period=November", 422, "period:"),
+        (f"/sites/{SITE}?period=2026-13", 422, "period:"),
+        (f"/sites/{SITE}?period=" + "9" * 300, 422, "period:"),
+        (f"/sites/{SITE}?tolerance=lots", 422, "tolerance:"),
+        (f"/sites/{SITE}?tolerance=150%25", 422, "tolerance:"),
+        ("/sites/" + "A" * 40, 422, "site:"),
+        ("/sites/bad%20site", 422, "site:"),
+        ("/sites/NO-SUCH-SITE", 404, "site:"),
+    ],
+)
+def test_a_bad_site_or_period_is_a_page_in_both_languages_naming_the_parameter(
+    stack: SiteStack, path: str, status: int, named: str
+) -> None:
+    response = stack.http.get(path)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    english = re.search(r'<p id="error-en">(.*?)</p>', response.text)
+    korean = re.search(r'<p id="error-ko" lang="ko">(.*?)</p>', response.text)
+    assert english is not None
+    assert korean is not None
+    assert english.group(1).startswith(named)
+    assert korean.group(1).startswith(named)
+    assert "Traceback" not in response.text
+    assert "9" * 100 not in response.text
+
+
+def test_with_the_chain_node_down_the_page_is_a_503_saying_so(stack: SiteStack) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    down = dataclasses.replace(
+        stack.services, w3=Web3(HTTPProvider(dead, exception_retry_configuration=None))
+    )
+    client = TestClient(create_app(down))
+
+    response = client.get(f"/sites/{SITE}?period=2027-01")
+
+    assert response.status_code == 503
+    assert "Chain node not answering" in response.text
+    assert "블록체인 노드가 응답하지 않아" in response.text
+    assert dead not in response.text
+
+
+def test_the_lot_page_links_its_site_to_the_site_page(stack: SiteStack) -> None:
+    html = page(stack, "/lots/M?lang=ko")
+
+    assert f'<a href="/sites/{SITE}?lang=ko"' in html
+
+
+@pytest.mark.parametrize(("period", "closing"), [("2030-05", "3,750 g"), ("1999-01", "0 g")])
+def test_a_month_without_blocks_still_shows_the_stock_it_opens_and_closes_with(
+    stack: SiteStack, period: str, closing: str
+) -> None:
+    html = page(stack, f"/sites/{SITE}?period={period}")
+
+    assert "no block of the chain falls in this period" in html
+    assert account_rows(html)["closing_g"][1] == closing
+    assert account_rows(html)["opening_g"][1] == closing
+    assert 'data-reconciles="yes"' in html
