@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import NotAuthenticated, NotFound
@@ -30,7 +31,13 @@ POLL_S = 0.25
 """How often `?wait=true` reads its operation when no in-process worker wakes it first."""
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and each
+# such hop (5 of them per write before) cost more of the event loop's time than the endpoint's own
+# work (py-spy with --gil, bench/api_write.py). Only the endpoint itself and the token's database
+# lookup still go to a thread.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -40,13 +47,13 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="An API token from `provenance accounts create`.")
 
 
-def authenticate(
+async def authenticate(
     services: ServicesDep,
     authorization: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Credential:
     if authorization is None or not authorization.credentials:
         raise NotAuthenticated("send Authorization: Bearer <token>")
-    credential = services.credentials.authenticate(authorization.credentials)
+    credential = await run_in_threadpool(services.credentials.authenticate, authorization.credentials)
     if credential is None:
         raise NotAuthenticated("the bearer token is not valid (unknown or revoked)")
     return credential
@@ -55,7 +62,7 @@ def authenticate(
 Caller = Annotated[Credential, Depends(authenticate)]
 
 
-def rate_limited_caller(request: Request, caller: Caller) -> Credential:
+async def rate_limited_caller(request: Request, caller: Caller) -> Credential:
     """The caller, once its write is within its credential's rate limit (429 otherwise)."""
     limiter: WriteRateLimiter = request.app.state.write_limiter
     limiter.take(caller.id)
@@ -71,7 +78,7 @@ class WaitOptions:
     timeout_s: float
 
 
-def wait_options(
+async def wait_options(
     wait: Annotated[
         bool, Query(description="Answer only once the operation is final (or the timeout passes).")
     ] = False,
@@ -93,8 +100,20 @@ IdempotencyKey = Annotated[
 ]
 
 
-def answer(response: Response, view: OperationView, *, document: str | None = None) -> OperationOut:
-    """202 while the operation is on its way, 200 once it is final; Location names it either way."""
+def answer(view: OperationView) -> Response:
+    """202 while the operation is on its way, 200 once it is final; Location names it either way.
+    Serialised once, straight from the model: a returned model FastAPI would validate against
+    `response_model` again, in one more hop to the thread pool."""
+    return Response(
+        OperationOut.of(view).model_dump_json(),
+        status_code=200 if view.status.final else 202,
+        headers={"Location": f"/v1/operations/{view.id}"},
+        media_type="application/json",
+    )
+
+
+def answer_within(response: Response, view: OperationView, *, document: str | None = None) -> OperationOut:
+    """`answer`'s status and Location, for an answer that holds the operation inside a larger one."""
     response.status_code = 200 if view.status.final else 202
     response.headers["Location"] = f"/v1/operations/{view.id}"
     return OperationOut.of(view, document=document)
@@ -150,7 +169,7 @@ class Writes:
         return view
 
 
-def writes(
+async def writes(
     services: ServicesDep,
     caller: WritingCaller,
     waiting: Annotated[WaitOptions, Depends(wait_options)],

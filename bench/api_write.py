@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import signal
 import sqlite3
@@ -432,6 +433,38 @@ def registered_on_chain(rpc_url: str, registry: str, from_block: int) -> Counter
 # ------------------------------------------------------------------------------- profiling
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc (0 if it is gone)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+class CpuMeter:
+    """CPU seconds each of the server's processes (from its pids.json) and this client used during
+    one phase: where the two cores went."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pids_file = data_dir / "pids.json"
+        self.used: dict[str, float] = {}
+
+    def _sample(self) -> dict[str, float]:
+        pids: dict[str, int] = json.loads(self.pids_file.read_text(encoding="utf-8"))
+        sample = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        sample["bench client"] = usage.ru_utime + usage.ru_stime
+        return sample
+
+    def __enter__(self) -> CpuMeter:
+        self.before = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = self._sample()
+        self.used = {name: round(after[name] - self.before.get(name, 0.0), 2) for name in after}
+
+
 class Profiler:
     """py-spy on the server process for one phase, when asked for and installed."""
 
@@ -557,7 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with (
             Profiler(server.process.pid, scratch / "single.pyspy")
             if options.profile
-            else contextlib.nullcontext()
+            else contextlib.nullcontext(),
+            CpuMeter(server.data_dir) as single_cpu,
         ):
             single = run_phase(
                 server.url,
@@ -572,6 +606,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {single.indexed:,}/{single.lots:,} lots in the index after {single.seconds:.2f} s: {single.lots_per_s:,.0f} lots/s",
             flush=True,
         )
+        per_lot = {
+            name: round(1000 * used / max(single.lots, 1), 2) for name, used in single_cpu.used.items()
+        }
+        print(f"  CPU seconds by process: {single_cpu.used}; ms per lot: {per_lot}", flush=True)
 
         print("correctness: acknowledged lots in the index, LotRegistered per lot id on chain", flush=True)
         acked = batch.tally.acked | single.tally.acked
@@ -611,6 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "batch_lots_per_s": round(batch.lots_per_s, 1),
         "single_lots_per_s": round(single.lots_per_s, 1),
+        "single_cpu_s": single_cpu.used,
         "single_p99_ms": single_p99,
         "lost": lost,
         "duplicated": duplicated,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -41,6 +42,16 @@ RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 def _child_logging() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def lower_priority(niceness: int, pid: int = 0) -> None:
+    """Lets the API's request threads go first when the cores are busy: background work (indexing,
+    sending) only has to keep up on average, reads have a latency target. Raising one's own
+    niceness needs no privilege; a system that refuses it anyway only logs it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, max(os.getpriority(os.PRIO_PROCESS, pid), niceness))
+    except OSError as error:
+        log.warning("could not lower the priority of process %d to niceness %d: %s", pid, niceness, error)
 
 
 def _listen(inbox: Connection, stop: threading.Event, on_work: Callable[[], None]) -> threading.Thread:
@@ -66,6 +77,7 @@ def _listen(inbox: Connection, stop: threading.Event, on_work: Callable[[], None
 def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection) -> None:
     """The child process of the outbox worker."""
     _child_logging()
+    lower_priority(settings.background_nice)
     from provenance.bootstrap import build_services
     from provenance.chain.outbox import OutboxWorker
 
@@ -91,6 +103,7 @@ def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection
 def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> None:
     """The child process of the indexer."""
     _child_logging()
+    lower_priority(settings.background_nice)
     from provenance.chain.connection import connect
     from provenance.chain.deployment import Deployment
     from provenance.chain.logsource import RpcLogSource

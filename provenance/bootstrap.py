@@ -46,6 +46,7 @@ def embedded_node(settings: Settings) -> AnvilNode:
         state_path=settings.data_dir / "chain" / "anvil-state.json",
         state_interval_s=settings.node_state_interval_s,
         log_path=settings.data_dir / "chain" / "anvil.log",
+        niceness=settings.background_nice,
     )
 
 

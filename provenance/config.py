@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_BACKGROUND_NICE = 5
+
 
 class Settings(BaseSettings):
     """With no PROVENANCE_RPC_URL the embedded anvil node runs; with no DATABASE_URL, SQLite in data_dir."""
@@ -23,6 +25,13 @@ class Settings(BaseSettings):
     node_host: str = "127.0.0.1"
     node_port: int = Field(default=8545, ge=1, le=65535)
     node_state_interval_s: int = Field(default=5, ge=1, description="How often anvil dumps its state.")
+    background_nice: int = Field(
+        default=DEFAULT_BACKGROUND_NICE,
+        ge=0,
+        le=19,
+        description="Niceness of the indexer, the outbox worker and the embedded node: when the cores "
+        "are busy, the API's reads are answered first (writes are acknowledged from the outbox anyway).",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     confirmations: int = Field(default=0, ge=0, description="Blocks a write must be under before it counts.")

@@ -30,7 +30,7 @@ router = APIRouter(
 
 
 @router.post("/assays", status_code=202, response_model=OperationOut, summary="Submit a lab-signed assay")
-def submit_assay(body: SignedAssayIn, writes: WritesDep, response: Response) -> OperationOut:
+def submit_assay(body: SignedAssayIn, writes: WritesDep) -> Response:
     """Anyone may submit; a signature by an account without LAB_ROLE, or an assay the registry
     recorded already, is refused here (422 on `signature`) rather than left to fail on chain."""
     payload = body.payload()
@@ -40,7 +40,7 @@ def submit_assay(body: SignedAssayIn, writes: WritesDep, response: Response) -> 
     lab_of_signature(services.roles, services.client.chain_id, services.client.address, assay, signature)
     if not writes.is_retry():
         refuse_replayed_assay(services.client, assay)
-    return answer(response, writes.submit(OperationKind.SUBMIT_ASSAY, payload))
+    return answer(writes.submit(OperationKind.SUBMIT_ASSAY, payload))
 
 
 @router.post(

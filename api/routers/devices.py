@@ -39,7 +39,7 @@ AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="T
     responses=WRITE_ERRORS,
     summary="Register up to 1,000 device-attested lots of one site",
 )
-def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep, response: Response) -> OperationOut:
+def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep) -> Response:
     """One operation, sent as as many `registerAttestedLots` transactions as the gas cap needs.
     The chain refuses a whole transaction if one signature is not by an active device of the
     site, so each signer is checked here first (422 on `lots[i].signature`), after the role."""
@@ -58,7 +58,7 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep, response
         payload,
         role=lambda: services.roles.registrar(body.site),
     )
-    return answer(response, view)
+    return answer(view)
 
 
 @router.post(
@@ -68,10 +68,10 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep, response
     responses=WRITE_ERRORS,
     summary="Add a device to a site",
 )
-def add_device(body: DeviceIn, writes: WritesDep, response: Response) -> OperationOut:
+def add_device(body: DeviceIn, writes: WritesDep) -> Response:
     """No role is checked here: a registrar of the site or an admin may, and the chain decides
     (`NotSiteRegistrar`). A device is never re-used, even after revocation (`DeviceExists`)."""
-    return answer(response, writes.submit(OperationKind.ADD_DEVICE, body.payload()))
+    return answer(writes.submit(OperationKind.ADD_DEVICE, body.payload()))
 
 
 @router.get(
@@ -81,15 +81,17 @@ def add_device(body: DeviceIn, writes: WritesDep, response: Response) -> Operati
     summary="A device: its site, kind and whether it is active",
 )
 def device(address: AddressPath, reads: Reads) -> Response:
-    found = reads.device(address)
-    if found is None:
-        raise NotFound(f"no device {address} in the index")
-    return reply(DeviceOut.of(found), reads)
+    with reads:
+        found = reads.device(address)
+        if found is None:
+            raise NotFound(f"no device {address} in the index")
+        return reply(DeviceOut.of(found), reads)
 
 
 @router.get("/sites/{site}/devices", response_model=DevicesOut, summary="Every device of a site")
 def site_devices(site: SitePath, reads: Reads) -> Response:
-    return reply(DevicesOut(site=site, devices=[DeviceOut.of(d) for d in reads.devices(site)]), reads)
+    with reads:
+        return reply(DevicesOut(site=site, devices=[DeviceOut.of(d) for d in reads.devices(site)]), reads)
 
 
 @router.get("/registry", response_model=RegistryOut, summary="The registry and chain this service mirrors")

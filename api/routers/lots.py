@@ -28,14 +28,14 @@ def _single(field: str) -> str:
 
 
 @router.post("/lots", status_code=202, response_model=OperationOut, summary="Register one lot")
-def register_lot(body: LotRegistrationIn, writes: WritesDep, response: Response) -> OperationOut:
+def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
     view = writes.submit(
         OperationKind.REGISTER_LOTS,
         body.payload(),
         role=lambda: writes.services.roles.registrar(body.site),
         rename_field=_single,
     )
-    return answer(response, view)
+    return answer(view)
 
 
 @router.post(
@@ -44,14 +44,14 @@ def register_lot(body: LotRegistrationIn, writes: WritesDep, response: Response)
     response_model=OperationOut,
     summary="Register up to 1,000 lots of one site",
 )
-def register_lots(body: LotBatchIn, writes: WritesDep, response: Response) -> OperationOut:
+def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
     """One operation; the outbox sends it as as many transactions as the per-transaction gas cap needs."""
     view = writes.submit(
         OperationKind.REGISTER_LOTS,
         body.payload(),
         role=lambda: writes.services.roles.registrar(body.site),
     )
-    return answer(response, view)
+    return answer(view)
 
 
 @router.post(
@@ -60,26 +60,26 @@ def register_lots(body: LotBatchIn, writes: WritesDep, response: Response) -> Op
     response_model=OperationOut,
     summary="Split, merge, blend or process lots",
 )
-def transform(body: TransformationIn, writes: WritesDep, response: Response) -> OperationOut:
+def transform(body: TransformationIn, writes: WritesDep) -> Response:
     view = writes.submit(
         OperationKind.TRANSFORM,
         body.payload(),
         role=lambda: writes.services.roles.named("PROCESSOR_ROLE"),
     )
-    return answer(response, view)
+    return answer(view)
 
 
 @router.post("/handovers", status_code=202, response_model=OperationOut, summary="Offer lots to an account")
-def hand_over(body: HandoverIn, writes: WritesDep, response: Response) -> OperationOut:
+def hand_over(body: HandoverIn, writes: WritesDep) -> Response:
     """No role: the chain lets only the custodian offer a lot."""
-    return answer(response, writes.submit(OperationKind.HAND_OVER, body.payload()))
+    return answer(writes.submit(OperationKind.HAND_OVER, body.payload()))
 
 
 @router.post(
     "/handovers/accept", status_code=202, response_model=OperationOut, summary="Accept lots offered to you"
 )
-def accept_handover(body: LotIdsIn, writes: WritesDep, response: Response) -> OperationOut:
-    return answer(response, writes.submit(OperationKind.ACCEPT_HANDOVER, body.payload()))
+def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
+    return answer(writes.submit(OperationKind.ACCEPT_HANDOVER, body.payload()))
 
 
 @router.post(
@@ -88,5 +88,5 @@ def accept_handover(body: LotIdsIn, writes: WritesDep, response: Response) -> Op
     response_model=OperationOut,
     summary="Withdraw offers of lots you hold",
 )
-def cancel_handover(body: LotIdsIn, writes: WritesDep, response: Response) -> OperationOut:
-    return answer(response, writes.submit(OperationKind.CANCEL_HANDOVER, body.payload()))
+def cancel_handover(body: LotIdsIn, writes: WritesDep) -> Response:
+    return answer(writes.submit(OperationKind.CANCEL_HANDOVER, body.payload()))

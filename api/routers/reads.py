@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -35,7 +35,7 @@ from provenance.bootstrap import Services
 from provenance.domain.site_balance import Period, parse_tolerance
 from provenance.domain.trace import LotFilter, TimelineEvent, first_block_at_or_after, parse_time
 from provenance.errors import DomainError
-from provenance.index.queries import EventKey, LotKey, ReadQueries
+from provenance.index.queries import EventKey, LotKey, RequestReads
 
 INDEX_BLOCK_HEADER = "X-Index-Block"
 CHAIN_HEAD_HEADER = "X-Chain-Head"
@@ -49,18 +49,32 @@ ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorOut} for st
 router = APIRouter(tags=["reads"], responses=ERRORS)
 
 
-class Reading(ReadQueries):
-    """The index's queries, with the index block as it stood when the request began."""
+class Reading(RequestReads):
+    """The index's queries for one request, on the one connection that `with reads:` opens in the
+    endpoint's own thread, with the index block (and the chain's head) as they stood then.
 
-    def __init__(self, services: Services, head: HeadSeen | None = None) -> None:
+    The dependency only builds it (no database, no thread hop); the endpoint, already in a worker
+    thread, opens it: one pool checkout and one thread hop per read."""
+
+    def __init__(self, services: Services, chain_head: ChainHead | None = None) -> None:
         super().__init__(services.engine)
-        self.block_seen = self.index_block()
-        self.head = head
+        self._chain_head = chain_head
+        self.block_seen: int | None = None
+        self.head: HeadSeen | None = None
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        try:
+            self.head = self._chain_head.seen() if self._chain_head is not None else None
+            self.block_seen = self.index_block()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
 
 
-def read_queries(services: ServicesDep, request: Request) -> Reading:
-    chain_head: ChainHead | None = getattr(request.app.state, "chain_head", None)
-    return Reading(services, chain_head.seen() if chain_head is not None else None)
+async def read_queries(services: ServicesDep, request: Request) -> Reading:
+    return Reading(services, getattr(request.app.state, "chain_head", None))
 
 
 Reads = Annotated[Reading, Depends(read_queries)]
@@ -172,31 +186,33 @@ def list_lots(
 ) -> Response:
     """Lots in (creation block, lot id) order. A time filter leaves out lots made by
     transformations (they have no extraction time)."""
-    where = LotFilter(
-        site=site,
-        commodity=commodity,
-        custodian=None if custodian is None else services.w3.to_checksum_address(custodian),
-        status=status,
-        extracted_from=None if extracted_from is None else parse_time("extracted_from", extracted_from),
-        extracted_to=None if extracted_to is None else parse_time("extracted_to", extracted_to),
-    )
-    found = reads.list_lots(where, _lot_key(cursor), limit)
-    last = found[-1] if len(found) == limit else None
-    page = LotPageOut(
-        lots=[LotOut.of(lot) for lot in found],
-        next_cursor=None if last is None else _encode((last.created.block_number, last.lot_id)),
-    )
-    return reply(page, reads)
+    with reads:
+        where = LotFilter(
+            site=site,
+            commodity=commodity,
+            custodian=None if custodian is None else services.w3.to_checksum_address(custodian),
+            status=status,
+            extracted_from=None if extracted_from is None else parse_time("extracted_from", extracted_from),
+            extracted_to=None if extracted_to is None else parse_time("extracted_to", extracted_to),
+        )
+        found = reads.list_lots(where, _lot_key(cursor), limit)
+        last = found[-1] if len(found) == limit else None
+        page = LotPageOut(
+            lots=[LotOut.of(lot) for lot in found],
+            next_cursor=None if last is None else _encode((last.created.block_number, last.lot_id)),
+        )
+        return reply(page, reads)
 
 
 @router.get(
     "/lots/{lot_id}", response_model=LotDetailOut, summary="A lot, with assays, documents and coordinates"
 )
 def lot_detail(lot_id: LotIdPath, reads: Reads) -> Response:
-    detail = reads.lot(lot_id)
-    if detail is None:
-        raise _unknown_lot(lot_id)
-    return reply(LotDetailOut.of_detail(detail), reads)
+    with reads:
+        detail = reads.lot(lot_id)
+        if detail is None:
+            raise _unknown_lot(lot_id)
+        return reply(LotDetailOut.of_detail(detail), reads)
 
 
 @router.get(
@@ -205,10 +221,11 @@ def lot_detail(lot_id: LotIdPath, reads: Reads) -> Response:
     summary="Backward trace: the lineage back to the extraction lots, with each origin's share",
 )
 def lot_provenance(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> Response:
-    trace = reads.provenance(lot_id, max_depth)
-    if trace is None:
-        raise _unknown_lot(lot_id)
-    return reply(ProvenanceOut.of(trace, max_depth), reads)
+    with reads:
+        trace = reads.provenance(lot_id, max_depth)
+        if trace is None:
+            raise _unknown_lot(lot_id)
+        return reply(ProvenanceOut.of(trace, max_depth), reads)
 
 
 @router.get(
@@ -217,28 +234,31 @@ def lot_provenance(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_M
     summary="Forward trace (recalls): every lot and custodian that received mass from a lot",
 )
 def lot_descendants(lot_id: LotIdPath, reads: Reads, max_depth: Depth = DEFAULT_MAX_DEPTH) -> Response:
-    found = reads.descendants(lot_id, max_depth)
-    if found is None:
-        raise _unknown_lot(lot_id)
-    return reply(DescendantsOut.of(found), reads)
+    with reads:
+        found = reads.descendants(lot_id, max_depth)
+        if found is None:
+            raise _unknown_lot(lot_id)
+        return reply(DescendantsOut.of(found), reads)
 
 
 @router.get("/lots/{lot_id}/custody", response_model=CustodyOut, summary="Custody history of a lot")
 def lot_custody(lot_id: LotIdPath, reads: Reads) -> Response:
-    moves = reads.custody(lot_id)
-    if moves is None:
-        raise _unknown_lot(lot_id)
-    return reply(CustodyOut(lot_id=lot_id, moves=[CustodyMoveOut.of(move) for move in moves]), reads)
+    with reads:
+        moves = reads.custody(lot_id)
+        if moves is None:
+            raise _unknown_lot(lot_id)
+        return reply(CustodyOut(lot_id=lot_id, moves=[CustodyMoveOut.of(move) for move in moves]), reads)
 
 
 @router.get(
     "/lots/{lot_id}/timeline", response_model=TimelineOut, summary="Every event about a lot, in chain order"
 )
 def lot_timeline(lot_id: LotIdPath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> Response:
-    events = reads.lot_timeline(lot_id, _event_key(cursor), limit)
-    if events is None:
-        raise _unknown_lot(lot_id)
-    return reply(_timeline(events, limit), reads)
+    with reads:
+        events = reads.lot_timeline(lot_id, _event_key(cursor), limit)
+        if events is None:
+            raise _unknown_lot(lot_id)
+        return reply(_timeline(events, limit), reads)
 
 
 # ------------------------------------------------------------------------------- sites
@@ -248,7 +268,8 @@ def lot_timeline(lot_id: LotIdPath, reads: Reads, limit: Limit = 100, cursor: Cu
     "/sites/{site}/timeline", response_model=TimelineOut, summary="Every event about a site, in chain order"
 )
 def site_timeline(site: SitePath, reads: Reads, limit: Limit = 100, cursor: Cursor = None) -> Response:
-    return reply(_timeline(reads.site_timeline(site, _event_key(cursor), limit), limit), reads)
+    with reads:
+        return reply(_timeline(reads.site_timeline(site, _event_key(cursor), limit), limit), reads)
 
 
 def _block_at(services: Services, timestamp: int, first: int, last: int) -> int:
@@ -297,30 +318,31 @@ def mass_balance(
     """The period is a range of blocks: given as times (or a calendar `period`), it runs from the
     first block at or after its start to the last block before its end (by the chain's block
     timestamps); by default, from the registry's deployment to the index's last block."""
-    tolerance_ppm = parse_tolerance(tolerance)
-    if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
-        raise DomainError("period", "give `period` or from/to (or from_block/to_block), not both")
-    if from_time is not None and from_block is not None:
-        raise DomainError("from", "give `from` or `from_block`, not both")
-    if to_time is not None and to_block is not None:
-        raise DomainError("to", "give `to` or `to_block`, not both")
-    deployed = services.deployment.block_number
-    indexed = reads.block_seen
-    head = deployed if indexed is None else indexed
-    first = deployed if from_block is None else from_block
-    last = head if to_block is None else to_block
-    span: Period | None = None
-    if period is not None:
-        span = Period.parse(period)
-        first = _block_at(services, span.starts_at, deployed, head)
-        last = _block_at(services, span.ends_at, deployed, head) - 1
-    elif from_time is not None and to_time is not None:
-        span = Period.between(parse_time("from", from_time), parse_time("to", to_time))
-    if from_time is not None:
-        first = _block_at(services, parse_time("from", from_time), deployed, head)
-    if to_time is not None:
-        last = _block_at(services, parse_time("to", to_time), deployed, head) - 1
-    if last < first and span is None and from_time is None and to_time is None:
-        raise DomainError("to_block", "the period ends before it starts")
-    account = reads.site_account(site, first, last, span, tolerance_ppm)
-    return reply(SiteAccountOut.of_account(account), reads)
+    with reads:
+        tolerance_ppm = parse_tolerance(tolerance)
+        if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
+            raise DomainError("period", "give `period` or from/to (or from_block/to_block), not both")
+        if from_time is not None and from_block is not None:
+            raise DomainError("from", "give `from` or `from_block`, not both")
+        if to_time is not None and to_block is not None:
+            raise DomainError("to", "give `to` or `to_block`, not both")
+        deployed = services.deployment.block_number
+        indexed = reads.block_seen
+        head = deployed if indexed is None else indexed
+        first = deployed if from_block is None else from_block
+        last = head if to_block is None else to_block
+        span: Period | None = None
+        if period is not None:
+            span = Period.parse(period)
+            first = _block_at(services, span.starts_at, deployed, head)
+            last = _block_at(services, span.ends_at, deployed, head) - 1
+        elif from_time is not None and to_time is not None:
+            span = Period.between(parse_time("from", from_time), parse_time("to", to_time))
+        if from_time is not None:
+            first = _block_at(services, parse_time("from", from_time), deployed, head)
+        if to_time is not None:
+            last = _block_at(services, parse_time("to", to_time), deployed, head) - 1
+        if last < first and span is None and from_time is None and to_time is None:
+            raise DomainError("to_block", "the period ends before it starts")
+        account = reads.site_account(site, first, last, span, tolerance_ppm)
+        return reply(SiteAccountOut.of_account(account), reads)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,6 +80,7 @@ class AnvilNode:
         block_time_s: float | None = None,
         log_path: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        niceness: int = 0,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -87,6 +89,7 @@ class AnvilNode:
         self.block_time_s = block_time_s
         self.log_path = log_path
         self.extra_args = extra_args
+        self.niceness = niceness
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,7 +97,12 @@ class AnvilNode:
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
+        # started under `nice`, so every one of its threads runs at that niceness (setpriority on
+        # its pid afterwards would reach only its main thread); `nice -n` adds to our own
+        increment = self.niceness - os.getpriority(os.PRIO_PROCESS, 0)
+        nice = shutil.which("nice") if increment > 0 else None
         command = [
+            *([nice, "-n", str(increment)] if nice else []),
             str(anvil_executable()),
             "--host", self.host,
             "--port", str(self.port),

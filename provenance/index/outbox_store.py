@@ -46,6 +46,7 @@ from provenance.domain.outbox import (
 )
 from provenance.errors import DomainError, IdempotencyConflict
 from provenance.index.db import writer_lock
+from provenance.index.group_commit import GroupCommit
 from provenance.index.models import Base
 from provenance.index.write_models import AccountNonce, Operation
 from provenance.index.write_models import OutboxTransaction as OutboxRow
@@ -141,6 +142,8 @@ class OutboxStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._one_writer = writer_lock(engine)
+        self._group = GroupCommit(self._writing)
+        """Submissions from many request threads share transactions (see group_commit)."""
         self._changed = threading.Condition()
         self._generation = 0
         self._waiters: dict[str, list[threading.Event]] = {}
@@ -173,33 +176,26 @@ class OutboxStore:
         _check_sender(sender)
         plain = _plain(payload)
         request = fingerprint(kind, plain)
-        if idempotency_key is not None:
-            if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-                raise DomainError("Idempotency-Key", f"must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
-            existing = self._by_key(credential_id, idempotency_key)
-            if existing is not None:
-                return self._replay(existing, request, idempotency_key)
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise DomainError("Idempotency-Key", f"must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
         operation_id = str(uuid.uuid4())
         now = _now()
-        raced: tuple[str, str] | None = None
+
+        def store(connection: Connection) -> tuple[str, str] | None:
+            if idempotency_key is not None:
+                # SQLite: BEGIN IMMEDIATE serialises writers, so a twin request committed before
+                # us (or queued before us in this group) is visible here; PostgreSQL: the unique
+                # key catches it below
+                raced = self._by_key(credential_id, idempotency_key, connection)
+                if raced is not None:
+                    return raced
+            self._insert(
+                connection, operation_id, credential_id, sender, kind, plain, request, idempotency_key, now
+            )
+            return None
+
         try:
-            with self._writing() as connection:
-                if idempotency_key is not None:
-                    # SQLite: BEGIN IMMEDIATE serialises writers, so a twin request committed
-                    # before us is visible here; PostgreSQL: the unique key catches it below
-                    raced = self._by_key(credential_id, idempotency_key, connection)
-                if raced is None:
-                    self._insert(
-                        connection,
-                        operation_id,
-                        credential_id,
-                        sender,
-                        kind,
-                        plain,
-                        request,
-                        idempotency_key,
-                        now,
-                    )
+            raced = self._group.run(store)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -285,13 +281,21 @@ class OutboxStore:
         with self._changed:
             self._waiters.setdefault(operation_id, []).append(changed)
         try:
+            status = self._status(operation_id)
             while True:
-                changed.clear()
-                status = self._status(operation_id)
                 remaining = deadline - time.monotonic()
                 if status is None or status.final or remaining <= 0:
                     return self.get(operation_id)
-                changed.wait(min(poll_s, remaining))
+                if changed.wait(min(poll_s, remaining)):
+                    # woken for this operation: it is final, so read it whole at once (one read,
+                    # not a status check and then the whole)
+                    changed.clear()
+                    view = self.get(operation_id)
+                    if view is None or view.status.final:
+                        return view
+                    status = view.status
+                else:
+                    status = self._status(operation_id)
         finally:
             with self._changed:
                 waiting = self._waiters.get(operation_id, [])

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, Integer, String, case, func, literal, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
@@ -140,19 +141,28 @@ def _event(row: Any) -> TimelineEvent:
 class ReadQueries:
     """Read-only queries over one index database; each method is one short read transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, connection: Connection | None = None) -> None:
+        """With `connection`, every query runs on it, in its one read transaction: one pool checkout
+        for a whole request instead of one per query, and (on SQLite) one snapshot, so the index
+        block read first is the block every later answer was read at."""
         self._engine = engine
+        self._connection = connection
+
+    def _connect(self) -> AbstractContextManager[Connection]:
+        if self._connection is not None:
+            return nullcontext(self._connection)
+        return self._engine.connect()
 
     def index_block(self) -> int | None:
         """The last block whose events are all in the index (None before the first range)."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             block: int | None = connection.scalar(select(IndexCursor.block_number))
             return block
 
     # ------------------------------------------------------------------ one lot
 
     def lot(self, lot_id: str) -> LotDetail | None:
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             row = connection.execute(select(lots).where(lots.c.lot_id == lot_id)).one_or_none()
             if row is None:
                 return None
@@ -202,7 +212,7 @@ class ReadQueries:
 
     def custody(self, lot_id: str) -> tuple[CustodyFact, ...] | None:
         """Every handover step of a lot, oldest first; None for an unknown lot."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             if not self.exists(connection, lot_id):
                 return None
             return self._custody(connection, lot_id)
@@ -313,7 +323,7 @@ class ReadQueries:
 
     def provenance(self, lot_id: str, max_depth: int) -> Provenance | None:
         """The backward trace of a lot, at most `max_depth` transformations deep; None if unknown."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             walked = self._walk(connection, lot_id, max_depth, backward=True)
         if walked is None:
             return None
@@ -323,7 +333,7 @@ class ReadQueries:
 
     def descendants(self, lot_id: str, max_depth: int) -> Descendants | None:
         """Every lot that received mass from `lot_id`, with the grams, and who held each; None if unknown."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             walked = self._walk(connection, lot_id, max_depth, backward=False)
             if walked is None:
                 return None
@@ -369,7 +379,7 @@ class ReadQueries:
         if after is not None:
             conditions.append(tuple_(lots.c.block_number, lots.c.lot_id) > tuple_(*after))
         query = select(lots).where(*conditions).order_by(lots.c.block_number, lots.c.lot_id).limit(limit)
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return [_lot_facts(row) for row in connection.execute(query)]
 
     # ------------------------------------------------------------------ timelines
@@ -377,7 +387,7 @@ class ReadQueries:
     def lot_timeline(self, lot_id: str, after: EventKey | None, limit: int) -> list[TimelineEvent] | None:
         """A lot's events in chain order (creation, consumptions, custody, assays, documents,
         corrections; the transformations that made or used it); None for an unknown lot."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             if not self.exists(connection, lot_id):
                 return None
             transforms = (
@@ -406,7 +416,7 @@ class ReadQueries:
             events.c.lot_id.in_(site_lots),
             tuple_(events.c.tx_hash, events.c.log_index).in_(keyed),
         )
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return self._timeline(connection, condition, after, limit)
 
     @staticmethod
@@ -445,7 +455,7 @@ class ReadQueries:
                 *_between(corrections.c.block_number, first, last),
             )
 
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
 
             def value(query: Any) -> int:
                 return int(connection.scalar(query) or 0)
@@ -503,7 +513,7 @@ class ReadQueries:
         with the book stock just before the count's transaction."""
         balance = self.mass_balance(site, from_block, to_block)
         counts = StockCount.__table__
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             rows = connection.execute(
                 select(counts)
                 .where(counts.c.site == site, *_between(counts.c.block_number, from_block, to_block))
@@ -544,7 +554,7 @@ class ReadQueries:
 
     def device(self, address: str) -> DeviceFact | None:
         """A device by its address (any case), active or revoked; None if never added."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             row = connection.execute(
                 select(Device.__table__).where(func.lower(Device.device) == address.lower())
             ).one_or_none()
@@ -553,7 +563,7 @@ class ReadQueries:
     def devices(self, site: str) -> list[DeviceFact]:
         """Every device ever added at a site, in the order added."""
         table = Device.__table__
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             rows = connection.execute(
                 select(table).where(table.c.site == site).order_by(table.c.block_number, table.c.log_index)
             )
@@ -561,7 +571,7 @@ class ReadQueries:
 
     def deployment_block(self) -> int | None:
         """The block the mirrored registry was deployed in (None before the indexer's first run)."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             block: int | None = connection.scalar(select(ChainMirror.deployment_block))
             return block
 
@@ -596,6 +606,25 @@ class ReadQueries:
             )
         ).one()
         return int(row[1]), int(row[0])
+
+
+class RequestReads(ReadQueries):
+    """Queries on the one connection that `with reads:` opens (and closes), refusing to run
+    outside it: a request's reads take one pool checkout, and (on SQLite) one snapshot."""
+
+    def __enter__(self) -> Self:
+        self._connection = self._engine.connect()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _connect(self) -> AbstractContextManager[Connection]:
+        if self._connection is None:
+            raise RuntimeError("these reads run inside `with reads:` only")
+        return super()._connect()
 
 
 def _device(row: Any) -> DeviceFact:

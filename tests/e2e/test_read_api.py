@@ -25,9 +25,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from web3.types import TxReceipt
 
 from api.app import create_app
+from api.routers.reads import Reading
 from provenance.bootstrap import build_services
 from provenance.config import Settings
 from provenance.domain.records import Assay, LotRegistration
@@ -449,3 +451,39 @@ def test_reads_need_no_token_and_are_in_the_openapi_document(reads: ReadStack) -
         assert "get" in schema["paths"][path], path
         assert "security" not in schema["paths"][path]["get"]
     assert "get" in schema["paths"]["/v1/lots"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/lots/X1", "/v1/lots/X1/provenance", "/v1/lots/A1/descendants", "/v1/lots?site=SH2"]
+)
+def test_a_read_takes_one_connection_for_its_index_block_and_all_its_queries(
+    reads: ReadStack, path: str
+) -> None:
+    """One pool checkout per read (there were one per query, plus one for X-Index-Block): under
+    load each checkout is a round trip, and on SQLite one connection is one snapshot, so the index
+    block in the header is the block the whole answer was read at."""
+    engine = reads.http.app.state.services.engine  # type: ignore[attr-defined]
+    checkouts: list[object] = []
+
+    def count(*_args: object) -> None:
+        checkouts.append(None)
+
+    event.listen(engine, "checkout", count)
+    try:
+        response = reads.http.get(path)
+    finally:
+        event.remove(engine, "checkout", count)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Index-Block"] == str(reads.chain.head)
+    assert len(checkouts) == 1
+
+
+def test_the_queries_of_a_read_run_only_inside_its_with_block(reads: ReadStack) -> None:
+    reading = Reading(reads.http.app.state.services)  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="inside `with reads:` only"):
+        reading.lot("X1")
+    with reading:
+        found = reading.lot("X1")
+    assert found is not None
+    assert reading.block_seen == reads.chain.head

@@ -17,6 +17,7 @@ import pytest
 
 from provenance.chain.connection import connect
 from provenance.chain.node import AnvilNode, free_port
+from provenance.config import DEFAULT_BACKGROUND_NICE
 
 pytestmark = pytest.mark.anvil
 
@@ -97,6 +98,14 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
     assert sum("admin API token" in line for line in lines) == 1
     assert len(code_before) > 1000
     assert wait_until(lambda: health(api_port)["status"] == "ok")
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    background = max(base, DEFAULT_BACKGROUND_NICE)
+    assert niceness_of(tmp_path / "pids.json") == {
+        "serve": base,
+        "node": background,
+        "indexer": background,
+        "outbox-worker": background,
+    }, "the API runs at the caller's priority, the background processes below it"
     assert "chain saved" in stop(first)
 
     second = start_serve(tmp_path, port, api_port)
@@ -120,6 +129,11 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
     key_file = tmp_path / "keys" / "admin.key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert key_file.read_text().strip() not in "\n".join(lines)
+
+
+def niceness_of(pids_file: Path) -> dict[str, int]:
+    pids: dict[str, int] = json.loads(pids_file.read_text(encoding="utf-8"))
+    return {name: os.getpriority(os.PRIO_PROCESS, pid) for name, pid in pids.items()}
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
