@@ -301,6 +301,8 @@ class OutboxWorker:
         self._receipts: dict[str, TxReceipt | None] = {}
         """Receipts read during the current step, by hash: the rows of a coalesced transaction share one."""
         self._deferred: dict[str, float] = {}
+        self._step_head: tuple[int, str] | None = None
+        """(number, hash) of the head the current step started from."""
         self._anchor: tuple[int, str] | None = None
         self._next_full_recheck = 0.0
         self._keyless: dict[str, float] = {}
@@ -320,9 +322,8 @@ class OutboxWorker:
             self._receipts.clear()
             latest = self.w3.eth.get_block("latest")
             head = int(latest["number"])
-            changed = self._recheck(
-                head, HexBytes(latest["hash"]).to_0x_hex(), HexBytes(latest["parentHash"]).to_0x_hex()
-            )
+            self._step_head = (head, HexBytes(latest["hash"]).to_0x_hex())
+            changed = self._recheck(head, self._step_head[1], HexBytes(latest["parentHash"]).to_0x_hex())
             tracked, unmined = self._track(head)
             return changed + tracked + self._send_new(busy=unmined > 0, latest=latest)
 
@@ -703,6 +704,11 @@ class OutboxWorker:
                 "operation %s refused while others are in flight; retrying: %s", operation.id, refused.error
             )
             return 0
+        if not self._step_head_still_canonical():
+            # a reorg after this step's re-check may have dropped what the operation needs (a lot
+            # registered a moment ago); the next step re-checks, re-sends it and simulates again
+            log.info("operation %s refused while the chain reorganised; trying again", operation.id)
+            return 0
         del self._deferred[operation.id]
         log.info("operation %s refused at simulation: %s", operation.id, refused.error)
         self.store.apply(
@@ -857,6 +863,14 @@ class OutboxWorker:
         except TransactionNotFound:
             return False
         return True
+
+    def _step_head_still_canonical(self) -> bool:
+        """Whether the head this step started from is still on the chain: only then did the step's
+        re-check of recent blocks see every transaction a simulation may depend on."""
+        if self._step_head is None:
+            return True
+        number, block_hash = self._step_head
+        return self._block_hash(number) == block_hash
 
     def _block_hash(self, number: int) -> str | None:
         try:

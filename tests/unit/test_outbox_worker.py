@@ -434,6 +434,41 @@ def test_lost_transactions_of_several_senders_go_again_in_the_order_the_chain_ha
     assert lot.custodian == buyer[0].address
 
 
+def test_a_reorg_in_the_middle_of_a_step_does_not_fail_what_needed_the_lost_blocks(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain reorganises after a step re-checked its recent blocks and before it simulates a new
+    operation: the handover's lot is gone for the moment (UnknownLot), but only because its
+    registration was dropped and has not been sent again yet. Failing the handover then would be
+    for good (tests/faults/test_reorg_writes.py saw it); it is tried again once the step after has
+    re-sent the registration."""
+    worker = outbox.worker()
+    buyer, _ = outbox.account("buyer")
+    before = outbox.chain.tester.take_snapshot()
+    registration = outbox.register("R-1")
+    settle(worker)
+    assert outbox.view(registration).status is OperationStatus.CONFIRMED
+    handover = outbox.submit(OperationKind.HAND_OVER, {"lot_ids": ["R-1"], "to": buyer.address})
+    send_new = worker._send_new
+
+    def reorg_then_send_new(**options: Any) -> int:
+        monkeypatch.setattr(worker, "_send_new", send_new)  # once
+        outbox.chain.tester.revert_to_snapshot(before)  # the registration's block is gone
+        return send_new(**options)
+
+    monkeypatch.setattr(worker, "_send_new", reorg_then_send_new)
+    for _ in range(10):  # a deferred refusal changes nothing in its step: settle() stops there
+        settle(worker)
+        if outbox.view(handover).status.final:
+            break
+
+    assert outbox.view(handover).status is OperationStatus.CONFIRMED, outbox.view(handover).error_name
+    assert outbox.view(registration).status is OperationStatus.CONFIRMED
+    lot = outbox.chain.client.lot("R-1")
+    assert lot is not None
+    assert lot.pending_custodian == buyer.address
+
+
 def test_a_transaction_whose_block_a_longer_chain_replaced_is_sent_again(outbox: Outbox) -> None:
     worker = outbox.worker()
     before = outbox.chain.tester.take_snapshot()

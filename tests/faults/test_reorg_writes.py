@@ -1,10 +1,13 @@
-"""Not in the suite (flaky: in 1 run of 4 on 2026-11-25 an operation was still not final 70 s
-after an anvil reorg, cause not yet found). Run it on purpose:
+"""Reorgs on the node while clients write: the outbox sends again what the reorg dropped, nothing
+lands twice, nothing that depended on a dropped transaction fails for it, and the index converges
+to what the chain holds (`provenance audit` exits 0).
 
-    .venv/bin/python -m pytest bench/faults_reorg_writes.py
-
-Reorgs on the node while clients write: the outbox sends again what the reorg dropped, nothing
-lands twice, and the index converges to what the chain holds (`provenance audit` exits 0)."""
+It was out of the suite for a while (1 run in 4 left an operation failed or unfinished). The cause:
+a reorg landing after the outbox worker's step had re-checked its recent blocks and before it
+simulated a new operation, which then needed a lot whose registration had just been dropped
+(UnknownLot), and was failed for good. The worker now fails an operation refused at simulation
+only if the head its step started from is still on the chain
+(tests/unit/test_outbox_worker.py::test_a_reorg_in_the_middle_of_a_step_...)."""
 
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ def test_reorgs_during_writes_lose_nothing_and_the_index_converges(server: Chaos
     errors = run_clients(
         server.url, registrar, processor, clients=CLIENTS, lots_per_client=LOTS_PER_CLIENT,
         until=started + 60, prefix="R", tally=tally, deadline=started + 70,
+        keep_going=lambda: len(chaos.killed) < 4 and chaos.error is None,
     )  # fmt: skip
     chaos.stop.set()
     killer.join(timeout=30)
@@ -54,7 +58,8 @@ def test_reorgs_during_writes_lose_nothing_and_the_index_converges(server: Chaos
     wait_indexed(server, timeout_s=20)
     found = verdict(server, tally)
     print(json.dumps({"reorgs": chaos.killed, **found}))
-    assert found["operations"] == CLIENTS * LOTS_PER_CLIENT * 4
+    assert found["operations"] >= CLIENTS * LOTS_PER_CLIENT * 4
+    assert found["operations"] % 4 == 0
     assert found["exactly_once"], found
     assert found["failed_operations"] == [], found
     assert found["unresolved_5xx"] == 0, found
