@@ -574,3 +574,15 @@ def verdict(server: ChaosServer, tally: Tally, settle_s: float = 45.0) -> dict[s
         "connection_errors": tally.connection_errors,
         "restarts": server.restarts,
     }
+
+
+def assert_clean(found: dict[str, Any], *, at_least_operations: int) -> None:
+    """The verdict of a fault test: whole lots (4 operations each) at least as many as planned
+    (clients go on while faults are still to come), each on chain exactly once, none failed, every
+    5xx followed by a successful retry, and the audit clean."""
+    assert found["operations"] >= at_least_operations
+    assert found["operations"] % 4 == 0
+    assert found["exactly_once"], found
+    assert found["failed_operations"] == [], found
+    assert found["unresolved_5xx"] == 0, found
+    assert found["audit_exit_code"] == 0, found["audit_output"]

@@ -5,8 +5,6 @@ says degraded and why."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,17 +14,6 @@ from tests.faults.harness import HASH, SITE, ChaosServer, wait_indexed
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
 OUTAGE_S = 10
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ChaosServer]:
-    server = ChaosServer(tmp_path / "data")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        server._kill_orphans()
 
 
 def lot(lot_id: str) -> dict[str, object]:
