@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from provenance.chain.outbox import SHARED_BASE_GAS, SHARED_LOT_GAS
 from provenance.domain.operations import OperationStatus
 from provenance.index.outbox_store import OutboxStore
 from tests.dbs import empty_database
@@ -111,13 +112,14 @@ def test_a_shared_simulation_refused_by_one_lot_fails_only_that_operation(box: O
 def test_a_shared_transaction_that_fails_on_chain_is_retried_one_by_one(
     box: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The chain changes between simulation and mining: here the simulation is skipped (a fixed
-    gas estimate) so the shared transaction carrying a lot that exists already is mined and reverts."""
+    """The chain changes between simulation and mining: here the simulation is skipped (its
+    `eth_call` answers as if all went well) so the shared transaction carrying a lot that exists
+    already is mined and reverts."""
     box.register("TAKEN")
     settle(box.worker())
     worker = box.worker()
     ids = [box.register("R-1"), box.register("TAKEN"), box.register("R-2")]
-    monkeypatch.setattr(box.chain.w3.eth, "estimate_gas", lambda *_args, **_kw: 1_000_000)
+    monkeypatch.setattr(box.chain.w3.eth, "call", lambda *_args, **_kw: b"")
     worker.step()  # the shared transaction is sent, mined, and fails
     shared_nonce = box.chain_nonce() - 1
     failed_receipt_status = [
@@ -198,3 +200,28 @@ def test_wait_wakes_when_the_worker_records_instead_of_polling(box: Outbox) -> N
     thread.join(timeout=30)
     assert answered["view"].status is OperationStatus.CONFIRMED
     assert answered["seconds"] < 10, "wait() slept through the worker's commit"
+
+
+@pytest.mark.parametrize("operations", [2, 31])
+def test_a_shared_transaction_has_gas_to_spare_without_an_estimate(box: Outbox, operations: int) -> None:
+    """Coalesced registrations are simulated with one `eth_call` and given a gas limit from a
+    formula (base + lots × per lot) instead of `eth_estimateGas`: the limit must stay well above
+    what the transaction uses, or every shared transaction would fail on chain and go again lot by
+    lot."""
+    worker = box.worker()
+    ids = [box.register(f"G-{number}") for number in range(operations)]
+    settle(worker)
+
+    hashes = {box.view(operation_id).transactions[0].tx_hash for operation_id in ids}
+    assert len(hashes) < operations, "they shared transactions"
+    for tx_hash in hashes:
+        tx = box.chain.w3.eth.get_transaction(tx_hash)
+        receipt = box.chain.w3.eth.get_transaction_receipt(tx_hash)
+        lots = len(worker_lots(box, tx_hash, ids))
+        assert receipt["status"] == 1
+        assert tx["gas"] == SHARED_BASE_GAS + SHARED_LOT_GAS * lots
+        assert receipt["gasUsed"] * 1.5 <= tx["gas"], (lots, receipt["gasUsed"], tx["gas"])
+
+
+def worker_lots(box: Outbox, tx_hash: str, ids: list[str]) -> list[str]:
+    return [operation_id for operation_id in ids if box.view(operation_id).transactions[0].tx_hash == tx_hash]
