@@ -141,12 +141,10 @@ def _event(row: Any) -> TimelineEvent:
 class ReadQueries:
     """Read-only queries over one index database; each method is one short read transaction."""
 
-    def __init__(self, engine: Engine, connection: Connection | None = None) -> None:
-        """With `connection`, every query runs on it, in its one read transaction: one pool checkout
-        for a whole request instead of one per query, and (on SQLite) one snapshot, so the index
-        block read first is the block every later answer was read at."""
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._connection = connection
+        self._connection: Connection | None = None
+        """Set by `RequestReads` for the length of a request: every query then runs on it."""
 
     def _connect(self) -> AbstractContextManager[Connection]:
         if self._connection is not None:
