@@ -14,6 +14,7 @@ from api.limits import BodyLimit, JsonDepthLimit
 from api.pages import router as pages_router
 from api.ratelimit import WriteRateLimiter
 from api.routers import assays, devices, documents, epcis, health, lots, operations, reads, verify
+from api.waiting import FinalWaits
 from provenance.bootstrap import Services
 
 API_PREFIX = "/v1"
@@ -37,6 +38,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.write_limiter = WriteRateLimiter(settings.write_rate_per_s, settings.write_burst)
+    app.state.final_waits = FinalWaits(services.outbox)
     app.state.chain_head = ChainHead(lambda: int(services.w3.eth.block_number))
     errors.install(app)
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit, which bounds what it buffers

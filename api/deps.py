@@ -9,10 +9,13 @@ once (202) or, asked to wait, once the operation is final.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
+from anyio import from_thread
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,15 +23,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.errors import NotAuthenticated, NotFound
 from api.ratelimit import WriteRateLimiter
 from api.schemas import OperationOut
+from api.waiting import FinalWaits
 from provenance.access import Role
 from provenance.bootstrap import Services
 from provenance.domain.credentials import Credential
-from provenance.domain.operations import OperationKind, OperationView, validate_payload
+from provenance.domain.operations import OperationKind, OperationView, new_operation_id, validate_payload
 from provenance.errors import DomainError
 
 MAX_WAIT_S = 60.0
-POLL_S = 0.25
-"""How often `?wait=true` reads its operation when no in-process worker wakes it first."""
 
 
 # Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and each
@@ -124,21 +126,13 @@ def answer_within(response: Response, view: OperationView, *, document: str | No
     return OperationOut.of(view, document=document)
 
 
-def await_final(services: Services, view: OperationView, timeout_s: float) -> OperationView:
-    if view.status.final:
-        return view
-    latest = services.outbox.wait(view.id, timeout_s, poll_s=POLL_S)
-    if latest is None:
-        raise NotFound(f"operation {view.id} vanished while waiting")
-    return latest
-
-
 @dataclass(frozen=True)
 class Writes:
     services: Services
     caller: Credential
     idempotency_key: str | None
     waiting: WaitOptions
+    waits: FinalWaits
 
     def is_retry(self) -> bool:
         """Whether this request's `Idempotency-Key` names an operation stored already: checks of the
@@ -146,7 +140,7 @@ class Writes:
         key = self.idempotency_key
         return key is not None and self.services.outbox.holds_key(self.caller.id, key)
 
-    def submit(
+    async def submit(
         self,
         kind: OperationKind,
         payload: Mapping[str, Any],
@@ -154,7 +148,44 @@ class Writes:
         role: Callable[[], Role] | None = None,
         rename_field: Callable[[str], str] = lambda field: field,
     ) -> OperationView:
-        """Checks the domain rules, then the role, then stores the operation; waits if asked."""
+        """Checks the domain rules, then the role, then stores the operation (one hop to the
+        thread pool for all three); then waits on the event loop if asked (see api.waiting)."""
+        operation_id = new_operation_id()
+        future = self.waits.expect(operation_id) if self.waiting.wait else None
+        try:
+            view = await run_in_threadpool(self._store, operation_id, kind, payload, role, rename_field)
+        except BaseException:
+            if future is not None:
+                self.waits.forget(operation_id, future)
+            raise
+        if future is None:
+            return view
+        if view.id != operation_id:  # a retry: the operation stored first is the one to wait for
+            self.waits.forget(operation_id, future)
+            if view.status.final:
+                return view
+            operation_id, future = view.id, self.waits.expect(view.id)
+        return await final(self.waits, view, future, self.waiting.timeout_s)
+
+    def submit_blocking(
+        self,
+        kind: OperationKind,
+        payload: Mapping[str, Any],
+        *,
+        role: Callable[[], Role] | None = None,
+        rename_field: Callable[[str], str] = lambda field: field,
+    ) -> OperationView:
+        """`submit` for a plain `def` endpoint, which FastAPI runs in the thread pool."""
+        return from_thread.run(partial(self.submit, kind, payload, role=role, rename_field=rename_field))
+
+    def _store(
+        self,
+        operation_id: str,
+        kind: OperationKind,
+        payload: Mapping[str, Any],
+        role: Callable[[], Role] | None,
+        rename_field: Callable[[str], str],
+    ) -> OperationView:
         try:
             validate_payload(kind, payload)
             required = role() if role is not None else None
@@ -168,10 +199,22 @@ class Writes:
             kind=kind,
             payload=payload,
             idempotency_key=self.idempotency_key,
+            operation_id=operation_id,
         )
-        if self.waiting.wait:
-            view = await_final(self.services, view, self.waiting.timeout_s)
         return view
+
+
+async def final(
+    waits: FinalWaits, view: OperationView, future: asyncio.Future[OperationView], timeout_s: float
+) -> OperationView:
+    """`view` once final (`future` from `waits.expect(view.id)`), or as it stands after `timeout_s`."""
+    if view.status.final:
+        waits.forget(view.id, future)
+        return view
+    latest = await waits.until_final(view.id, future, timeout_s)
+    if latest is None:
+        raise NotFound(f"operation {view.id} vanished while waiting")
+    return latest
 
 
 async def writes(
@@ -187,7 +230,8 @@ async def writes(
     services = await get_services(request)
     caller = await authenticate(services, authorization)
     _take_write(request, caller)
-    return Writes(services, caller, idempotency_key, WaitOptions(wait, timeout))
+    waits: FinalWaits = request.app.state.final_waits
+    return Writes(services, caller, idempotency_key, WaitOptions(wait, timeout), waits)
 
 
 WritesDep = Annotated[Writes, Depends(writes)]

@@ -40,7 +40,7 @@ def submit_assay(body: SignedAssayIn, writes: WritesDep) -> Response:
     lab_of_signature(services.roles, services.client.chain_id, services.client.address, assay, signature)
     if not writes.is_retry():
         refuse_replayed_assay(services.client, assay)
-    return answer(writes.submit(OperationKind.SUBMIT_ASSAY, payload))
+    return answer(writes.submit_blocking(OperationKind.SUBMIT_ASSAY, payload))
 
 
 @router.post(

@@ -53,7 +53,7 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep) -> Respo
             services.client.address,
             parse_attested_registrations(payload),
         )
-    view = writes.submit(
+    view = writes.submit_blocking(
         OperationKind.REGISTER_ATTESTED_LOTS,
         payload,
         role=lambda: services.roles.registrar(body.site),
@@ -71,7 +71,7 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep) -> Respo
 def add_device(body: DeviceIn, writes: WritesDep) -> Response:
     """No role is checked here: a registrar of the site or an admin may, and the chain decides
     (`NotSiteRegistrar`). A device is never re-used, even after revocation (`DeviceExists`)."""
-    return answer(writes.submit(OperationKind.ADD_DEVICE, body.payload()))
+    return answer(writes.submit_blocking(OperationKind.ADD_DEVICE, body.payload()))
 
 
 @router.get(

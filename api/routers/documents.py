@@ -61,7 +61,7 @@ def upload_document(
     encode_label(kind, "kind")
     stored = writes.services.documents.put(_chunks(file.file))
     url = f"/v1/documents/{stored.sha256}"
-    view = writes.submit(
+    view = writes.submit_blocking(
         OperationKind.ANCHOR_DOCUMENT,
         {"lot_id": lot_id, "kind": kind, "document_hash": stored.anchor_hash},
     )

@@ -28,8 +28,8 @@ def _single(field: str) -> str:
 
 
 @router.post("/lots", status_code=202, response_model=OperationOut, summary="Register one lot")
-def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
-    view = writes.submit(
+async def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
+    view = await writes.submit(
         OperationKind.REGISTER_LOTS,
         body.payload(),
         role=lambda: writes.services.roles.registrar(body.site),
@@ -44,9 +44,9 @@ def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
     response_model=OperationOut,
     summary="Register up to 1,000 lots of one site",
 )
-def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
+async def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
     """One operation; the outbox sends it as as many transactions as the per-transaction gas cap needs."""
-    view = writes.submit(
+    view = await writes.submit(
         OperationKind.REGISTER_LOTS,
         body.payload(),
         role=lambda: writes.services.roles.registrar(body.site),
@@ -60,8 +60,8 @@ def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
     response_model=OperationOut,
     summary="Split, merge, blend or process lots",
 )
-def transform(body: TransformationIn, writes: WritesDep) -> Response:
-    view = writes.submit(
+async def transform(body: TransformationIn, writes: WritesDep) -> Response:
+    view = await writes.submit(
         OperationKind.TRANSFORM,
         body.payload(),
         role=lambda: writes.services.roles.named("PROCESSOR_ROLE"),
@@ -70,16 +70,16 @@ def transform(body: TransformationIn, writes: WritesDep) -> Response:
 
 
 @router.post("/handovers", status_code=202, response_model=OperationOut, summary="Offer lots to an account")
-def hand_over(body: HandoverIn, writes: WritesDep) -> Response:
+async def hand_over(body: HandoverIn, writes: WritesDep) -> Response:
     """No role: the chain lets only the custodian offer a lot."""
-    return answer(writes.submit(OperationKind.HAND_OVER, body.payload()))
+    return answer(await writes.submit(OperationKind.HAND_OVER, body.payload()))
 
 
 @router.post(
     "/handovers/accept", status_code=202, response_model=OperationOut, summary="Accept lots offered to you"
 )
-def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
-    return answer(writes.submit(OperationKind.ACCEPT_HANDOVER, body.payload()))
+async def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
+    return answer(await writes.submit(OperationKind.ACCEPT_HANDOVER, body.payload()))
 
 
 @router.post(
@@ -88,5 +88,5 @@ def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
     response_model=OperationOut,
     summary="Withdraw offers of lots you hold",
 )
-def cancel_handover(body: LotIdsIn, writes: WritesDep) -> Response:
-    return answer(writes.submit(OperationKind.CANCEL_HANDOVER, body.payload()))
+async def cancel_handover(body: LotIdsIn, writes: WritesDep) -> Response:
+    return answer(await writes.submit(OperationKind.CANCEL_HANDOVER, body.payload()))

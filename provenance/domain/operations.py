@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,11 @@ from provenance.domain.values import TransformKind, encode_label
 from provenance.errors import DomainError
 
 MAX_BATCH_LOTS = 1_000
+
+
+def new_operation_id() -> str:
+    """A new operation's id: random, so a caller can name (and wait for) it before it is stored."""
+    return str(uuid.uuid4())
 
 
 class OperationKind(enum.StrEnum):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from provenance.domain.operations import (
     OperationView,
     TransactionView,
     fingerprint,
+    new_operation_id,
     validate_payload,
 )
 from provenance.domain.outbox import (
@@ -151,6 +151,7 @@ class OutboxStore:
         """Called after an operation is stored: tells a worker in another process there is work."""
         self.on_final: Callable[[Sequence[str]], None] | None = None
         """Called with the operations a commit made final: tells waiters in another process."""
+        self._final_listeners: list[Callable[[Sequence[str]], None]] = []
         """Counts the worker's commits through this store, so `wait` wakes at once when the worker
         runs in this process (as in `provenance serve`) instead of polling the database."""
 
@@ -164,12 +165,14 @@ class OutboxStore:
         kind: OperationKind,
         payload: Mapping[str, Any],
         idempotency_key: str | None,
+        operation_id: str | None = None,
     ) -> tuple[OperationView, bool]:
         """Stores a validated write; returns its operation and whether it was created now.
 
         A retry with the same `idempotency_key` (per credential) and the same request returns the
         original operation (`False`); with a different request it raises IdempotencyConflict.
-        Raises DomainError, naming the field, for a request the domain refuses.
+        Raises DomainError, naming the field, for a request the domain refuses. `operation_id`
+        (from `new_operation_id`) lets a caller wait for the operation before it exists.
         """
         kind = OperationKind(kind)
         validate_payload(kind, payload)
@@ -178,7 +181,8 @@ class OutboxStore:
         request = fingerprint(kind, plain)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise DomainError("Idempotency-Key", f"must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
-        operation_id = str(uuid.uuid4())
+        if operation_id is None:
+            operation_id = new_operation_id()
         now = _now()
 
         def store(connection: Connection) -> tuple[str, str] | None:
@@ -269,6 +273,40 @@ class OutboxStore:
         with self.engine.connect() as connection:
             return self._view(connection, operation_id)
 
+    def final_views(self, operation_ids: Collection[str]) -> list[OperationView]:
+        """Those of `operation_ids` that are final, whole, in two reads however many they are:
+        what the API's waiters need after each of the worker's commits."""
+        ids = list(operation_ids)
+        found: list[OperationView] = []
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = connection.execute(
+                    select(_operations).where(
+                        _operations.c.id.in_(chunk),
+                        _operations.c.status.in_(
+                            [OperationStatus.CONFIRMED.value, OperationStatus.FAILED.value]
+                        ),
+                    )
+                ).all()
+                if not rows:
+                    continue
+                transactions: dict[str, list[Row[Any]]] = {row.id: [] for row in rows}
+                for tx in connection.execute(
+                    select(_transactions)
+                    .where(_transactions.c.operation_id.in_(list(transactions)))
+                    .order_by(_transactions.c.operation_id, _transactions.c.sequence)
+                ):
+                    transactions[tx.operation_id].append(tx)
+                found.extend(_operation_view(row, transactions[row.id]) for row in rows)
+        return found
+
+    def add_final_listener(self, listener: Callable[[Sequence[str]], None]) -> None:
+        """`listener(operation_ids)` is called, from whichever thread learnt it, with operations
+        made final by a worker using this store or named by `wake` (a worker in another process)."""
+        with self._changed:
+            self._final_listeners.append(listener)
+
     def wait(self, operation_id: str, timeout_s: float, poll_s: float = 0.05) -> OperationView | None:
         """The operation once it is confirmed or failed, or as it stands after `timeout_s`.
 
@@ -332,7 +370,7 @@ class OutboxStore:
         """Wakes whoever waits for `operation_ids` (made final by a worker in another process)."""
         self._notify(operation_ids)
 
-    def _notify(self, operation_ids: Iterable[str] = ()) -> None:
+    def _notify(self, operation_ids: Sequence[str] = ()) -> None:
         """Wakes an idle worker, and whoever waits for one of `operation_ids` (now final)."""
         with self._changed:
             self._generation += 1
@@ -340,6 +378,9 @@ class OutboxStore:
             for operation_id in operation_ids:
                 for event in self._waiters.get(operation_id, ()):
                     event.set()
+            listeners = list(self._final_listeners) if operation_ids else []
+        for listener in listeners:
+            listener(operation_ids)
 
     # ---------------------------------------------------------------- the worker's side
 
@@ -586,11 +627,15 @@ class OutboxStore:
 
     def recently_mined(self, since_block: int) -> list[OutboxTransaction]:
         """Confirmed or failed transactions mined at or above `since_block`: what a node that
-        restarted from an older state, or a reorg, may have taken back."""
-        return self._transactions(
-            _transactions.c.status.in_([OperationStatus.CONFIRMED.value, OperationStatus.FAILED.value]),
-            _transactions.c.block_number >= since_block,
-        )
+        restarted from an older state, or a reorg, may have taken back.
+
+        Selected by block number alone, the status checked here: with the status in the query,
+        SQLite (no statistics) took the status index and read every confirmed row the outbox ever
+        held, on every step of the worker."""
+        mined = (OperationStatus.CONFIRMED, OperationStatus.FAILED)
+        return [
+            tx for tx in self._transactions(_transactions.c.block_number >= since_block) if tx.status in mined
+        ]
 
     def apply(self, updates: Sequence[TransactionUpdate]) -> None:
         """Records what the worker learnt, in one database transaction, and recomputes the
@@ -714,14 +759,18 @@ class OutboxStore:
         return _operation_view(row, transactions)
 
     def _transactions(self, *conditions: Any) -> list[OutboxTransaction]:
+        """The transactions meeting `conditions`, by sender, nonce and share. Sorted here: asked
+        to sort, SQLite walked the whole table along the (sender, nonce, share) index instead of
+        using the index of the condition."""
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(_transactions, _operations.c.kind)
                 .join(_operations, _operations.c.id == _transactions.c.operation_id)
                 .where(*conditions)
-                .order_by(_transactions.c.sender, _transactions.c.nonce, _transactions.c.share)
             ).all()
-        return [_transaction(row, OperationKind(row.kind)) for row in rows]
+        found = [_transaction(row, OperationKind(row.kind)) for row in rows]
+        found.sort(key=lambda tx: (tx.sender, -1 if tx.nonce is None else tx.nonce, tx.share))
+        return found
 
     def _touch(self, connection: Connection, operation_id: str) -> None:
         connection.execute(
