@@ -97,6 +97,7 @@ def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection
     try:
         worker.run(stop)
     finally:
+        worker.close()
         services.close()
 
 

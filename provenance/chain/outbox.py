@@ -67,8 +67,6 @@ from eth_utils.abi import collapse_if_tuple
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound
-from web3.types import TxParams, TxReceipt
 
 from provenance.chain.artifacts import registry_artifact
 from provenance.chain.client import (
@@ -77,10 +75,10 @@ from provenance.chain.client import (
     attestation_tuple,
     decode_revert,
     registration_tuple,
-    revert_data,
     transform_args,
 )
 from provenance.chain.connection import Signer
+from provenance.chain.node_calls import CallReverted, Head, NodeCalls, Receipt, node_calls
 from provenance.domain.operations import (
     OperationKind,
     OperationStatus,
@@ -282,12 +280,14 @@ class OutboxWorker:
         key_retry_s: float = 60.0,
         coalesce_lots: int = COALESCE_LOTS,
         nonce_check_s: float = 5.0,
+        node: NodeCalls | None = None,
     ) -> None:
+        """`node`: how to reach the node (default: raw JSON-RPC if `client` talks HTTP)."""
         if confirmations < 0 or recheck_blocks < 1 or lots_per_tx < 1:
             raise ValueError("confirmations >= 0, recheck_blocks >= 1 and lots_per_tx >= 1 are required")
         self.store = store
         self.client = client
-        self.w3 = client.w3
+        self.node = node if node is not None else node_calls(client.w3)
         self.signer_for = signer_for
         self.confirmations = confirmations
         self.recheck_blocks = recheck_blocks
@@ -303,7 +303,7 @@ class OutboxWorker:
         self.nonce_check_s = nonce_check_s
         self._nonce_seen: dict[str, tuple[int, float]] = {}
         """Each sender's pending count on the node, and when it was asked (lower-case address)."""
-        self._receipts: dict[str, TxReceipt | None] = {}
+        self._receipts: dict[str, Receipt | None] = {}
         """Receipts read during the current step, by hash: the rows of a coalesced transaction share one."""
         self._deferred: dict[str, float] = {}
         self._step_head: tuple[int, str] | None = None
@@ -325,12 +325,18 @@ class OutboxWorker:
         """One round of work; returns how many transactions changed state (0: nothing to do)."""
         with self._lock:
             self._receipts.clear()
-            latest = self.w3.eth.get_block("latest")
-            head = int(latest["number"])
-            self._step_head = (head, HexBytes(latest["hash"]).to_0x_hex())
-            changed = self._recheck(head, self._step_head[1], HexBytes(latest["parentHash"]).to_0x_hex())
+            latest = self.node.block("latest")
+            if latest is None:
+                raise RuntimeError("the node has no latest block")
+            head = latest.number
+            self._step_head = (head, latest.hash)
+            changed = self._recheck(head, latest.hash, latest.parent_hash)
             tracked, unmined = self._track(head)
             return changed + tracked + self._send_new(busy=unmined > 0, latest=latest)
+
+    def close(self) -> None:
+        """Closes the worker's connections to the node (made again if it steps once more)."""
+        self.node.close()
 
     def run(self, stop: threading.Event, poll_s: float = 0.2) -> None:
         """Steps until `stop` is set, resting `poll_s` when idle; a node or database that fails is
@@ -439,7 +445,7 @@ class OutboxWorker:
 
     def _lost_or_waiting(
         self, tx: OutboxTransaction, updates: list[TransactionUpdate], resend: list[OutboxTransaction]
-    ) -> TxReceipt | None:
+    ) -> Receipt | None:
         """For a transaction without a receipt: wait for it, re-send it, or release its nonce.
         Returns the receipt if it turns out to be mined after all."""
         assert tx.tx_hash is not None
@@ -450,7 +456,7 @@ class OutboxWorker:
             return None
         # the nonce first, then the receipt again: a transaction mined between the two reads
         # shows up in the second, so a nonce used by our own transaction is never taken for another's
-        chain_nonce = int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(tx.sender), "latest"))
+        chain_nonce = self.node.transaction_count(Web3.to_checksum_address(tx.sender), "latest")
         if chain_nonce > tx.nonce:
             receipt = self._receipt(tx, fresh=True)
             if receipt is not None:
@@ -470,12 +476,12 @@ class OutboxWorker:
         return None
 
     def _mined(
-        self, tx: OutboxTransaction, receipt: TxReceipt, head: int, *, shared: bool = False
+        self, tx: OutboxTransaction, receipt: Receipt, head: int, *, shared: bool = False
     ) -> TransactionUpdate:
-        number = int(receipt["blockNumber"])
-        block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
-        gas_used = int(receipt["gasUsed"])
-        if receipt["status"] == 1:
+        number = receipt.block_number
+        block_hash = receipt.block_hash
+        gas_used = receipt.gas_used
+        if receipt.status == 1:
             deep = head - number >= self.confirmations
             status = OperationStatus.CONFIRMED if deep else OperationStatus.SENT
             return TransactionUpdate(tx.operation_id, tx.sequence, status, number, block_hash, gas_used)
@@ -505,31 +511,28 @@ class OutboxWorker:
             jsonable(error.args_by_name),
         )
 
-    def _failure(self, tx: OutboxTransaction, receipt: TxReceipt) -> ContractRevert:
+    def _failure(self, tx: OutboxTransaction, receipt: Receipt) -> ContractRevert:
         """The custom error of a transaction mined with status 0: the call replayed at its block
         (the state after the block holds whatever made it fail), then at the block before."""
-        sent = self.w3.eth.get_transaction(HexBytes(tx.tx_hash or ""))
-        if int(receipt["gasUsed"]) >= int(sent["gas"]):
-            return ContractRevert("OutOfGas", {"gas_limit": int(sent["gas"]), "tx_hash": tx.tx_hash})
-        call: TxParams = {
-            "from": sent["from"],
-            "to": sent["to"],
-            "data": sent["input"],
-            "gas": sent["gas"],
-        }
-        number = int(receipt["blockNumber"])
-        for block in (number, number - 1):
+        sent = self.node.transaction(tx.tx_hash or "")
+        if sent is None:
+            return ContractRevert("Reverted", {"tx_hash": tx.tx_hash})
+        if receipt.gas_used >= sent.gas:
+            return ContractRevert("OutOfGas", {"gas_limit": sent.gas, "tx_hash": tx.tx_hash})
+        call: dict[str, Any] = {"from": sent.sender, "to": sent.to, "data": sent.data, "gas": sent.gas}
+        for block in (receipt.block_number, receipt.block_number - 1):
             try:
-                self.w3.eth.call(call, block)
-            except Exception as error:
-                data = revert_data(error)
-                if data:
-                    return decode_revert(data)
+                self.node.call(call, block)
+            except CallReverted as error:
+                if error.data:
+                    return decode_revert(error.data)
+            except Exception as error:  # the node could not replay it: say so, not why
+                log.debug("replaying %s at block %d failed: %s", tx.tx_hash, block, error)
         return ContractRevert("Reverted", {"tx_hash": tx.tx_hash})
 
     # ---------------------------------------------------------------- 3. send new work
 
-    def _send_new(self, *, busy: bool, latest: Mapping[str, Any]) -> int:
+    def _send_new(self, *, busy: bool, latest: Head) -> int:
         changed = 0
         fees: dict[str, int] | None = None
         now = time.monotonic()
@@ -578,7 +581,7 @@ class OutboxWorker:
         fees: dict[str, int] | None,
         *,
         busy: bool,
-        latest: Mapping[str, Any],
+        latest: Head,
     ) -> tuple[int, dict[str, int] | None, bool] | None:
         """Prepares and sends one operation: (transactions changed, fees, whether it sent), or None
         if it stays pending after an unexpected error."""
@@ -615,7 +618,7 @@ class OutboxWorker:
         try:
             # one execution: eth_estimateGas searches for the limit with several, and the node's
             # time per transaction grew with its state (bench/api_write.py after 10,000 lots)
-            self.w3.eth.call({"from": sender, "to": self.client.address, "data": data, "gas": gas})
+            self.node.call({"from": sender, "to": self.client.address, "data": data, "gas": gas})
         except Exception as error:
             log.debug(
                 "%d coalesced registrations refused together (%s); sending them one by one",
@@ -674,20 +677,15 @@ class OutboxWorker:
             if len(data) > self.max_tx_bytes:
                 return self._halve(operation, tx, f"{len(data)} bytes of calldata, over {self.max_tx_bytes}")
             try:
-                estimate = int(
-                    self.w3.eth.estimate_gas(
-                        {
-                            "from": Web3.to_checksum_address(operation.sender),
-                            "to": self.client.address,
-                            "data": data,
-                        }
-                    )
+                estimate = self.node.estimate_gas(
+                    {
+                        "from": Web3.to_checksum_address(operation.sender),
+                        "to": self.client.address,
+                        "data": data,
+                    }
                 )
-            except Exception as error:
-                revert = revert_data(error)
-                if revert is None:
-                    raise
-                return _Refused(tx.sequence, decode_revert(revert))
+            except CallReverted as error:
+                return _Refused(tx.sequence, decode_revert(error.data))
             if estimate > self.max_tx_gas:
                 return self._halve(operation, tx, f"{estimate} gas, over {self.max_tx_gas}")
             plans[tx.sequence] = (data, min(self.max_tx_gas, int(estimate * GAS_MARGIN)))
@@ -800,7 +798,7 @@ class OutboxWorker:
         now = time.monotonic()
         seen = self._nonce_seen.get(key)
         if seen is None or now - seen[1] >= self.nonce_check_s:
-            seen = (int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending")), now)
+            seen = (self.node.transaction_count(Web3.to_checksum_address(address), "pending"), now)
             self._nonce_seen[key] = seen
         return seen[0]
 
@@ -818,20 +816,20 @@ class OutboxWorker:
             exc_info=not repeated,
         )
 
-    def _fees(self, latest: Mapping[str, Any]) -> dict[str, int]:
+    def _fees(self, latest: Head) -> dict[str, int]:
         """From the step's latest block: twice its base fee covers six full blocks of rises."""
-        base_fee = latest.get("baseFeePerGas")
+        base_fee = latest.base_fee
         if base_fee is None:
-            return {"gasPrice": int(self.w3.eth.gas_price)}
+            return {"gasPrice": self.node.gas_price()}
         return {
-            "maxFeePerGas": 2 * int(base_fee) + self.priority_fee_wei,
+            "maxFeePerGas": 2 * base_fee + self.priority_fee_wei,
             "maxPriorityFeePerGas": self.priority_fee_wei,
         }
 
     def _send(self, raw_tx: str, tx: OutboxTransaction) -> bool:
         """Sends signed bytes; False if the node refused them (the next step looks again)."""
         try:
-            self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
+            self.node.send_raw_transaction(raw_tx)
         except Exception as error:
             if "already known" in str(error).lower() or "known transaction" in str(error).lower():
                 return True
@@ -851,23 +849,16 @@ class OutboxWorker:
             return False
         return True
 
-    def _receipt(self, tx: OutboxTransaction, *, fresh: bool = False) -> TxReceipt | None:
+    def _receipt(self, tx: OutboxTransaction, *, fresh: bool = False) -> Receipt | None:
         key = tx.tx_hash or ""
         if key in self._receipts and not fresh:
             return self._receipts[key]
-        try:
-            receipt: TxReceipt | None = self.w3.eth.get_transaction_receipt(HexBytes(key))
-        except TransactionNotFound:
-            receipt = None
+        receipt = self.node.receipt(key)
         self._receipts[key] = receipt
         return receipt
 
     def _known(self, tx_hash: str) -> bool:
-        try:
-            self.w3.eth.get_transaction(HexBytes(tx_hash))
-        except TransactionNotFound:
-            return False
-        return True
+        return self.node.transaction(tx_hash) is not None
 
     def _step_head_still_canonical(self) -> bool:
         """Whether the head this step started from is still on the chain: only then did the step's
@@ -878,10 +869,8 @@ class OutboxWorker:
         return self._block_hash(number) == block_hash
 
     def _block_hash(self, number: int) -> str | None:
-        try:
-            return HexBytes(self.w3.eth.get_block(number)["hash"]).to_0x_hex()
-        except BlockNotFound:
-            return None
+        block = self.node.block(number)
+        return None if block is None else block.hash
 
 
 def _coalesce(

@@ -1,0 +1,327 @@
+"""The few node calls the outbox worker makes on every step, without web3's request stack.
+
+Each of web3's calls runs its middleware, request and result formatters, and `requests`; on the
+worker's hot path (the latest block, a receipt, a simulation, a send: four or five calls a step)
+that was about a third of the worker's CPU (py-spy, bench/api_write.py), more than the node's own
+work. `HttpNodeCalls` speaks JSON-RPC over one kept-alive `http.client` connection instead.
+`Web3NodeCalls` makes the same calls through web3, for providers that are not HTTP (eth-tester in
+the tests). Both return the same small records and raise the same errors: `CallReverted` with the
+revert data for a refused simulation, `NodeError` for what the node refused otherwise.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import threading
+import urllib.parse
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hexbytes import HexBytes
+from web3 import HTTPProvider, Web3
+from web3.exceptions import BlockNotFound, TransactionNotFound
+
+from provenance.chain.client import revert_data
+from provenance.errors import ChainError
+
+BlockTag = int | str
+"""A block number, or a tag such as "latest" or "pending"."""
+
+
+@dataclass(frozen=True)
+class Head:
+    number: int
+    hash: str
+    parent_hash: str
+    base_fee: int | None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    block_number: int
+    block_hash: str
+    gas_used: int
+    status: int
+
+
+@dataclass(frozen=True)
+class SentTransaction:
+    sender: str
+    to: str | None
+    data: bytes
+    gas: int
+
+
+class CallReverted(ChainError):
+    """A simulated call (eth_call, eth_estimateGas) the contract refused; `data` is its revert data."""
+
+    def __init__(self, data: bytes, message: str = "execution reverted") -> None:
+        super().__init__(message)
+        self.data = data
+
+
+class NodeError(ChainError):
+    """A JSON-RPC error the node answered with (not a revert), e.g. a refused transaction."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+
+
+class NodeCalls(Protocol):
+    def block(self, number: BlockTag) -> Head | None: ...
+
+    def transaction_count(self, address: str, block: BlockTag) -> int: ...
+
+    def receipt(self, tx_hash: str) -> Receipt | None: ...
+
+    def transaction(self, tx_hash: str) -> SentTransaction | None: ...
+
+    def call(self, transaction: Mapping[str, Any], block: BlockTag = "latest") -> bytes: ...
+
+    def estimate_gas(self, transaction: Mapping[str, Any]) -> int: ...
+
+    def send_raw_transaction(self, raw_tx: str) -> None: ...
+
+    def gas_price(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def node_calls(w3: Web3) -> NodeCalls:
+    """Raw JSON-RPC when `w3` talks HTTP to its node, web3's own calls otherwise."""
+    provider = w3.provider
+    if isinstance(provider, HTTPProvider) and provider.endpoint_uri:
+        timeout = (provider.get_request_kwargs() or {}).get("timeout", 30.0)
+        return HttpNodeCalls(str(provider.endpoint_uri), timeout_s=float(timeout))
+    return Web3NodeCalls(w3)
+
+
+# ------------------------------------------------------------------------------ JSON-RPC over HTTP
+
+
+class HttpNodeCalls:
+    """JSON-RPC on one kept-alive connection per thread. A request on a connection the node
+    closed (an idle timeout, a restart) is sent once more on a new one: every call here is a read
+    or a send of signed bytes, which the node answers "already known" the second time."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"not an http(s) URL: {url}")
+        self._scheme = parsed.scheme
+        self._host = parsed.hostname
+        self._port = parsed.port
+        self._path = parsed.path or "/"
+        if parsed.query:
+            self._path += "?" + parsed.query
+        self._timeout_s = timeout_s
+        self._ids = itertools.count(1)
+        self._local = threading.local()
+        self._open: set[http.client.HTTPConnection] = set()
+        """Every thread's connection, so that `close` (or this object's collection) closes them all."""
+        self._closer = weakref.finalize(self, _close_all, self._open)
+
+    def close(self) -> None:
+        """Closes every connection; a later call opens a new one."""
+        _close_all(self._open)
+
+    def request(self, method: str, params: list[Any]) -> Any:
+        """The `result` of one JSON-RPC call; CallReverted or NodeError for an `error`."""
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+        answer = json.loads(self._post(body.encode()))
+        error = answer.get("error")
+        if error is not None:
+            code, message = int(error.get("code", 0)), str(error.get("message", ""))
+            data = error.get("data")
+            if code == 3 or "revert" in message.lower():
+                raw = bytes(HexBytes(data)) if isinstance(data, str) and data.startswith("0x") else b""
+                raise CallReverted(raw, message)
+            raise NodeError(code, message)
+        return answer.get("result")
+
+    def _post(self, body: bytes) -> bytes:
+        for attempt in (0, 1):
+            connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+            reused = connection is not None
+            if connection is None:
+                factory = (
+                    http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+                )
+                connection = factory(self._host, self._port, timeout=self._timeout_s)
+                self._local.connection = connection
+            self._open.add(connection)  # again after `close`: http.client reconnects by itself
+            try:
+                connection.request("POST", self._path, body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                self._drop(connection)
+                if attempt == 0 and reused:
+                    continue
+                raise
+            if response.will_close:
+                self._drop(connection)
+            if response.status != 200:
+                raise NodeError(response.status, f"HTTP {response.status} from the node: {data[:200]!r}")
+            return data
+        raise AssertionError("unreachable")
+
+    def _drop(self, connection: http.client.HTTPConnection) -> None:
+        connection.close()
+        self._open.discard(connection)
+        self._local.connection = None
+
+    def block(self, number: BlockTag) -> Head | None:
+        found = self.request("eth_getBlockByNumber", [_tag(number), False])
+        if found is None:
+            return None
+        base_fee = found.get("baseFeePerGas")
+        return Head(
+            number=int(found["number"], 16),
+            hash=found["hash"],
+            parent_hash=found["parentHash"],
+            base_fee=None if base_fee is None else int(base_fee, 16),
+        )
+
+    def transaction_count(self, address: str, block: BlockTag) -> int:
+        return int(self.request("eth_getTransactionCount", [address, _tag(block)]), 16)
+
+    def receipt(self, tx_hash: str) -> Receipt | None:
+        found = self.request("eth_getTransactionReceipt", [tx_hash])
+        if found is None or found.get("blockNumber") is None:
+            return None
+        return Receipt(
+            block_number=int(found["blockNumber"], 16),
+            block_hash=found["blockHash"],
+            gas_used=int(found["gasUsed"], 16),
+            status=int(found["status"], 16),
+        )
+
+    def transaction(self, tx_hash: str) -> SentTransaction | None:
+        found = self.request("eth_getTransactionByHash", [tx_hash])
+        if found is None:
+            return None
+        return SentTransaction(
+            sender=found["from"],
+            to=found.get("to"),
+            data=bytes(HexBytes(found.get("input") or "0x")),
+            gas=int(found["gas"], 16),
+        )
+
+    def call(self, transaction: Mapping[str, Any], block: BlockTag = "latest") -> bytes:
+        return bytes(HexBytes(self.request("eth_call", [_json_transaction(transaction), _tag(block)])))
+
+    def estimate_gas(self, transaction: Mapping[str, Any]) -> int:
+        return int(self.request("eth_estimateGas", [_json_transaction(transaction)]), 16)
+
+    def send_raw_transaction(self, raw_tx: str) -> None:
+        self.request("eth_sendRawTransaction", [raw_tx])
+
+    def gas_price(self) -> int:
+        return int(self.request("eth_gasPrice", []), 16)
+
+
+def _close_all(connections: set[http.client.HTTPConnection]) -> None:
+    for connection in list(connections):
+        connection.close()
+    connections.clear()
+
+
+def _tag(block: BlockTag) -> str:
+    return hex(block) if isinstance(block, int) else block
+
+
+def _json_transaction(transaction: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's fields as JSON-RPC wants them: numbers and bytes as 0x hex."""
+    encoded: dict[str, Any] = {}
+    for name, value in transaction.items():
+        if isinstance(value, bool) or value is None:
+            raise ValueError(f"transaction field {name} cannot be {value!r}")
+        if isinstance(value, int):
+            encoded[name] = hex(value)
+        elif isinstance(value, bytes | bytearray):
+            encoded[name] = "0x" + bytes(value).hex()
+        else:
+            encoded[name] = value
+    if "data" in encoded:  # the name every node reads; "input" is the newer alias
+        encoded["input"] = encoded["data"]
+    return encoded
+
+
+# ------------------------------------------------------------------------------ through web3
+
+
+class Web3NodeCalls:
+    """The same calls through web3 (any provider): the tests' eth-tester chain."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+
+    def close(self) -> None:
+        """Nothing to close: web3's provider is the caller's."""
+
+    def block(self, number: BlockTag) -> Head | None:
+        try:
+            found = self.w3.eth.get_block(number)  # type: ignore[arg-type]
+        except BlockNotFound:
+            return None
+        base_fee = found.get("baseFeePerGas")
+        return Head(
+            number=int(found["number"]),
+            hash=HexBytes(found["hash"]).to_0x_hex(),
+            parent_hash=HexBytes(found["parentHash"]).to_0x_hex(),
+            base_fee=None if base_fee is None else int(base_fee),
+        )
+
+    def transaction_count(self, address: str, block: BlockTag) -> int:
+        return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), block))  # type: ignore[arg-type]
+
+    def receipt(self, tx_hash: str) -> Receipt | None:
+        try:
+            found = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+        return Receipt(
+            block_number=int(found["blockNumber"]),
+            block_hash=HexBytes(found["blockHash"]).to_0x_hex(),
+            gas_used=int(found["gasUsed"]),
+            status=int(found["status"]),
+        )
+
+    def transaction(self, tx_hash: str) -> SentTransaction | None:
+        try:
+            found = self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+        return SentTransaction(
+            sender=str(found["from"]), to=found.get("to"), data=bytes(found["input"]), gas=int(found["gas"])
+        )
+
+    def call(self, transaction: Mapping[str, Any], block: BlockTag = "latest") -> bytes:
+        try:
+            return bytes(self.w3.eth.call(dict(transaction), block))  # type: ignore[arg-type]
+        except Exception as error:
+            data = revert_data(error)
+            if data is None:
+                raise
+            raise CallReverted(data, str(error)) from error
+
+    def estimate_gas(self, transaction: Mapping[str, Any]) -> int:
+        try:
+            return int(self.w3.eth.estimate_gas(dict(transaction)))  # type: ignore[arg-type]
+        except Exception as error:
+            data = revert_data(error)
+            if data is None:
+                raise
+            raise CallReverted(data, str(error)) from error
+
+    def send_raw_transaction(self, raw_tx: str) -> None:
+        self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
+
+    def gas_price(self) -> int:
+        return int(self.w3.eth.gas_price)
