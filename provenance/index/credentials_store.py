@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from provenance.domain.credentials import Credential
@@ -25,6 +25,10 @@ from provenance.index.write_models import ApiCredential
 TOKEN_PREFIX = "prv_"  # noqa: S105 - a prefix that marks our tokens, not a secret
 
 _credentials = Base.metadata.tables[ApiCredential.__tablename__]
+_ACTIVE_BY_DIGEST = select(_credentials).where(
+    _credentials.c.token_sha256 == bindparam("digest"), _credentials.c.revoked_at.is_(None)
+)
+"""Built once: every API request authenticates."""
 
 
 def token_digest(token: str) -> str:
@@ -78,11 +82,7 @@ class CredentialStore:
         """The active credential whose token this is, or None."""
         digest = token_digest(token)
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(_credentials).where(
-                    _credentials.c.token_sha256 == digest, _credentials.c.revoked_at.is_(None)
-                )
-            ).first()
+            row = connection.execute(_ACTIVE_BY_DIGEST, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row.token_sha256, digest):
             return None
         return _credential(row)

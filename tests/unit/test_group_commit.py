@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import IntegrityError
 
 from provenance.index.db import make_engine
@@ -126,3 +126,26 @@ def test_the_lead_passes_on_so_later_writers_are_not_stranded(engine: Engine) ->
         assert errors == {}
         assert len(results) == 8
     assert len(names(engine)) == 40
+
+
+def test_a_group_of_good_writes_takes_no_savepoints_and_a_failed_one_falls_back_to_them(
+    engine: Engine,
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    group = GroupCommit(Counting(engine))
+    assert group.run(insert("alone")) == "stored alone"
+    assert "SAVEPOINT" not in statements
+
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO items VALUES ('taken', 0)"))
+    statements.clear()
+    _results, errors = run_threads(group, 8, lambda n: insert("taken" if n == 3 else f"w{n}"))
+    assert set(errors) == {3}
+    assert isinstance(errors[3], IntegrityError)
+    assert names(engine) == {"alone", "taken"} | {f"w{n}" for n in range(8) if n != 3}
+    assert "SAVEPOINT" in statements  # the group with the failing write went again, write by write
