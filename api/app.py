@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.chain_head import ChainHead
+from api.known_tokens import KnownTokens
 from api.limits import BodyLimit, JsonDepthLimit
 from api.pages import router as pages_router
 from api.ratelimit import WriteRateLimiter
@@ -39,6 +40,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.write_limiter = WriteRateLimiter(settings.write_rate_per_s, settings.write_burst)
     app.state.final_waits = FinalWaits(services.outbox)
+    app.state.known_tokens = KnownTokens()
     app.state.chain_head = ChainHead(lambda: int(services.w3.eth.block_number))
     errors.install(app)
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit, which bounds what it buffers

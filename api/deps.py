@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import NotAuthenticated, NotFound
+from api.known_tokens import KnownTokens
 from api.ratelimit import WriteRateLimiter
 from api.schemas import OperationOut
 from api.waiting import FinalWaits
@@ -28,7 +29,7 @@ from provenance.access import Role
 from provenance.bootstrap import Services
 from provenance.domain.credentials import Credential
 from provenance.domain.operations import OperationKind, OperationView, new_operation_id, validate_payload
-from provenance.errors import DomainError
+from provenance.errors import CredentialInactive, DomainError
 
 MAX_WAIT_S = 60.0
 
@@ -133,6 +134,7 @@ class Writes:
     idempotency_key: str | None
     waiting: WaitOptions
     waits: FinalWaits
+    known_tokens: KnownTokens
 
     def is_retry(self) -> bool:
         """Whether this request's `Idempotency-Key` names an operation stored already: checks of the
@@ -154,9 +156,12 @@ class Writes:
         future = self.waits.expect(operation_id) if self.waiting.wait else None
         try:
             view = await run_in_threadpool(self._store, operation_id, kind, payload, role, rename_field)
-        except BaseException:
+        except BaseException as error:
             if future is not None:
                 self.waits.forget(operation_id, future)
+            if isinstance(error, CredentialInactive):
+                self.known_tokens.forget(self.caller.id)
+                raise NotAuthenticated("the bearer token is not valid (unknown or revoked)") from None
             raise
         if future is None:
             return view
@@ -228,10 +233,15 @@ async def writes(
     write's time on the event loop (py-spy), and it grows with each node of the graph, so this
     does in one what `authenticate`, `rate_limited_caller` and `wait_options` do for other routes."""
     services = await get_services(request)
-    caller = await authenticate(services, authorization)
+    known: KnownTokens = request.app.state.known_tokens
+    caller = known.get(authorization.credentials) if authorization is not None else None
+    if caller is None:
+        caller = await authenticate(services, authorization)
+        assert authorization is not None
+        known.put(authorization.credentials, caller)
     _take_write(request, caller)
     waits: FinalWaits = request.app.state.final_waits
-    return Writes(services, caller, idempotency_key, WaitOptions(wait, timeout), waits)
+    return Writes(services, caller, idempotency_key, WaitOptions(wait, timeout), waits, known)
 
 
 WritesDep = Annotated[Writes, Depends(writes)]

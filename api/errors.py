@@ -27,6 +27,7 @@ from provenance.documents import DocumentTooLarge
 from provenance.errors import (
     ChainError,
     ConfigurationError,
+    CredentialInactive,
     DomainError,
     IdempotencyConflict,
     IndexStateError,
@@ -54,6 +55,7 @@ class BodyTooLarge(StarletteHTTPException):
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotAuthenticated: 401,
+    CredentialInactive: 401,
     MissingRole: 403,
     NotFound: 404,
     IdempotencyConflict: 409,

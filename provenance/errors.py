@@ -9,6 +9,8 @@
     │   ├── NodeError            the embedded node would not start, or stopped
     │   ├── DeploymentError      no deployment record, or one for another chain
     │   ├── ContractRevert       the registry refused a transaction; `name` is the custom error
+    │   ├── RpcError             the node answered a JSON-RPC call with an error (not a revert)
+    │   ├── CallReverted         a simulated call the registry refused; `data` is the revert data
     │   └── LogSourceError       reading logs or headers failed (node down, range refused); retry
     │       └── InconsistentLogs  an answer contradicts the block headers (a reorg under the read)
     ├── IndexStateError (RuntimeError) the SQL index cannot be used as it stands
@@ -16,7 +18,8 @@
     │   ├── ChainMismatch        the database mirrors another chain, genesis or registry
     │   └── ReorgTooDeep         a reorg reaches below the stored block hashes; halted, nothing changed
     └── OperationError          a write request the outbox cannot accept as asked
-        └── IdempotencyConflict (ValueError) an Idempotency-Key reused with another request body
+        ├── IdempotencyConflict (ValueError) an Idempotency-Key reused with another request body
+        └── CredentialInactive   the writer's credential was revoked before its write was stored
 
 Each subclasses a builtin where one fits, so callers that know only the builtin still catch it.
 """
@@ -57,6 +60,22 @@ class ChainError(ProvenanceError):
 
 class NodeError(ChainError):
     """The embedded node would not start or died."""
+
+
+class RpcError(ChainError):
+    """A JSON-RPC error the node answered with (not a revert), e.g. a transaction it refused."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+
+
+class CallReverted(ChainError):
+    """A simulated call (eth_call, eth_estimateGas) the contract refused; `data` is its revert data."""
+
+    def __init__(self, data: bytes, message: str = "execution reverted") -> None:
+        super().__init__(message)
+        self.data = data
 
 
 class DeploymentError(ChainError):
@@ -112,3 +131,7 @@ class IdempotencyConflict(OperationError, ValueError):
         )
         self.idempotency_key = idempotency_key
         self.operation_id = operation_id
+
+
+class CredentialInactive(OperationError):
+    """The credential a write came with is revoked (or gone): found when the write was to be stored."""

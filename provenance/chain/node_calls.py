@@ -6,7 +6,7 @@ that was about a third of the worker's CPU (py-spy, bench/api_write.py), more th
 work. `HttpNodeCalls` speaks JSON-RPC over one kept-alive `http.client` connection instead.
 `Web3NodeCalls` makes the same calls through web3, for providers that are not HTTP (eth-tester in
 the tests). Both return the same small records and raise the same errors: `CallReverted` with the
-revert data for a refused simulation, `NodeError` for what the node refused otherwise.
+revert data for a refused simulation, `RpcError` for what the node refused otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from provenance.chain.client import revert_data
-from provenance.errors import ChainError
+from provenance.errors import CallReverted, RpcError
 
 BlockTag = int | str
 """A block number, or a tag such as "latest" or "pending"."""
@@ -54,22 +54,6 @@ class SentTransaction:
     to: str | None
     data: bytes
     gas: int
-
-
-class CallReverted(ChainError):
-    """A simulated call (eth_call, eth_estimateGas) the contract refused; `data` is its revert data."""
-
-    def __init__(self, data: bytes, message: str = "execution reverted") -> None:
-        super().__init__(message)
-        self.data = data
-
-
-class NodeError(ChainError):
-    """A JSON-RPC error the node answered with (not a revert), e.g. a refused transaction."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{message} (code {code})")
-        self.code = code
 
 
 class NodeCalls(Protocol):
@@ -131,7 +115,7 @@ class HttpNodeCalls:
         _close_all(self._open)
 
     def request(self, method: str, params: list[Any]) -> Any:
-        """The `result` of one JSON-RPC call; CallReverted or NodeError for an `error`."""
+        """The `result` of one JSON-RPC call; CallReverted or RpcError for an `error`."""
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
         answer = json.loads(self._post(body.encode()))
         error = answer.get("error")
@@ -141,7 +125,7 @@ class HttpNodeCalls:
             if code == 3 or "revert" in message.lower():
                 raw = bytes(HexBytes(data)) if isinstance(data, str) and data.startswith("0x") else b""
                 raise CallReverted(raw, message)
-            raise NodeError(code, message)
+            raise RpcError(code, message)
         return answer.get("result")
 
     def _post(self, body: bytes) -> bytes:
@@ -167,7 +151,7 @@ class HttpNodeCalls:
             if response.will_close:
                 self._drop(connection)
             if response.status != 200:
-                raise NodeError(response.status, f"HTTP {response.status} from the node: {data[:200]!r}")
+                raise RpcError(response.status, f"HTTP {response.status} from the node: {data[:200]!r}")
             return data
         raise AssertionError("unreachable")
 

@@ -78,7 +78,7 @@ from provenance.chain.client import (
     transform_args,
 )
 from provenance.chain.connection import Signer
-from provenance.chain.node_calls import CallReverted, Head, NodeCalls, Receipt, node_calls
+from provenance.chain.node_calls import Head, NodeCalls, Receipt, node_calls
 from provenance.domain.operations import (
     OperationKind,
     OperationStatus,
@@ -96,7 +96,7 @@ from provenance.domain.outbox import (
     TransactionUpdate,
 )
 from provenance.domain.values import encode_label
-from provenance.errors import ContractRevert
+from provenance.errors import CallReverted, ContractRevert
 
 log = logging.getLogger(__name__)
 

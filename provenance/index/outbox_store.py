@@ -44,11 +44,11 @@ from provenance.domain.outbox import (
     batch_size,
     operation_status,
 )
-from provenance.errors import DomainError, IdempotencyConflict
+from provenance.errors import CredentialInactive, DomainError, IdempotencyConflict
 from provenance.index.db import writer_lock
 from provenance.index.group_commit import GroupCommit
 from provenance.index.models import Base
-from provenance.index.write_models import AccountNonce, Operation
+from provenance.index.write_models import AccountNonce, ApiCredential, Operation
 from provenance.index.write_models import OutboxTransaction as OutboxRow
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -56,11 +56,15 @@ MAX_IDEMPOTENCY_KEY = 255
 _operations = Base.metadata.tables[Operation.__tablename__]
 _transactions = Base.metadata.tables[OutboxRow.__tablename__]
 _nonces = Base.metadata.tables[AccountNonce.__tablename__]
+_credentials = Base.metadata.tables[ApiCredential.__tablename__]
 
 # Statements of every API write, built once: building one per call (`.values(...)`, `.where(...)`)
 # and computing its cache key again was a tenth of a write's time in the API (py-spy).
 _INSERT_OPERATION = _operations.insert()
 _INSERT_TRANSACTION = _transactions.insert()
+_ACTIVE_CREDENTIAL = select(_credentials.c.id).where(
+    _credentials.c.id == bindparam("credential_id"), _credentials.c.revoked_at.is_(None)
+)
 _BY_KEY = select(_operations.c.id, _operations.c.request_fingerprint).where(
     _operations.c.credential_id == bindparam("credential_id"),
     _operations.c.idempotency_key == bindparam("idempotency_key"),
@@ -195,6 +199,10 @@ class OutboxStore:
         now = _now()
 
         def store(connection: Connection) -> tuple[str, str] | None:
+            # in the write's own transaction: a credential revoked a moment ago writes nothing,
+            # whatever the API remembered of its token (api.known_tokens)
+            if connection.execute(_ACTIVE_CREDENTIAL, {"credential_id": credential_id}).first() is None:
+                raise CredentialInactive(f"credential {credential_id} is revoked or unknown")
             if idempotency_key is not None:
                 # SQLite: BEGIN IMMEDIATE serialises writers, so a twin request committed before
                 # us (or queued before us in this group) is visible here; PostgreSQL: the unique
