@@ -53,6 +53,11 @@ class FinalWaits:
                 self._pollers[loop] = loop.create_task(self._poll(loop))
         return future
 
+    def waiting(self) -> int:
+        """How many requests wait."""
+        with self._lock:
+            return sum(len(futures) for futures in self._waiting.values())
+
     def forget(self, operation_id: str, future: asyncio.Future[OperationView]) -> None:
         with self._lock:
             futures = self._waiting.get(operation_id, [])

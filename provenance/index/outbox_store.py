@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -159,14 +158,12 @@ class OutboxStore:
         """Submissions from many request threads share transactions (see group_commit)."""
         self._changed = threading.Condition()
         self._generation = 0
-        self._waiters: dict[str, list[threading.Event]] = {}
         self.on_submit: Callable[[], None] | None = None
         """Called after an operation is stored: tells a worker in another process there is work."""
         self.on_final: Callable[[Sequence[str]], None] | None = None
         """Called with the operations a commit made final: tells waiters in another process."""
         self._final_listeners: list[Callable[[Sequence[str]], None]] = []
-        """Counts the worker's commits through this store, so `wait` wakes at once when the worker
-        runs in this process (as in `provenance serve`) instead of polling the database."""
+        """Told of operations made final here or named by `wake` (see `add_final_listener`)."""
 
     # ---------------------------------------------------------------- the API's side
 
@@ -326,47 +323,6 @@ class OutboxStore:
         with self._changed:
             self._final_listeners.append(listener)
 
-    def wait(self, operation_id: str, timeout_s: float, poll_s: float = 0.05) -> OperationView | None:
-        """The operation once it is confirmed or failed, or as it stands after `timeout_s`.
-
-        Looks again when a worker using this store makes *this* operation final, and every
-        `poll_s` regardless (a worker in another process). Waking every waiter on every
-        commit, or polling, cost 32 waiting clients hundreds of reads a second under the GIL that
-        the worker needed (bench/api_write.py, py-spy)."""
-        deadline = time.monotonic() + timeout_s
-        changed = threading.Event()
-        with self._changed:
-            self._waiters.setdefault(operation_id, []).append(changed)
-        try:
-            status = self._status(operation_id)
-            while True:
-                remaining = deadline - time.monotonic()
-                if status is None or status.final or remaining <= 0:
-                    return self.get(operation_id)
-                if changed.wait(min(poll_s, remaining)):
-                    # woken for this operation: it is final, so read it whole at once (one read,
-                    # not a status check and then the whole)
-                    changed.clear()
-                    view = self.get(operation_id)
-                    if view is None or view.status.final:
-                        return view
-                    status = view.status
-                else:
-                    status = self._status(operation_id)
-        finally:
-            with self._changed:
-                waiting = self._waiters.get(operation_id, [])
-                waiting.remove(changed)
-                if not waiting:
-                    self._waiters.pop(operation_id, None)
-
-    def _status(self, operation_id: str) -> OperationStatus | None:
-        with self.engine.connect() as connection:
-            value = connection.execute(
-                select(_operations.c.status).where(_operations.c.id == operation_id)
-            ).scalar()
-        return None if value is None else OperationStatus(value)
-
     def work_generation(self) -> int:
         """Counts what was submitted or recorded through this store (or poked from elsewhere)."""
         with self._changed:
@@ -386,17 +342,14 @@ class OutboxStore:
         self._notify()
 
     def wake(self, operation_ids: Sequence[str]) -> None:
-        """Wakes whoever waits for `operation_ids` (made final by a worker in another process)."""
+        """Tells the final listeners of `operation_ids` (made final by a worker in another process)."""
         self._notify(operation_ids)
 
     def _notify(self, operation_ids: Sequence[str] = ()) -> None:
-        """Wakes an idle worker, and whoever waits for one of `operation_ids` (now final)."""
+        """Wakes an idle worker, and tells the final listeners of `operation_ids` (now final)."""
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
-            for operation_id in operation_ids:
-                for event in self._waiters.get(operation_id, ()):
-                    event.set()
             listeners = list(self._final_listeners) if operation_ids else []
         for listener in listeners:
             listener(operation_ids)

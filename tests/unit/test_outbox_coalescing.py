@@ -7,31 +7,20 @@ on chain registered nothing, and its operations go again one by one."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from provenance.chain.outbox import SHARED_BASE_GAS, SHARED_LOT_GAS
 from provenance.domain.operations import OperationStatus
-from provenance.index.outbox_store import OutboxStore
-from tests.dbs import empty_database
 from tests.outbox_support import register_payload, settle
-from tests.unit.conftest import SITE, Chain
-from tests.unit.test_outbox_worker import Outbox, make_outbox
+from tests.unit.conftest import SITE
+from tests.unit.test_outbox_worker import Outbox, outbox_on_each_engine  # noqa: F401 (a fixture)
 
 OTHER_SITE = "SH3"
 
 
 @pytest.fixture
-def box(chain: Chain, db_kind: str, tmp_path: Path) -> Iterator[Outbox]:
-    with empty_database(db_kind, tmp_path) as url:
-        outbox = make_outbox(chain, url)
-        yield outbox
-        outbox.store.engine.dispose()
+def box(outbox_on_each_engine: Outbox) -> Outbox:  # noqa: F811 (the fixture imported above)
+    return outbox_on_each_engine
 
 
 def lot_count(box: Outbox, lot_id: str) -> int:
@@ -180,26 +169,6 @@ def test_two_transactions_can_never_share_a_nonce(box: Outbox) -> None:
         second, [0], 0, lambda _s, _n: SignedTransaction("0x02", "0x" + "bb" * 32)
     )
     assert recorded[0].nonce == 6
-
-
-def test_wait_wakes_when_the_worker_records_instead_of_polling(box: Outbox) -> None:
-    operation_id = box.register("W-1")
-    worker = box.worker()
-    store: OutboxStore = box.store
-    answered: dict[str, Any] = {}
-
-    def waiter() -> None:
-        started = time.monotonic()
-        answered["view"] = store.wait(operation_id, timeout_s=30, poll_s=20)
-        answered["seconds"] = time.monotonic() - started
-
-    thread = threading.Thread(target=waiter)
-    thread.start()
-    time.sleep(0.2)
-    settle(worker)
-    thread.join(timeout=30)
-    assert answered["view"].status is OperationStatus.CONFIRMED
-    assert answered["seconds"] < 10, "wait() slept through the worker's commit"
 
 
 @pytest.mark.parametrize("operations", [2, 31])
