@@ -166,6 +166,7 @@ class Writes:
         if future is None:
             return view
         if view.id != operation_id:  # a retry: the operation stored first is the one to wait for
+            # (a notice for it between its read and this `expect` is made up for by the poll)
             self.waits.forget(operation_id, future)
             if view.status.final:
                 return view

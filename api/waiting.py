@@ -41,6 +41,8 @@ class FinalWaits:
         """Guards `_waiting` and `_pollers`: notices arrive on other threads."""
         self._waiting: dict[str, list[asyncio.Future[OperationView]]] = {}
         self._pollers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._resolving: set[asyncio.Task[None]] = set()
+        """Running reads: the event loop keeps only weak references to its tasks."""
         outbox.add_final_listener(self._noticed)
 
     def expect(self, operation_id: str) -> asyncio.Future[OperationView]:
@@ -50,6 +52,8 @@ class FinalWaits:
         with self._lock:
             self._waiting.setdefault(operation_id, []).append(future)
             if loop not in self._pollers:
+                for closed in [other for other in self._pollers if other.is_closed()]:
+                    del self._pollers[closed]  # a loop that ended while its requests waited
                 self._pollers[loop] = loop.create_task(self._poll(loop))
         return future
 
@@ -95,7 +99,14 @@ class FinalWaits:
                 continue
 
     def _resolve_soon(self, operation_ids: list[str]) -> None:
-        asyncio.get_running_loop().create_task(self._resolve(dict.fromkeys(operation_ids)))
+        task = asyncio.get_running_loop().create_task(self._resolve(dict.fromkeys(operation_ids)))
+        self._resolving.add(task)
+        task.add_done_callback(self._resolved)
+
+    def _resolved(self, task: asyncio.Task[None]) -> None:
+        self._resolving.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the poll answers them instead
+            log.warning("waiting requests could not read their operations: %s", task.exception())
 
     async def _resolve(self, operation_ids: Collection[str]) -> None:
         views = await run_in_threadpool(self._outbox.final_views, operation_ids)
