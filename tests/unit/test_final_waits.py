@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +22,16 @@ from tests.unit.test_outbox_worker import Outbox, outbox_on_each_engine  # noqa:
 @pytest.fixture
 def box(outbox_on_each_engine: Outbox) -> Outbox:  # noqa: F811 (the fixture imported above)
     return outbox_on_each_engine
+
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run(main())` on a thread of its own: the browser tests' Playwright keeps an event
+    loop running on the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
 
 
 def register(box: Outbox, lot_id: str) -> str:
@@ -41,7 +54,7 @@ def test_a_waiting_request_is_answered_at_the_workers_commit_not_at_the_next_pol
     waits = FinalWaits(box.store, poll_s=60)
     operation_id = register(box, "FW-1")
 
-    view, seconds = asyncio.run(wait_while_the_worker_settles(waits, box, operation_id))
+    view, seconds = run(lambda: wait_while_the_worker_settles(waits, box, operation_id))
 
     assert view is not None
     assert view.status is OperationStatus.CONFIRMED
@@ -55,7 +68,7 @@ def test_a_notice_that_never_comes_is_made_up_for_by_the_poll(box: Outbox) -> No
     waits = FinalWaits(deaf, poll_s=0.05)
     operation_id = register(box, "FW-2")
 
-    view, _seconds = asyncio.run(wait_while_the_worker_settles(waits, box, operation_id))
+    view, _seconds = run(lambda: wait_while_the_worker_settles(waits, box, operation_id))
 
     assert view is not None
     assert view.status is OperationStatus.CONFIRMED
@@ -69,7 +82,7 @@ def test_after_the_timeout_the_operation_is_answered_as_it_stands(box: Outbox) -
     async def wait() -> OperationView | None:
         return await waits.until_final(operation_id, waits.expect(operation_id), 0.3)
 
-    view = asyncio.run(wait())
+    view = run(wait)
 
     assert view is not None
     assert view.status is OperationStatus.PENDING
