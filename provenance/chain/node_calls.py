@@ -17,7 +17,8 @@ import json
 import threading
 import urllib.parse
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -287,25 +288,27 @@ class Web3NodeCalls:
         )
 
     def call(self, transaction: Mapping[str, Any], block: BlockTag = "latest") -> bytes:
-        try:
+        with _reverts_as_call_reverted():
             return bytes(self.w3.eth.call(dict(transaction), block))  # type: ignore[arg-type]
-        except Exception as error:
-            data = revert_data(error)
-            if data is None:
-                raise
-            raise CallReverted(data, str(error)) from error
 
     def estimate_gas(self, transaction: Mapping[str, Any]) -> int:
-        try:
+        with _reverts_as_call_reverted():
             return int(self.w3.eth.estimate_gas(dict(transaction)))  # type: ignore[arg-type]
-        except Exception as error:
-            data = revert_data(error)
-            if data is None:
-                raise
-            raise CallReverted(data, str(error)) from error
 
     def send_raw_transaction(self, raw_tx: str) -> None:
         self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
 
     def gas_price(self) -> int:
         return int(self.w3.eth.gas_price)
+
+
+@contextmanager
+def _reverts_as_call_reverted() -> Iterator[None]:
+    """web3's revert exceptions (which differ by provider) as `CallReverted`; others as they are."""
+    try:
+        yield
+    except Exception as error:
+        data = revert_data(error)
+        if data is None:
+            raise
+        raise CallReverted(data, str(error)) from error

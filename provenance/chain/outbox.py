@@ -626,24 +626,9 @@ class OutboxWorker:
                 error,
             )
             return None
-        chain_id = self.client.chain_id
 
         def sign(nonce: int) -> SignedTransaction:
-            signed = signer.sign_transaction(
-                {
-                    "type": 2,
-                    "chainId": chain_id,
-                    "nonce": nonce,
-                    "to": self.client.address,
-                    "value": 0,
-                    "data": data,
-                    "gas": gas,
-                    **fees,
-                }
-            )
-            return SignedTransaction(
-                HexBytes(signed.raw_transaction).to_0x_hex(), HexBytes(signed.hash).to_0x_hex()
-            )
+            return self._signed(signer, nonce, data, gas, fees)
 
         for operation in operations:
             self._deferred.pop(operation.id, None)
@@ -731,25 +716,10 @@ class OutboxWorker:
         self, operation: PendingOperation, signer: Signer, ready: _Ready, fees: Mapping[str, int]
     ) -> int:
         self._deferred.pop(operation.id, None)
-        chain_id = self.client.chain_id
 
         def sign(sequence: int, nonce: int) -> SignedTransaction:
             data, gas = ready.plans[sequence]
-            signed = signer.sign_transaction(
-                {
-                    "type": 2,
-                    "chainId": chain_id,
-                    "nonce": nonce,
-                    "to": self.client.address,
-                    "value": 0,
-                    "data": data,
-                    "gas": gas,
-                    **fees,
-                }
-            )
-            return SignedTransaction(
-                HexBytes(signed.raw_transaction).to_0x_hex(), HexBytes(signed.hash).to_0x_hex()
-            )
+            return self._signed(signer, nonce, data, gas, fees)
 
         chain_nonce = self._chain_nonce(signer.address)
         recorded = self.store.sign_and_record(operation.id, sorted(ready.plans), chain_nonce, sign)
@@ -760,6 +730,26 @@ class OutboxWorker:
                 sent.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT, sent=True))
         self.store.apply(sent)
         return len(recorded)
+
+    def _signed(
+        self, signer: Signer, nonce: int, data: bytes, gas: int, fees: Mapping[str, int]
+    ) -> SignedTransaction:
+        """A call of the registry, signed with `fees` (from `_fees`)."""
+        signed = signer.sign_transaction(
+            {
+                "type": 2,
+                "chainId": self.client.chain_id,
+                "nonce": nonce,
+                "to": self.client.address,
+                "value": 0,
+                "data": data,
+                "gas": gas,
+                **fees,
+            }
+        )
+        return SignedTransaction(
+            HexBytes(signed.raw_transaction).to_0x_hex(), HexBytes(signed.hash).to_0x_hex()
+        )
 
     # ---------------------------------------------------------------- node access
 

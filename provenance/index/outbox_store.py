@@ -293,29 +293,17 @@ class OutboxStore:
         """Those of `operation_ids` that are final, whole, in two reads however many they are:
         what the API's waiters need after each of the worker's commits."""
         ids = list(operation_ids)
-        found: list[OperationView] = []
+        final = [OperationStatus.CONFIRMED.value, OperationStatus.FAILED.value]
         with self.engine.connect() as connection:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                rows = connection.execute(
-                    select(_operations).where(
-                        _operations.c.id.in_(chunk),
-                        _operations.c.status.in_(
-                            [OperationStatus.CONFIRMED.value, OperationStatus.FAILED.value]
-                        ),
-                    )
-                ).all()
-                if not rows:
-                    continue
-                transactions: dict[str, list[Row[Any]]] = {row.id: [] for row in rows}
-                for tx in connection.execute(
-                    select(_transactions)
-                    .where(_transactions.c.operation_id.in_(list(transactions)))
-                    .order_by(_transactions.c.operation_id, _transactions.c.sequence)
-                ):
-                    transactions[tx.operation_id].append(tx)
-                found.extend(_operation_view(row, transactions[row.id]) for row in rows)
-        return found
+            return [
+                view
+                for start in range(0, len(ids), 500)
+                for view in self._views(
+                    connection,
+                    _operations.c.id.in_(ids[start : start + 500]),
+                    _operations.c.status.in_(final),
+                )
+            ]
 
     def add_final_listener(self, listener: Callable[[Sequence[str]], None]) -> None:
         """`listener(operation_ids)` is called, from whichever thread learnt it, with operations
@@ -717,15 +705,22 @@ class OutboxStore:
         return view, False
 
     def _view(self, connection: Connection, operation_id: str) -> OperationView | None:
-        row = connection.execute(select(_operations).where(_operations.c.id == operation_id)).first()
-        if row is None:
-            return None
-        transactions = connection.execute(
+        views = self._views(connection, _operations.c.id == operation_id)
+        return views[0] if views else None
+
+    def _views(self, connection: Connection, *conditions: Any) -> list[OperationView]:
+        """The operations meeting `conditions`, each with its transactions (two reads)."""
+        rows = connection.execute(select(_operations).where(*conditions)).all()
+        if not rows:
+            return []
+        transactions: dict[str, list[Row[Any]]] = {row.id: [] for row in rows}
+        for tx in connection.execute(
             select(_transactions)
-            .where(_transactions.c.operation_id == operation_id)
-            .order_by(_transactions.c.sequence)
-        ).all()
-        return _operation_view(row, transactions)
+            .where(_transactions.c.operation_id.in_(list(transactions)))
+            .order_by(_transactions.c.operation_id, _transactions.c.sequence)
+        ):
+            transactions[tx.operation_id].append(tx)
+        return [_operation_view(row, transactions[row.id]) for row in rows]
 
     def _transactions(self, *conditions: Any) -> list[OutboxTransaction]:
         """The transactions meeting `conditions`, by sender, nonce and share. Sorted here: asked
