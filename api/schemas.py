@@ -370,6 +370,20 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
+class EmbeddedNodeHealth(FromDomain):
+    """The embedded node as `provenance serve` keeps it: restarted when it dies, saved when it moves."""
+
+    running: bool
+    restarts: int = Field(description="How often serve started the node again since serve started.")
+    last_exit: str | None = Field(default=None, description="How the node last died, and when.")
+    saved_block: int | None = Field(default=None, description="The head of the last saved chain.")
+    saved_at: float | None = Field(default=None, description="Unix time of the last save.")
+    save_error: str | None = Field(default=None, description="Why the last save failed.")
+    halted: str | None = Field(
+        default=None, description="Why the node is not started again (its saved chain is inconsistent)."
+    )
+
+
 class NodeHealth(BaseModel):
     reachable: bool
     chain_id: int | None = None
@@ -378,6 +392,17 @@ class NodeHealth(BaseModel):
         default=None, description="The head the API last heard from the node (while it is unreachable)."
     )
     error: str | None = None
+    embedded: EmbeddedNodeHealth | None = Field(
+        default=None, description="Present when this process runs the embedded node."
+    )
+
+
+class ChainConflictOut(BaseModel):
+    operation_id: str
+    lost_block: int
+    error_name: str
+    detected_at: str
+    description: str
 
 
 class IndexHealth(BaseModel):
@@ -389,6 +414,14 @@ class IndexHealth(BaseModel):
 class OutboxHealth(BaseModel):
     backlog: int | None = Field(default=None, description="Operations not yet final (pending or sent).")
     error: str | None = None
+    sending: bool = Field(
+        default=True, description="False while a chain conflict holds the outbox: nothing is sent."
+    )
+    conflicts: list[ChainConflictOut] = Field(
+        default_factory=list,
+        description="Operations the chain accepted, lost and then refused; held until a person "
+        "resolves them (`provenance outbox resume`).",
+    )
 
 
 class HealthOut(BaseModel):

@@ -91,7 +91,24 @@ def create_account(
         else:
             client.grant_role(admin_account(settings), role_id, account.address)
             granted = "granted"
+        if settings.embedded:
+            _wait_saved(settings, int(services.w3.eth.block_number))
         _, token = services.credentials.create(name, account.address, key_ref)
     finally:
         services.close()
     return CreatedAccount(account.address, described, granted, token)
+
+
+def _wait_saved(settings: Settings, block_number: int) -> None:
+    """A grant (or funding) on the embedded node is reported done only once the node's chain is
+    saved with it: a crash of the node before would take it back, and, made outside the outbox,
+    nothing would send it again."""
+    from provenance.chain.node_snapshots import SnapshotStore
+    from provenance.errors import NodeError
+
+    timeout_s = 3 * settings.node_state_interval_s + 30
+    if not SnapshotStore(settings.data_dir / "chain").wait_covering(block_number, timeout_s):
+        raise NodeError(
+            f"the embedded node did not save block {block_number} within {timeout_s:.0f} s "
+            "(is `provenance serve` running?); run the command again once it does"
+        )

@@ -16,6 +16,7 @@ from provenance.chain.node import AnvilNode, fund
 from provenance.config import Settings
 from provenance.documents import DocumentStore
 from provenance.domain.credentials import Credential
+from provenance.domain.outbox import ChainConflict
 from provenance.errors import ConfigurationError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.outbox_store import OutboxStore
@@ -23,6 +24,7 @@ from provenance.index.outbox_store import OutboxStore
 if TYPE_CHECKING:
     from provenance.chain.reader import ChainReader
     from provenance.index.claims import IndexClaimReader
+    from provenance.node_keeper import NodeKeeper, NodeStatus
 
 __all__ = [
     "Health",
@@ -43,10 +45,10 @@ def embedded_node(settings: Settings) -> AnvilNode:
     return AnvilNode(
         host=settings.node_host,
         port=settings.node_port,
-        state_path=settings.data_dir / "chain" / "anvil-state.json",
-        state_interval_s=settings.node_state_interval_s,
+        state_dir=settings.data_dir / "chain",
         log_path=settings.data_dir / "chain" / "anvil.log",
         niceness=settings.background_nice,
+        die_with_parent=True,
     )
 
 
@@ -92,6 +94,9 @@ class Services:
     keys: KeyResolver
     roles: RoleGate
     documents: DocumentStore
+    node_keeper: NodeKeeper | None = None
+    """The embedded node's keeper, in the process of `provenance serve` only (its restarts and saves
+    are reported in /health)."""
 
     def key_of(self, credential: Credential) -> Signer:
         """The key that signs for `credential`."""
@@ -185,6 +190,10 @@ class Health:
     index_error: str | None
     outbox_backlog: int | None
     outbox_error: str | None
+    conflicts: tuple[ChainConflict, ...] = ()
+    """Open chain conflicts: while there is one, the outbox sends nothing."""
+    embedded_node: NodeStatus | None = None
+    """The embedded node's restarts and saves (in `provenance serve` only)."""
 
     @property
     def index_lag(self) -> int | None:
@@ -200,6 +209,7 @@ def probe_health(services: Services) -> Health:
     block_number = chain_id = None
     node_error = index_error = outbox_error = None
     cursor = backlog = None
+    conflicts: tuple[ChainConflict, ...] = ()
     try:
         block_number = int(services.w3.eth.block_number)
         chain_id = services.client.chain_id
@@ -213,6 +223,7 @@ def probe_health(services: Services) -> Health:
         index_error = _brief(error)
     try:
         backlog = services.outbox.backlog()
+        conflicts = tuple(services.outbox.open_conflicts())
     except Exception as error:
         outbox_error = _brief(error)
     return Health(
@@ -224,6 +235,8 @@ def probe_health(services: Services) -> Health:
         index_error=index_error,
         outbox_backlog=backlog,
         outbox_error=outbox_error,
+        conflicts=conflicts,
+        embedded_node=services.node_keeper.status() if services.node_keeper is not None else None,
     )
 
 

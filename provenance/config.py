@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL of the index; unset: SQLite.")
     node_host: str = "127.0.0.1"
     node_port: int = Field(default=8545, ge=1, le=65535)
-    node_state_interval_s: int = Field(default=5, ge=1, description="How often anvil dumps its state.")
+    node_state_interval_s: float = Field(
+        default=5, gt=0, description="How often the embedded node's chain is saved, if it moved (seconds)."
+    )
     background_nice: int = Field(
         default=DEFAULT_BACKGROUND_NICE,
         ge=0,

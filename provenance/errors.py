@@ -7,6 +7,7 @@
     ├── CompilerError           the Solidity compiler is missing, or the sources do not compile
     ├── ChainError              talking to the node went wrong
     │   ├── NodeError            the embedded node would not start, or stopped
+    │   │   └── NodeStateInconsistent  no saved chain of the embedded node agrees with its own blocks
     │   ├── DeploymentError      no deployment record, or one for another chain
     │   ├── ContractRevert       the registry refused a transaction; `name` is the custom error
     │   ├── RpcError             the node answered a JSON-RPC call with an error (not a revert)
@@ -60,6 +61,11 @@ class ChainError(ProvenanceError):
 
 class NodeError(ChainError):
     """The embedded node would not start or died."""
+
+
+class NodeStateInconsistent(NodeError):
+    """Every saved chain of the embedded node holds state that its blocks do not account for (or
+    none could be read): starting from one would serve facts without their events."""
 
 
 class RpcError(ChainError):

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Request, Response
 
 from api.chain_head import ChainHead
 from api.deps import ServicesDep
-from api.schemas import HealthOut, IndexHealth, NodeHealth, OutboxHealth
+from api.schemas import (
+    ChainConflictOut,
+    EmbeddedNodeHealth,
+    HealthOut,
+    IndexHealth,
+    NodeHealth,
+    OutboxHealth,
+)
 
 router = APIRouter(tags=["health"])
 
@@ -35,6 +42,14 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
             f"node unreachable ({probe.node_error}): reads answer from the index ({behind}); "
             "writes wait in the outbox"
         )
+    embedded = probe.embedded_node
+    if embedded is not None and embedded.halted:
+        reasons.append(f"the embedded node is not started again: {embedded.halted}")
+    if probe.conflicts:
+        reasons.append(
+            f"writes stopped: {len(probe.conflicts)} chain conflict(s), first: "
+            f"{probe.conflicts[0].describe()}; resolve with `provenance outbox resume`"
+        )
     if probe.index_error:
         reasons.append(f"index unreadable ({probe.index_error})")
     if probe.outbox_error:
@@ -59,7 +74,22 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
             block_number=probe.block_number,
             last_seen_block=last_seen,
             error=probe.node_error,
+            embedded=None if embedded is None else EmbeddedNodeHealth.of(embedded),
         ),
         index=IndexHealth(cursor_block=probe.index_cursor, lag_blocks=lag, error=probe.index_error),
-        outbox=OutboxHealth(backlog=probe.outbox_backlog, error=probe.outbox_error),
+        outbox=OutboxHealth(
+            backlog=probe.outbox_backlog,
+            error=probe.outbox_error,
+            sending=not probe.conflicts,
+            conflicts=[
+                ChainConflictOut(
+                    operation_id=conflict.operation_id,
+                    lost_block=conflict.lost_block,
+                    error_name=conflict.error_name,
+                    detected_at=conflict.detected_at,
+                    description=conflict.describe(),
+                )
+                for conflict in probe.conflicts
+            ],
+        ),
     )

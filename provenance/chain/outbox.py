@@ -90,6 +90,7 @@ from provenance.domain.operations import (
     parse_transformation,
 )
 from provenance.domain.outbox import (
+    ChainConflict,
     OutboxTransaction,
     PendingOperation,
     SignedTransaction,
@@ -155,6 +156,10 @@ class OutboxStorage(Protocol):
     def work_generation(self) -> int: ...
 
     def wait_for_work(self, timeout_s: float, since: int | None = None) -> None: ...
+
+    def hold(self, conflict: ChainConflict, update: TransactionUpdate | None) -> None: ...
+
+    def open_conflicts(self) -> list[ChainConflict]: ...
 
 
 @dataclass(frozen=True)
@@ -317,6 +322,8 @@ class OutboxWorker:
         """The last error the node gave each transaction hash, so a repeated one is not logged again."""
         self._troubles: dict[str, str] = {}
         """The last unexpected error of each operation, likewise."""
+        self._held: bool | None = None
+        """Whether a chain conflict is open (None: not read yet); only this worker opens one."""
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- public
@@ -330,8 +337,12 @@ class OutboxWorker:
                 raise RuntimeError("the node has no latest block")
             head = latest.number
             self._step_head = (head, latest.hash)
+            if self._held is not False:  # a person may have resolved it meanwhile
+                self._held = bool(self.store.open_conflicts())
             changed = self._recheck(head, latest.hash, latest.parent_hash)
             tracked, unmined = self._track(head)
+            if self._held:
+                return changed + tracked  # nothing is sent while a conflict is open
             return changed + tracked + self._send_new(busy=unmined > 0, latest=latest)
 
     def close(self) -> None:
@@ -399,10 +410,13 @@ class OutboxWorker:
                         tx.sender,
                         number,
                     )
-                    updates.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT))
+                    lost = number if tx.status is OperationStatus.CONFIRMED else tx.lost_block
+                    updates.append(
+                        TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT, lost_block=lost)
+                    )
                 else:
                     update = self._mined(tx, receipt, head, shared=carriers[tx.tx_hash or ""] > 1)
-                    if _differs(tx, update):
+                    if update is not None and _differs(tx, update):
                         updates.append(update)
         self.store.apply(updates)
         return len(updates)
@@ -424,9 +438,11 @@ class OutboxWorker:
                 unmined += 1
                 continue
             update = self._mined(tx, receipt, head, shared=carriers[tx.tx_hash or ""] > 1)
-            if _differs(tx, update):
+            if update is not None and _differs(tx, update):
                 updates.append(update)
         self.store.apply(updates)
+        if self._held:
+            resend = []  # what the chain lost waits too: it may be what the conflict is about
         sent = []
         outcome: dict[str, bool] = {}
         # in the order they were sent before, across senders: that is the order the lost blocks had
@@ -450,8 +466,12 @@ class OutboxWorker:
         Returns the receipt if it turns out to be mined after all."""
         assert tx.tx_hash is not None
         assert tx.nonce is not None
-        if tx.mined:  # it was mined, and that block is gone: forget where
-            updates.append(TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT))
+        if tx.mined:  # it was mined (with success: a failure is final), and that block is gone
+            updates.append(
+                TransactionUpdate(
+                    tx.operation_id, tx.sequence, OperationStatus.SENT, lost_block=tx.block_number
+                )
+            )
         if self._known(tx.tx_hash):
             return None
         # the nonce first, then the receipt again: a transaction mined between the two reads
@@ -477,7 +497,8 @@ class OutboxWorker:
 
     def _mined(
         self, tx: OutboxTransaction, receipt: Receipt, head: int, *, shared: bool = False
-    ) -> TransactionUpdate:
+    ) -> TransactionUpdate | None:
+        """What the receipt says of `tx`; None when it was held as a chain conflict (recorded)."""
         number = receipt.block_number
         block_hash = receipt.block_hash
         gas_used = receipt.gas_used
@@ -485,6 +506,15 @@ class OutboxWorker:
             deep = head - number >= self.confirmations
             status = OperationStatus.CONFIRMED if deep else OperationStatus.SENT
             return TransactionUpdate(tx.operation_id, tx.sequence, status, number, block_hash, gas_used)
+        if tx.lost_block is not None:
+            # the same signed bytes succeeded in the block the chain lost: its nonce is spent now,
+            # so it is signed anew (on resume), and the operation is held, not failed
+            error = self._failure(tx, receipt)
+            update = TransactionUpdate(
+                tx.operation_id, tx.sequence, OperationStatus.PENDING, release_nonce=True, solo=shared
+            )
+            self._hold(tx.operation_id, tx.sequence, tx.tx_hash, tx.lost_block, error, update)
+            return None
         if shared:
             # a coalesced transaction registers all of its lots or none: none were, and its nonce
             # is spent. Each operation it carried is tried again by itself, so one lot the state
@@ -564,6 +594,8 @@ class OutboxWorker:
                         busy = True
                         continue
                 for member in batch:  # alone, or the shared transaction was refused: one by one
+                    if self._held:
+                        return changed
                     outcome = self._send_one(member, signer, fees, busy=busy, latest=latest)
                     if outcome is None:
                         continue
@@ -676,6 +708,27 @@ class OutboxWorker:
             plans[tx.sequence] = (data, min(self.max_tx_gas, int(estimate * GAS_MARGIN)))
         return _Ready(plans)
 
+    def _hold(
+        self,
+        operation_id: str,
+        sequence: int,
+        tx_hash: str | None,
+        lost_block: int,
+        error: ContractRevert,
+        update: TransactionUpdate | None,
+    ) -> None:
+        """Records a chain conflict and stops sending (see `ChainConflict`)."""
+        conflict = ChainConflict(
+            0, operation_id, sequence, tx_hash, lost_block, error.name, jsonable(error.args_by_name), ""
+        )
+        log.critical(
+            "CHAIN CONFLICT: %s. Nothing more is sent until a person resolves it: check the chain "
+            "(`provenance audit`), then `provenance outbox resume --held fail|retry`",
+            conflict.describe(),
+        )
+        self.store.hold(conflict, update)
+        self._held = True
+
     def _halve(self, operation: PendingOperation, tx: OutboxTransaction, why: str) -> _Refused | int:
         if tx.item_start is None or tx.item_end is None or tx.item_end - tx.item_start < 2:
             return _Refused(tx.sequence, ContractRevert(TOO_LARGE, {"reason": why}))
@@ -698,6 +751,10 @@ class OutboxWorker:
             log.info("operation %s refused while the chain reorganised; trying again", operation.id)
             return 0
         del self._deferred[operation.id]
+        lost = next((tx for tx in operation.transactions if tx.lost_block is not None), None)
+        if lost is not None and lost.lost_block is not None:
+            self._hold(operation.id, refused.sequence, lost.tx_hash, lost.lost_block, refused.error, None)
+            return 0
         log.info("operation %s refused at simulation: %s", operation.id, refused.error)
         self.store.apply(
             [

@@ -11,6 +11,7 @@ from provenance.cli.accounts_commands import accounts_app
 from provenance.cli.audit_command import audit
 from provenance.cli.fleet_commands import devices_app, ingest_app, simulate_app
 from provenance.cli.index_commands import db_app, index
+from provenance.cli.outbox_commands import outbox_app
 from provenance.cli.report_commands import report_app
 from provenance.cli.serve_command import serve
 from provenance.cli.verify_command import verify
@@ -29,6 +30,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(outbox_app, name="outbox")
 app.command()(index)
 app.command()(serve)
 app.command()(verify)

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -38,14 +39,15 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _record_pids(path: Path, children: list[Child], node_pid: int | None) -> None:
+def _record_pids(path: Path, children: list[Child], node_pid: Callable[[], int | None]) -> None:
     """Keeps `path` naming this process and each child's current pid, rewritten after a restart: read
     by operators and by the fault tests (tests/faults) to kill one process on purpose."""
 
     def run() -> None:
         written: dict[str, int] = {}
         while True:
-            pids = {"serve": os.getpid()} | ({"node": node_pid} if node_pid is not None else {})
+            node = node_pid()
+            pids = {"serve": os.getpid()} | ({"node": node} if node is not None else {})
             for child in children:
                 if child.process is not None and child.process.pid is not None:
                     pids[child.name] = child.process.pid
@@ -76,21 +78,30 @@ def serve() -> None:
     )
     from provenance.config import Settings
     from provenance.index.db import upgrade
+    from provenance.node_keeper import NodeKeeper
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = Settings()
     node = embedded_node(settings) if settings.embedded else None
+    keeper = NodeKeeper(node, save_every_s=settings.node_state_interval_s) if node else None
+    node_running = False
     children: list[Child] = []
     try:
-        w3 = node.start() if node else connect(settings.effective_rpc_url)
+        if keeper is not None:
+            keeper.start()  # the node restored and live, or an error that says why not
+            node_running = True
+        w3 = connect(node.url if node else settings.effective_rpc_url)
         if not w3.is_connected():
             _fail(f"no node answers at {settings.effective_rpc_url}")
         admin = admin_account(settings)
         deployment, created = ensure_deployment(settings, w3, admin)
+        if created and node is not None:
+            node.save()  # a crash before the keeper's first save would lose the registry
         if settings.database_url is None:
             upgrade(settings.effective_database_url)  # the embedded SQLite index migrates itself
         services = build_services(settings, w3=w3)
+        services.node_keeper = keeper
         token = first_admin_token(services, admin)
 
         where = f"embedded anvil at {node.url}" if node else settings.effective_rpc_url
@@ -107,7 +118,9 @@ def serve() -> None:
         for child in children:
             child.supervise()
         _record_pids(
-            settings.data_dir / "pids.json", children, node.process.pid if node and node.process else None
+            settings.data_dir / "pids.json",
+            children,
+            lambda: node.process.pid if node is not None and node.process is not None else None,
         )
         serve_with(services)
         typer.echo(f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); Ctrl-C stops")
@@ -119,11 +132,12 @@ def serve() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
     except (ProvenanceError, OSError) as error:
+        log.debug("serve failed", exc_info=True)
         _fail(str(error))
     finally:
         serve_with(None)
         for child in children:
             child.stop()
-        if node:
-            node.stop()
+        if keeper is not None and node_running:
+            keeper.stop()
             typer.echo("node stopped, chain saved")

@@ -62,6 +62,8 @@ class OutboxTransaction:
     """Never coalesced again: a transaction that carried it with others failed on chain."""
     sent_at: datetime | None = None
     """When it was last sent: re-sends go in this order, which is the order the chain had them in."""
+    lost_block: int | None = None
+    """The block it was once mined in, with success, before the chain lost that block."""
 
     @property
     def mined(self) -> bool:
@@ -119,6 +121,32 @@ class TransactionUpdate:
     sent: bool = False
     solo: bool = False
     """With `release_nonce`: from now on the transaction is sent by itself, never coalesced."""
+    lost_block: int | None = None
+    """The block the chain lost this transaction from, after it was mined there with success."""
+
+
+@dataclass(frozen=True)
+class ChainConflict:
+    """An operation the chain accepted, lost with a block, and then refused. It is held, not
+    failed (it was acknowledged, and a consistent chain would accept it again), and the worker
+    sends nothing until a person resolves the conflict: the chain changed under an acknowledged
+    write (a node restored with state its blocks do not account for, or a reorg that let another
+    transaction in first)."""
+
+    id: int
+    operation_id: str
+    sequence: int
+    tx_hash: str | None
+    lost_block: int
+    error_name: str
+    error_args: Mapping[str, Any] | None
+    detected_at: str
+
+    def describe(self) -> str:
+        return (
+            f"operation {self.operation_id} was mined in block {self.lost_block}, lost with that block, "
+            f"and is now refused by the chain ({self.error_name})"
+        )
 
 
 def operation_status(statuses: Iterable[OperationStatus]) -> OperationStatus:

@@ -36,6 +36,7 @@ from provenance.domain.operations import (
 )
 from provenance.domain.outbox import (
     NOT_SENT,
+    ChainConflict,
     OutboxTransaction,
     PendingOperation,
     SignedTransaction,
@@ -48,6 +49,7 @@ from provenance.index.db import writer_lock
 from provenance.index.group_commit import GroupCommit
 from provenance.index.models import Base
 from provenance.index.write_models import AccountNonce, ApiCredential, Operation
+from provenance.index.write_models import ChainConflict as ConflictRow
 from provenance.index.write_models import OutboxTransaction as OutboxRow
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -56,6 +58,7 @@ _operations = Base.metadata.tables[Operation.__tablename__]
 _transactions = Base.metadata.tables[OutboxRow.__tablename__]
 _nonces = Base.metadata.tables[AccountNonce.__tablename__]
 _credentials = Base.metadata.tables[ApiCredential.__tablename__]
+_conflicts = Base.metadata.tables[ConflictRow.__tablename__]
 
 # Statements of every API write, built once: building one per call (`.values(...)`, `.where(...)`)
 # and computing its cache key again was a tenth of a write's time in the API (py-spy).
@@ -116,6 +119,7 @@ def _transaction(row: Row[Any], kind: OperationKind) -> OutboxTransaction:
         share=row.share,
         solo=row.solo,
         sent_at=row.sent_at,
+        lost_block=row.lost_block,
     )
 
 
@@ -604,9 +608,10 @@ class OutboxStore:
         if not updates:
             return
         now = _now()
-        shapes: dict[tuple[bool, bool, bool], list[dict[str, Any]]] = {}
+        shapes: dict[tuple[bool, bool, bool, bool], list[dict[str, Any]]] = {}
         for update in updates:
-            shapes.setdefault((update.release_nonce, update.sent, update.solo), []).append(
+            shape = (update.release_nonce, update.sent, update.solo, update.lost_block is not None)
+            shapes.setdefault(shape, []).append(
                 {
                     "b_operation_id": update.operation_id,
                     "b_sequence": update.sequence,
@@ -616,10 +621,11 @@ class OutboxStore:
                     "b_gas_used": update.gas_used,
                     "b_error_name": update.error_name,
                     "b_error_args": None if update.error_args is None else dict(update.error_args),
+                    "b_lost_block": update.lost_block,
                 }
             )
         with self._writing() as connection:
-            for (release_nonce, sent, solo), parameters in shapes.items():
+            for (release_nonce, sent, solo, lost), parameters in shapes.items():
                 values: dict[str, Any] = {
                     "status": bindparam("b_status"),
                     "block_number": bindparam("b_block_number"),
@@ -634,6 +640,8 @@ class OutboxStore:
                     values.update(sent_at=now, attempts=_transactions.c.attempts + 1)
                 if solo:
                     values.update(solo=True)
+                if lost:
+                    values.update(lost_block=bindparam("b_lost_block"))
                 connection.execute(
                     _transactions.update()
                     .where(
@@ -660,6 +668,90 @@ class OutboxStore:
                     )
                 ).scalar_one()
             )
+
+    # ---------------------------------------------------------------- conflicts
+
+    def hold(self, conflict: ChainConflict, update: TransactionUpdate | None) -> None:
+        """Records `conflict`, then what the worker learnt of its transaction (the operation stays
+        unfinished: it is held, never failed)."""
+        with self._writing() as connection:
+            connection.execute(
+                _conflicts.insert().values(
+                    operation_id=conflict.operation_id,
+                    sequence=conflict.sequence,
+                    tx_hash=conflict.tx_hash,
+                    lost_block=conflict.lost_block,
+                    error_name=conflict.error_name,
+                    error_args=None if conflict.error_args is None else dict(conflict.error_args),
+                    detected_at=_now(),
+                )
+            )
+        if update is not None:
+            self.apply([update])
+
+    def open_conflicts(self) -> list[ChainConflict]:
+        """Conflicts no one has resolved yet, oldest first: while there is one, nothing is sent."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(_conflicts).where(_conflicts.c.resolved_at.is_(None)).order_by(_conflicts.c.id)
+            ).all()
+        return [
+            ChainConflict(
+                id=row.id,
+                operation_id=row.operation_id,
+                sequence=row.sequence,
+                tx_hash=row.tx_hash,
+                lost_block=row.lost_block,
+                error_name=row.error_name,
+                error_args=row.error_args,
+                detected_at=_timestamp(row.detected_at),
+            )
+            for row in rows
+        ]
+
+    def resolve_conflicts(self, *, fail_held: bool) -> list[ChainConflict]:
+        """A person's decision on every open conflict, after looking (`provenance audit`): either
+        the held operations fail with the error the chain gave, or they are tried once more as
+        new (a refusal then fails them like any other). Returns the conflicts resolved."""
+        conflicts = self.open_conflicts()
+        if not conflicts:
+            return []
+        held = list(dict.fromkeys(conflict.operation_id for conflict in conflicts))
+        with self._writing() as connection:
+            connection.execute(
+                _conflicts.update()
+                .where(_conflicts.c.id.in_([conflict.id for conflict in conflicts]))
+                .values(resolved_at=_now(), resolution="failed" if fail_held else "retried")
+            )
+            unfinished = _transactions.c.status.in_(
+                [OperationStatus.PENDING.value, OperationStatus.SENT.value]
+            )
+            if fail_held:
+                for conflict in conflicts:
+                    connection.execute(
+                        _transactions.update()
+                        .where(
+                            _transactions.c.operation_id == conflict.operation_id,
+                            _transactions.c.sequence == conflict.sequence,
+                            unfinished,
+                        )
+                        .values(
+                            status=OperationStatus.FAILED.value,
+                            error_name=conflict.error_name,
+                            error_args=None if conflict.error_args is None else dict(conflict.error_args),
+                        )
+                    )
+            else:
+                connection.execute(
+                    _transactions.update()
+                    .where(_transactions.c.operation_id.in_(held))
+                    .values(lost_block=None)
+                )
+            final = self._refresh(connection, held)
+        self._notify(final)
+        if final and self.on_final is not None:
+            self.on_final(final)
+        return conflicts
 
     def nonce_of(self, sender: str) -> int | None:
         """The next nonce the outbox will give `sender`, if it has given any."""

@@ -111,6 +111,27 @@ class OutboxTransaction(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     share: Mapped[int] = mapped_column(Integer, server_default="0")
     solo: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    lost_block: Mapped[int | None] = mapped_column(BigInteger)
+    """The block this transaction was once mined in, with success, before the chain lost that
+    block: if the chain then refuses it, the chain changed under an acknowledged write."""
+
+
+class ChainConflict(Base):
+    """An acknowledged operation that the chain accepted, then lost, then refused: the worker holds
+    it (never fails it) and stops sending until a person resolves it (`provenance outbox resume`)."""
+
+    __tablename__ = "chain_conflicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(String(UUID_TEXT), ForeignKey("operations.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str | None] = mapped_column(String(HASH))
+    lost_block: Mapped[int] = mapped_column(BigInteger)
+    error_name: Mapped[str] = mapped_column(String(64))
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JsonArgs)
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    resolution: Mapped[str | None] = mapped_column(String(16))
 
 
 class AccountNonce(Base):

@@ -32,6 +32,8 @@ from tests.dbs import empty_database
 from tests.epcis_schema import schema_errors
 from tests.index_chain import EXTRACTED_AT, SITE, IndexChain, record
 
+pytestmark = pytest.mark.clock
+
 OTHER_SITE = "PIT-B"
 DAY = 86_400
 

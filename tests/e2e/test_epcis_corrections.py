@@ -28,6 +28,8 @@ from tests.dbs import empty_database
 from tests.epcis_schema import schema_errors
 from tests.index_chain import SITE, IndexChain
 
+pytestmark = pytest.mark.clock
+
 
 @dataclass
 class CorrectionStack:

@@ -1,17 +1,17 @@
 """Site mass-balance accounts by calendar period, over HTTP and from `provenance report`, on SQLite
-and PostgreSQL: a history on eth-tester whose blocks are placed in December 2026 and January 2027
-(eth-tester's clock can only move forward), indexed, then read back.
+and PostgreSQL: a history on eth-tester whose blocks are placed in two consecutive months after
+the chain's own head (the first is the month after next; eth-tester's clock only moves forward, and
+no test may depend on today's date), indexed, then read back.
 
-    2026-12-01  A1 1000 g, A2 2000 g at PIT-A; B1 3000 g at PIT-B
-    2026-12-20  stock count at PIT-A: 2990 g (book 3000 g: -0.33 %, within 0.5 %)
-    2027-01-05  merge A1 1000 + B1 1000 at PIT-A -> M 1950 (50 lost, 25 charged to each input)
-                A2 corrected by -200 g (incorrect data); a correction of -5000 g is refused on chain
-    2027-01-06  stock count at PIT-A: 3500 g (book 1800 + 1950 = 3750 g: -6.67 %)
+    first month, day 1   A1 1000 g, A2 2000 g at PIT-A; B1 3000 g at PIT-B
+                 day 20  stock count at PIT-A: 2990 g (book 3000 g: -0.33 %, within 0.5 %)
+    second month, day 5  merge A1 1000 + B1 1000 at PIT-A -> M 1950 (50 lost, 25 charged to each input)
+                         A2 corrected by -200 g (incorrect data); a correction of -5000 g is refused
+                 day 6   stock count at PIT-A: 3500 g (book 1800 + 1950 = 3750 g: -6.67 %)
 """
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,14 +28,13 @@ from provenance.config import Settings
 from provenance.domain.values import CorrectionReason, TransformKind, encode_label
 from provenance.errors import ContractRevert
 from provenance.index.db import make_engine, upgrade
+from tests.calendar_months import Month
 from tests.dbs import empty_database
 from tests.index_chain import SITE, IndexChain, record
 
+pytestmark = pytest.mark.clock
+
 OTHER_SITE = "PIT-B"
-
-
-def at(year: int, month: int, day: int, hour: int = 8) -> int:
-    return calendar.timegm((year, month, day, hour, 0, 0))
 
 
 @dataclass
@@ -43,6 +42,8 @@ class AccountStack:
     chain: IndexChain
     http: TestClient
     url: str
+    first: Month
+    second: Month
 
     def account(self, site: str = SITE, **params: Any) -> dict[str, Any]:
         response = self.http.get(f"/v1/sites/{site}/mass-balance", params=params)
@@ -60,24 +61,26 @@ class AccountStack:
         return body
 
 
-def build_history(c: IndexChain) -> None:
+def build_history(c: IndexChain) -> tuple[Month, Month]:
+    """Builds the history; returns its two months."""
+    first = Month.after(int(c.w3.eth.get_block("latest")["timestamp"]), 2)
+    second = first.shift(1)
     c.client.grant_role(c.admin, c.client.registrar_role(OTHER_SITE), c.registrar)
-    c.tester.time_travel(at(2026, 12, 1))
+    c.tester.time_travel(first.at(1))
     c.register(c.lot("A1", 1_000), c.lot("A2", 2_000))
     c.register(replace(c.lot("B1", 3_000), site=OTHER_SITE))
-    c.tester.time_travel(at(2026, 12, 20))
-    c.stock_count(2_990, at(2026, 12, 20))
-    c.tester.time_travel(at(2027, 1, 5))
+    c.tester.time_travel(first.at(20))
+    c.stock_count(2_990, first.at(20))
+    c.tester.time_travel(second.at(5))
     c.hand_to_processor("A1", "B1")
     c.transform(TransformKind.MERGE, [("A1", 1_000), ("B1", 1_000)], [("M", 1_950)], 50)
     c.correct(c.registrar, "A2", CorrectionReason.INCORRECT_DATA, -200)
     with pytest.raises(ContractRevert) as refused:
         c.correct(c.registrar, "A2", CorrectionReason.INCORRECT_DATA, -5_000)
     assert refused.value.name == "InvalidCorrection"
-    c.tester.time_travel(at(2027, 1, 6))
-    c.client.transact(
-        c.registrar, "recordStockCount", encode_label(SITE), 3_500, at(2027, 1, 6), record("jan")
-    )
+    c.tester.time_travel(second.at(6))
+    c.client.transact(c.registrar, "recordStockCount", encode_label(SITE), 3_500, second.at(6), record("jan"))
+    return first, second
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -88,40 +91,44 @@ def accounts(
     with empty_database(request.param, data_dir) as url:
         upgrade(url)
         chain = IndexChain.fresh()
-        build_history(chain)
+        first, second = build_history(chain)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         chain.deployment.save(settings.deployment_path)
         services = build_services(settings, w3=chain.w3)
         engine = make_engine(url)
         try:
             chain.indexer(engine).sync()
-            yield AccountStack(chain, TestClient(create_app(services)), url)
+            yield AccountStack(chain, TestClient(create_app(services)), url, first, second)
         finally:
             engine.dispose()
             services.close()
 
 
 def test_a_month_opens_with_the_last_months_closing_and_reconciles(accounts: AccountStack) -> None:
-    december = accounts.account(period="2026-12")
-    january = accounts.account(period="2027-01")
+    first_month = accounts.account(period=accounts.first.name)
+    second_month = accounts.account(period=accounts.second.name)
 
-    assert (december["opening_g"], december["extracted_g"], december["closing_g"]) == (0, 3_000, 3_000)
-    assert december["reconciles"]
-    assert december["problems"] == []
-    assert december["starts_at"] == at(2026, 12, 1, 0)
-    assert december["ends_at"] == at(2027, 1, 1, 0)
-    assert january["opening_g"] == december["closing_g"]
-    assert january["extracted_g"] == 0
-    assert january["received_g"] == 975  # B1's part of M, made here from PIT-B's lot
-    assert january["transformed_in_g"] == 975
-    assert january["transformed_out_g"] == 975
-    assert january["lost_g"] == 25
-    assert january["corrected_g"] == -200
-    assert january["closing_g"] == 1_800 + 1_950
-    assert january["reconciles"] is True
-    assert next(line["key"] for line in january["lines"]) == "opening_g"
+    assert (first_month["opening_g"], first_month["extracted_g"], first_month["closing_g"]) == (
+        0,
+        3_000,
+        3_000,
+    )
+    assert first_month["reconciles"]
+    assert first_month["problems"] == []
+    assert first_month["starts_at"] == accounts.first.at(1, 0)
+    assert first_month["ends_at"] == accounts.second.at(1, 0)
+    assert second_month["opening_g"] == first_month["closing_g"]
+    assert second_month["extracted_g"] == 0
+    assert second_month["received_g"] == 975  # B1's part of M, made here from PIT-B's lot
+    assert second_month["transformed_in_g"] == 975
+    assert second_month["transformed_out_g"] == 975
+    assert second_month["lost_g"] == 25
+    assert second_month["corrected_g"] == -200
+    assert second_month["closing_g"] == 1_800 + 1_950
+    assert second_month["reconciles"] is True
+    assert next(line["key"] for line in second_month["lines"]) == "opening_g"
 
-    other = accounts.account(OTHER_SITE, period="2027-01")
+    other = accounts.account(OTHER_SITE, period=accounts.second.name)
     assert (other["opening_g"], other["transformed_out_g"], other["lost_g"], other["closing_g"]) == (
         3_000,
         975,
@@ -133,35 +140,36 @@ def test_a_month_opens_with_the_last_months_closing_and_reconciles(accounts: Acc
 
 
 def test_weeks_days_and_the_whole_history_give_the_same_movements(accounts: AccountStack) -> None:
-    week = accounts.account(period="2027-W01")  # Monday 4 to Sunday 10 January 2027
-    day = accounts.account(period="2027-01-05")
+    week = accounts.account(period=accounts.second.week_of(5))
+    day = accounts.account(period=accounts.second.day(5))
     everything = accounts.account()
 
     for account in (week, day):
         assert (account["received_g"], account["lost_g"], account["corrected_g"]) == (975, 25, -200)
         assert account["reconciles"]
-    assert accounts.account(period="2027-01-04")["transformed_out_g"] == 0
+    assert accounts.account(period=accounts.second.day(4))["transformed_out_g"] == 0
     assert everything["opening_g"] == 0
     assert everything["closing_g"] == 3_750
     assert everything["reconciles"]
-    assert accounts.account(period="2030-05")["closing_g"] == 3_750  # after the last block: nothing moves
+    later = accounts.second.shift(40).name
+    assert accounts.account(period=later)["closing_g"] == 3_750  # after the last block: nothing moves
 
 
 def test_stock_counts_are_compared_with_the_book_within_the_tolerance(accounts: AccountStack) -> None:
-    (december,) = accounts.account(period="2026-12")["stock_checks"]
-    assert (december["counted_g"], december["book_g"], december["variance_g"]) == (2_990, 3_000, -10)
-    assert december["variance_ppm"] == -3_333
-    assert december["within_tolerance"]
+    (first_month,) = accounts.account(period=accounts.first.name)["stock_checks"]
+    assert (first_month["counted_g"], first_month["book_g"], first_month["variance_g"]) == (2_990, 3_000, -10)
+    assert first_month["variance_ppm"] == -3_333
+    assert first_month["within_tolerance"]
 
-    january = accounts.account(period="2027-01")
-    (count,) = january["stock_checks"]
+    second_month = accounts.account(period=accounts.second.name)
+    (count,) = second_month["stock_checks"]
     assert (count["counted_g"], count["book_g"], count["variance_g"]) == (3_500, 3_750, -250)
     assert count["within_tolerance"] is False
-    assert january["stock_agrees"] is False
-    assert any("beyond 0.5 %" in problem for problem in january["problems"])
-    assert january["reconciles"] is True  # the book itself adds up; the count disagrees with it
+    assert second_month["stock_agrees"] is False
+    assert any("beyond 0.5 %" in problem for problem in second_month["problems"])
+    assert second_month["reconciles"] is True  # the book itself adds up; the count disagrees with it
 
-    lenient = accounts.account(period="2027-01", tolerance="10%")
+    lenient = accounts.account(period=accounts.second.name, tolerance="10%")
     assert lenient["stock_agrees"]
     assert lenient["problems"] == []
 
@@ -187,20 +195,20 @@ def test_the_report_reads_the_index_as_a_table_or_csv(
     runner = CliRunner()
     base = ["report", "mass-balance", "--site", SITE, "--database", accounts.url]
 
-    december = runner.invoke(cli, [*base, "--period", "2026-12"])
-    assert december.exit_code == 0, december.output
-    assert "Closing stock" in december.output
-    assert "3,000 g" in december.output
-    assert "reconciles: yes" in december.output
+    first_month = runner.invoke(cli, [*base, "--period", accounts.first.name])
+    assert first_month.exit_code == 0, first_month.output
+    assert "Closing stock" in first_month.output
+    assert "3,000 g" in first_month.output
+    assert "reconciles: yes" in first_month.output
 
-    january = runner.invoke(cli, [*base, "--period", "2027-01", "--format", "csv"])
-    assert january.exit_code == 1, january.output  # the stock count is beyond 0.5 %
-    rows = {row.split(",")[4]: row.split(",") for row in january.output.splitlines()[1:]}
+    second_month = runner.invoke(cli, [*base, "--period", accounts.second.name, "--format", "csv"])
+    assert second_month.exit_code == 1, second_month.output  # the stock count is beyond 0.5 %
+    rows = {row.split(",")[4]: row.split(",") for row in second_month.output.splitlines()[1:]}
     assert rows["received_g"][6] == "975"
     assert rows["closing_g"][6] == "3750"
     assert rows["reconciles"][7] == "true"
 
-    lenient = runner.invoke(cli, [*base, "--period", "2027-01", "--tolerance", "10"])
+    lenient = runner.invoke(cli, [*base, "--period", accounts.second.name, "--tolerance", "10"])
     assert lenient.exit_code == 0, lenient.output
 
     whole = runner.invoke(cli, [*base, "--from-block", "0", "--format", "csv"])

@@ -3,8 +3,8 @@ mass-flow picture, in the language asked for; 4xx pages naming the parameter; a 
 chain node (needed to map the month to blocks) does not answer.
 
 The history is the site-accounts one (tests/e2e/test_site_accounts.py) on eth-tester, placed in
-December 2026 and January 2027: in January PIT-A receives 975 g, loses 25 g in a merge, corrects
--200 g and counts 3,500 g against a book of 3,750 g (beyond 0.5 %).
+two consecutive months after the chain's head: in the second PIT-A receives 975 g, loses 25 g in a
+merge, corrects -200 g and counts 3,500 g against a book of 3,750 g (beyond 0.5 %).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import socket
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +26,11 @@ from api.pages.site_view import tonnes_text
 from provenance.bootstrap import Services, build_services
 from provenance.config import Settings
 from provenance.index.db import make_engine, upgrade
+from tests.calendar_months import Month
 from tests.e2e.test_site_accounts import OTHER_SITE, build_history
 from tests.index_chain import SITE, IndexChain
+
+pytestmark = pytest.mark.clock
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -35,6 +39,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 class SiteStack:
     services: Services
     http: TestClient
+    first: Month
+    second: Month
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteStack]:
     url = f"sqlite:///{data_dir / 'index.sqlite3'}"
     upgrade(url)
     chain = IndexChain.fresh()
-    build_history(chain)
+    first, second = build_history(chain)
     settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
     chain.deployment.save(settings.deployment_path)
     services = build_services(settings, w3=chain.w3)
@@ -51,7 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteStack]:
     try:
         chain.indexer(engine).sync()
         with TestClient(create_app(services)) as http:
-            yield SiteStack(services, http)
+            yield SiteStack(services, http, first, second)
     finally:
         engine.dispose()
         services.close()
@@ -81,10 +87,10 @@ def account_rows(html: str) -> dict[str, tuple[str, str]]:
 
 
 def test_a_month_shows_the_account_its_verdict_and_the_stock_count_beyond_tolerance(stack: SiteStack) -> None:
-    html = page(stack, f"/sites/{SITE}?period=2027-01")
+    html = page(stack, f"/sites/{SITE}?period={stack.second.name}")
 
     assert "<script" not in html
-    assert f"Site {SITE}: mass balance, 2027-01" in html
+    assert f"Site {SITE}: mass balance, {stack.second.name}" in html
     assert 'data-reconciles="yes"' in html
     assert "The account reconciles" in html
     assert 'data-stock-agrees="no"' in html
@@ -109,11 +115,11 @@ def test_a_month_shows_the_account_its_verdict_and_the_stock_count_beyond_tolera
     assert "-6.6667 %" in count
     [problem] = re.findall(r'<li class="problem">(.*?)</li>', html)
     assert "beyond 0.5 %" in problem
-    assert 'href="/v1/sites/PIT-A/mass-balance?period=2027-01"' in html
+    assert f'href="/v1/sites/PIT-A/mass-balance?period={stack.second.name}"' in html
 
 
 def test_the_mass_flow_picture_draws_the_account_with_the_loss_as_its_own_branch(stack: SiteStack) -> None:
-    svg = mass_flow(page(stack, f"/sites/{SITE}?period=2027-01"))
+    svg = mass_flow(page(stack, f"/sites/{SITE}?period={stack.second.name}"))
 
     bands = {path.get("data-key"): path for path in svg.iter(f"{SVG}path")}
     assert set(bands) == {
@@ -158,39 +164,44 @@ def test_the_mass_flow_picture_draws_the_account_with_the_loss_as_its_own_branch
 
 
 def test_the_page_comes_in_korean_and_links_the_months_around_it(stack: SiteStack) -> None:
-    html = page(stack, f"/sites/{SITE}?period=2026-12&lang=ko")
-    by_header = page(stack, f"/sites/{SITE}?period=2026-12", **{"Accept-Language": "ko-KR,ko;q=0.9"})
+    first = stack.first.name
+    html = page(stack, f"/sites/{SITE}?period={first}&lang=ko")
+    by_header = page(stack, f"/sites/{SITE}?period={first}", **{"Accept-Language": "ko-KR,ko;q=0.9"})
 
     assert '<html lang="ko">' in html
     assert "장부가 맞습니다" in html
     assert "기말 재고" in html
     assert "모든 재고 실사가 장부와 0.5 % 이내로 일치합니다." in html
     assert '<html lang="ko">' in by_header
-    headers = stack.http.get(f"/sites/{SITE}?period=2026-12&lang=ko").headers
+    headers = stack.http.get(f"/sites/{SITE}?period={first}&lang=ko").headers
     assert headers["Content-Language"] == "ko"
     assert "script-src" not in headers["Content-Security-Policy"]
-    assert f'href="/sites/{SITE}?period=2026-11&amp;lang=ko"' in html
-    assert f'href="/sites/{SITE}?period=2027-01&amp;lang=ko"' in html
-    assert f'href="/sites/{SITE}?period=2026-12&amp;lang=en"' in html, "the other language"
+    assert f'href="/sites/{SITE}?period={stack.first.shift(-1).name}&amp;lang=ko"' in html
+    assert f'href="/sites/{SITE}?period={stack.second.name}&amp;lang=ko"' in html
+    assert f'href="/sites/{SITE}?period={first}&amp;lang=en"' in html, "the other language"
     labels = [text.text for text in mass_flow(html).iter(f"{SVG}text")]
     assert "채굴" in labels
     assert "기말 재고" in labels
 
 
 def test_without_a_period_the_page_is_the_current_month(stack: SiteStack) -> None:
+    before = Month.after(int(time.time()), 0).name
     html = page(stack, f"/sites/{OTHER_SITE}")
+    after = Month.after(int(time.time()), 0).name  # the month may turn during the request
 
-    assert re.search(rf"Site {OTHER_SITE}: mass balance, \d{{4}}-\d{{2}}<", html)
+    shown = re.search(rf"Site {OTHER_SITE}: mass balance, (\d{{4}}-\d{{2}})<", html)
+    assert shown is not None
+    assert shown.group(1) in (before, after)
     assert 'id="previous-month"' in html
     assert 'id="next-month"' in html
 
 
 def test_a_tolerance_changes_the_verdict_and_follows_the_month_links(stack: SiteStack) -> None:
-    html = page(stack, f"/sites/{SITE}?period=2027-01&tolerance=10%25")
+    html = page(stack, f"/sites/{SITE}?period={stack.second.name}&tolerance=10%25")
 
     assert 'data-stock-agrees="yes"' in html
     assert "problem" not in re.findall(r'<section id="reconciles".*?</section>', html, re.DOTALL)[0]
-    assert "period=2027-02&amp;lang=en&amp;tolerance=10%25" in html
+    assert f"period={stack.second.shift(1).name}&amp;lang=en&amp;tolerance=10%25" in html
 
 
 @pytest.mark.parametrize(
@@ -232,7 +243,7 @@ def test_with_the_chain_node_down_the_page_is_a_503_saying_so(stack: SiteStack) 
     )
     client = TestClient(create_app(down))
 
-    response = client.get(f"/sites/{SITE}?period=2027-01")
+    response = client.get(f"/sites/{SITE}?period={stack.second.name}")
 
     assert response.status_code == 503
     assert "Chain node not answering" in response.text
@@ -246,10 +257,12 @@ def test_the_lot_page_links_its_site_to_the_site_page(stack: SiteStack) -> None:
     assert f'<a href="/sites/{SITE}?lang=ko"' in html
 
 
-@pytest.mark.parametrize(("period", "closing"), [("2030-05", "3,750 g"), ("1999-01", "0 g")])
+@pytest.mark.parametrize(("months_after", "closing"), [(40, "3,750 g"), (None, "0 g")])
 def test_a_month_without_blocks_still_shows_the_stock_it_opens_and_closes_with(
-    stack: SiteStack, period: str, closing: str
+    stack: SiteStack, months_after: int | None, closing: str
 ) -> None:
+    """40 months after the history, or 1999-01, long before any chain."""
+    period = "1999-01" if months_after is None else stack.second.shift(months_after).name
     html = page(stack, f"/sites/{SITE}?period={period}")
 
     assert "no block of the chain falls in this period" in html

@@ -18,11 +18,13 @@ from typer.testing import CliRunner, Result
 
 from api.app import create_app
 from provenance.bootstrap import admin_account, build_services, ensure_deployment
+from provenance.chain.connection import connect
 from provenance.chain.node import AnvilNode
 from provenance.chain.outbox import OutboxWorker
 from provenance.cli.main import app
 from provenance.config import Settings
 from provenance.index.db import upgrade
+from provenance.node_keeper import NodeKeeper
 from tests.e2e.conftest import lot_body
 
 pytestmark = pytest.mark.anvil
@@ -39,10 +41,13 @@ ASSAY = {
 
 @pytest.fixture
 def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """An anvil where `provenance serve` would start one (no RPC URL: the embedded setup), with the
-    registry deployed and the database at the newest schema; yields the environment to run the CLI in."""
-    node = AnvilNode()
-    w3 = node.start()
+    """An anvil where `provenance serve` would start one (no RPC URL: the embedded setup), kept and
+    saved as serve keeps it (`accounts create` waits until its grant is saved), with the registry
+    deployed and the database at the newest schema; yields the environment to run the CLI in."""
+    node = AnvilNode(state_dir=tmp_path / "chain")
+    keeper = NodeKeeper(node, save_every_s=0.2)
+    keeper.start()
+    w3 = connect(node.url)
     env = {"PROVENANCE_DATA_DIR": str(tmp_path), "PROVENANCE_NODE_PORT": str(node.port)}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -54,7 +59,7 @@ def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
         upgrade(settings.effective_database_url)
         yield {**os.environ, **env}
     finally:
-        node.kill()
+        keeper.stop()
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

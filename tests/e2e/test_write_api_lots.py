@@ -9,6 +9,8 @@ from web3.logs import DISCARD
 
 from tests.e2e.conftest import SITE, Stack, digest, error_of, lot_body
 
+pytestmark = pytest.mark.clock
+
 
 def test_registering_a_lot_answers_202_with_an_operation_that_the_chain_then_confirms(stack: Stack) -> None:
     body = lot_body(stack.lot_id())

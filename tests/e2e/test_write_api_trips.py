@@ -26,6 +26,8 @@ from provenance.ingest import TripIngest
 from tests.e2e.conftest import SITE, Stack
 from tests.shifts import finished_shift_start
 
+pytestmark = pytest.mark.clock
+
 
 @dataclass
 class ClientApi:

@@ -17,7 +17,7 @@ from provenance.chain.node import free_port
 from tests.integration.test_main_job import CLI, run_cli, serve_env, start_serve, stop, wait_for_line
 from tests.shifts import finished_shift_start
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.clock]
 
 
 def ingest(env: dict[str, str], lines: str) -> tuple[int, dict[str, object], str]:

@@ -241,3 +241,11 @@ def event_names(client: RegistryClient, receipt: TxReceipt) -> list[str]:
                 by_index[event["logIndex"]] = event["event"]
     assert len(by_index) == len(receipt["logs"]), "a log the registry's ABI does not describe"
     return [by_index[index] for index in sorted(by_index)]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every unit test runs again under the far-future fake clock (`make test`): they are fast, and
+    any of them may read the clock through the code it calls."""
+    for item in items:
+        if "tests/unit/" in str(item.path):
+            item.add_marker(pytest.mark.clock)

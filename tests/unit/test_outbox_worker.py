@@ -20,6 +20,7 @@ from web3.logs import DISCARD
 from provenance.chain.outbox import TX_GAS_CAP, OutboxWorker
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
 from provenance.domain.outbox import NOT_SENT
+from provenance.domain.records import LotRegistration
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import make_engine, upgrade
 from provenance.index.outbox_store import OutboxStore
@@ -594,3 +595,71 @@ def test_an_operation_the_node_chokes_on_does_not_hold_up_the_others(
 
     assert outbox.view(choking).status is OperationStatus.CONFIRMED
     assert [outbox.view(o).transactions[0].nonce for o in (after, choking)] == [0, 1]
+
+
+# ------------------------------------------------------------------------------ chain conflicts
+
+
+def lost_and_taken(outbox: Outbox) -> tuple[str, str, int]:
+    """L-1 registered and confirmed, then its block lost, and meanwhile the lot id taken by another
+    registrar's transaction: the same signed bytes, which the chain took before, now revert
+    (LotExists). Returns the held operation, one acknowledged after it, and the lost block."""
+    worker = outbox.worker()
+    before = outbox.chain.tester.take_snapshot()
+    held = outbox.register("L-1")
+    settle(worker)
+    assert outbox.view(held).status is OperationStatus.CONFIRMED
+    lost_block = outbox.view(held).transactions[0].block_number
+    assert lost_block is not None
+    outbox.chain.tester.revert_to_snapshot(before)
+    outbox.chain.register(lot_registration("L-1"), sender=outbox.chain.clerk)
+    settle(worker)
+    later = outbox.register("L-2")
+    settle(worker)
+    return held, later, lost_block
+
+
+def lot_registration(lot_id: str) -> LotRegistration:
+    return LotRegistration(lot_id, SITE, "F3", "COAL", 1_000, 12_345, EXTRACTED_AT, bytes(32))
+
+
+def test_an_acknowledged_operation_the_chain_took_lost_and_then_refused_is_held_not_failed(
+    outbox: Outbox,
+) -> None:
+    held, later, lost_block = lost_and_taken(outbox)
+
+    assert not outbox.view(held).status.final, "an operation the chain once confirmed ended"
+    (conflict,) = outbox.store.open_conflicts()
+    assert (conflict.operation_id, conflict.error_name, conflict.lost_block) == (
+        held,
+        "LotExists",
+        lost_block,
+    )
+    # nothing more is sent while the conflict is open: the later write waits, acknowledged
+    assert outbox.view(later).status is OperationStatus.PENDING
+    assert outbox.chain.client.lot("L-2") is None
+
+
+def test_a_person_fails_the_held_operation_and_the_outbox_sends_again(outbox: Outbox) -> None:
+    held, later, _ = lost_and_taken(outbox)
+
+    resolved = outbox.store.resolve_conflicts(fail_held=True)
+    settle(outbox.worker())
+
+    assert [conflict.operation_id for conflict in resolved] == [held]
+    assert outbox.store.open_conflicts() == []
+    view = outbox.view(held)
+    assert (view.status, view.error_name) == (OperationStatus.FAILED, "LotExists")
+    assert outbox.view(later).status is OperationStatus.CONFIRMED
+
+
+def test_a_retried_held_operation_is_refused_like_a_new_one(outbox: Outbox) -> None:
+    held, later, _ = lost_and_taken(outbox)
+
+    outbox.store.resolve_conflicts(fail_held=False)
+    settle(outbox.worker(defer_s=0))
+
+    assert outbox.store.open_conflicts() == []
+    assert outbox.view(held).status is OperationStatus.FAILED  # simulated again: the lot id is taken
+    assert outbox.view(held).error_name == "LotExists"
+    assert outbox.view(later).status is OperationStatus.CONFIRMED
