@@ -60,3 +60,4 @@ bench: setup
 	$(BIN)/python bench/index.py
 	$(BIN)/python bench/api_write.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/node_kills.py

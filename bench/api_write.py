@@ -3,6 +3,7 @@
     .venv/bin/python bench/api_write.py                       # 10,000 lots in batches, 1,500 single POSTs
     .venv/bin/python bench/api_write.py --single-lots 600     # a shorter run
     .venv/bin/python bench/api_write.py --profile             # and py-spy on the server (pip install py-spy)
+    .venv/bin/python bench/api_write.py --smoke               # 200 + 40 lots: that it runs (the suite does)
 
 Starts `provenance serve` on the embedded anvil node, in a fresh data directory on free ports,
 and creates a registrar of site SH2 with `provenance accounts create`. Then:
@@ -567,7 +568,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the server during each phase")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (printed)")
+    parser.add_argument("--smoke", action="store_true", help="200 batch and 40 single lots: that it runs")
     options = parser.parse_args(argv)
+    if options.smoke:
+        options.batch_lots, options.batch_size, options.batch_clients = 200, 100, 2
+        options.single_lots, options.single_clients, options.grace = 40, 4, 10.0
 
     print(
         f"bench/api_write.py, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {machine()}", flush=True

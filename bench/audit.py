@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/audit.py                # 100,000 events
     .venv/bin/python bench/audit.py --profile      # and where the audit spends its time
+    .venv/bin/python bench/audit.py --smoke        # 1,000 events: that it runs (the suite does)
 
 Builds the history of bench/index.py (registrations in batches, transformations, handovers, assays,
 documents, devices, corrections; many transactions per block), indexes it into a live SQLite index
@@ -49,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events in the history")
     parser.add_argument("--profile", action="store_true", help="profile the audit")
+    parser.add_argument("--smoke", action="store_true", help="1,000 events: that it runs")
     options = parser.parse_args(argv)
+    if options.smoke:
+        options.events = 1_000
 
     print(f"bench/audit.py, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="provenance-bench-audit-") as scratch:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/gas.py           # the in-process eth-tester chain (py-evm, Prague rules)
     .venv/bin/python bench/gas.py --anvil   # then the same transactions on anvil; gas must match
+    .venv/bin/python bench/gas.py --smoke   # eth-tester only: that it runs (the suite does)
 
 Every figure is a receipt's `gasUsed`. Each registry operation's minimum is derived from its own
 transaction: 21,000 intrinsic; the calldata it sent (16 per non-zero byte, 4 per zero byte, or the
@@ -695,7 +696,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--anvil", action="store_true", help="also run on anvil from node_modules and compare"
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="eth-tester only (no --anvil): that it runs; the same sizes"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.anvil = False
 
     started = time.monotonic()
     now = int(time.time())

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/index.py                  # 100,000 events, SQLite and PostgreSQL
     .venv/bin/python bench/index.py --profile        # and where the SQLite backfill spends its time
+    .venv/bin/python bench/index.py --smoke          # 1,000 events: that it runs (the suite does)
 
 Registers lots and transforms them (with handovers, assays, documents, devices and corrections
 around them) on a fresh anvil until the registry has emitted 100,000 events, signing locally
@@ -183,7 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000, help="events in the history")
     parser.add_argument("--naive-events", type=int, default=5_000, help="events in the naive indexer's slice")
     parser.add_argument("--profile", action="store_true", help="profile the SQLite backfill")
+    parser.add_argument("--smoke", action="store_true", help="1,000 events: that it runs")
     options = parser.parse_args(argv)
+    if options.smoke:
+        options.events, options.naive_events = 1_000, 200
 
     print(f"bench/index.py, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="provenance-bench-") as scratch:

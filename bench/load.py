@@ -3,6 +3,7 @@
     .venv/bin/python bench/load.py                     # seed ~4,000 lots, then 64 clients for 60 s
     .venv/bin/python bench/load.py --think-ms 0        # closed loop: the machine's capacity, not a latency
     .venv/bin/python bench/load.py --profile           # and py-spy on the server during the load
+    .venv/bin/python bench/load.py --smoke             # 8 clients for 5 s: that it runs (the suite does)
 
 Creates a fresh PostgreSQL database (`provenance_load_<random>` on 127.0.0.1:5432, user postgres),
 migrates it with `provenance db upgrade`, and starts `provenance serve` on the embedded anvil node
@@ -830,7 +831,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the load")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and the database")
+    parser.add_argument("--smoke", action="store_true", help="8 clients for 5 s on a small seed: that it runs")
     options = parser.parse_args(argv)
+    if options.smoke:
+        options.clients, options.duration, options.registrars, options.processors = 8, 5.0, 2, 1
+        options.seed_lots, options.think_ms = 20, 200.0
 
     print(f"bench/load.py, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {machine()}", flush=True)
     database = f"provenance_load_{uuid.uuid4().hex[:10]}"

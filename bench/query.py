@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/query.py                 # 1,000,000 lots, both databases
     .venv/bin/python bench/query.py --lots 50000 --db sqlite
+    .venv/bin/python bench/query.py --smoke         # 2,000 lots, 20 samples: that it runs (the suite does)
 
 Builds the index directly through the index's tables (not through the chain): lineage threads,
 each a registered lot carried through 20 transformations that alternate a split (one output goes
@@ -9,8 +10,10 @@ on, the other stays active) and a blend with two fresh registered lots, so linea
 and each blend fans in; every thread's last lot is handed to a buyer; a tenth of the lots carry an
 assay and a document. Rows go in by executemany (SQLite) and COPY (PostgreSQL).
 
-Then measures through the API in process (FastAPI's TestClient, so routing, validation and JSON
-are in the figures): lot detail, provenance of a depth-10 lot, descendants of a registered lot
+Then measures through the API in process, built the way `provenance serve` builds it
+(`build_services`, the composition root, with an in-process chain holding a deployed registry, so
+a change to what the app needs cannot leave this script behind; FastAPI's TestClient, so routing,
+validation and JSON are in the figures): lot detail, provenance of a depth-10 lot, descendants of a registered lot
 (every thread: about 30 lots), and a filtered list page (a site, status active, 100 lots, from a
 cursor in the middle). Targets: p99 <= 25 ms for provenance at depth 10, p99 <= 10 ms for lot
 detail and a list page, on both databases. The last line is one JSON object.
@@ -28,7 +31,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +38,11 @@ sys.path.insert(0, str(REPO_ROOT))  # tests/dbs.py makes and drops the databases
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, insert  # noqa: E402
-from web3 import Web3  # noqa: E402
+from web3 import EthereumTesterProvider, Web3  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from provenance.bootstrap import build_services  # noqa: E402
+from provenance.chain.deployment import deploy_registry  # noqa: E402
 from provenance.config import Settings  # noqa: E402
 from provenance.domain.lineage import allocate  # noqa: E402
 from provenance.index.db import make_engine, upgrade  # noqa: E402
@@ -351,16 +355,20 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
             load(engine, kind, built)
             load_s = time.perf_counter() - start
             print(f"{kind}: loaded {built.lot_count:,} lots in {load_s:.1f} s", flush=True)
-            services = SimpleNamespace(
-                settings=Settings(data_dir=directory), engine=engine, w3=Web3(), deployment=None
-            )
+            w3 = Web3(EthereumTesterProvider())
+            _, deployment = deploy_registry(w3, w3.eth.accounts[0])
+            data_dir = directory / kind
+            data_dir.mkdir(exist_ok=True)
+            settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
+            deployment.save(settings.deployment_path)
+            services = build_services(settings, w3=w3)
             rng = random.Random(11)
             details = [rng.choice(built.rows["lots"])["lot_id"] for _ in range(samples)]
             deep = [rng.choice(built.depth10) for _ in range(samples)]
             roots = [rng.choice(built.roots) for _ in range(samples)]
             sites = [rng.choice(SITES) for _ in range(samples)]
             results: dict[str, Any] = {"load_s": round(load_s, 1)}
-            with TestClient(create_app(services)) as http:  # type: ignore[arg-type]
+            with TestClient(create_app(services)) as http:
                 middle = {
                     site: http.get(
                         "/v1/lots", params={"site": site, "status": "active", "limit": 500}
@@ -384,6 +392,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                     ),
                     samples,
                 )
+            services.close()
             return results
         finally:
             engine.dispose()
@@ -396,7 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lots", type=int, default=1_000_000)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--smoke", action="store_true", help="2,000 lots and 20 samples: that it runs")
     options = parser.parse_args(argv)
+    if options.smoke:
+        options.lots, options.samples = 2_000, 20
 
     start = time.perf_counter()
     built = Builder(options.lots)

@@ -196,6 +196,14 @@ class Health:
     """The embedded node's restarts and saves (in `provenance serve` only)."""
 
     @property
+    def index_ahead(self) -> int:
+        """Blocks the index holds beyond the node's head: a node that lost blocks (restored from
+        an older save, a reorg to a shorter chain) or one that lags behind another."""
+        if self.block_number is None or self.index_cursor is None:
+            return 0
+        return max(0, self.index_cursor - self.block_number)
+
+    @property
     def index_lag(self) -> int | None:
         if self.block_number is None or self.index_cursor is None:
             return None
@@ -210,17 +218,17 @@ def probe_health(services: Services) -> Health:
     node_error = index_error = outbox_error = None
     cursor = backlog = None
     conflicts: tuple[ChainConflict, ...] = ()
-    try:
-        block_number = int(services.w3.eth.block_number)
-        chain_id = services.client.chain_id
-    except Exception as error:
-        node_error = _brief(error)
-    try:
+    try:  # the cursor before the head: on a healthy chain the cursor then never reads ahead of it
         with services.engine.connect() as connection:
             found = read_cursor(connection)
         cursor = found.number if found is not None else None
     except Exception as error:
         index_error = _brief(error)
+    try:
+        block_number = int(services.w3.eth.block_number)
+        chain_id = services.client.chain_id
+    except Exception as error:
+        node_error = _brief(error)
     try:
         backlog = services.outbox.backlog()
         conflicts = tuple(services.outbox.open_conflicts())

@@ -50,6 +50,12 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
             f"writes stopped: {len(probe.conflicts)} chain conflict(s), first: "
             f"{probe.conflicts[0].describe()}; resolve with `provenance outbox resume`"
         )
+    if probe.index_ahead:
+        reasons.append(
+            f"the index is {probe.index_ahead} block(s) ahead of the node's head {probe.block_number}: the "
+            "node lost blocks (restored from an older save, or a reorg) or lags; until the indexer rolls "
+            "back, reads may show facts the node no longer holds"
+        )
     if probe.index_error:
         reasons.append(f"index unreadable ({probe.index_error})")
     if probe.outbox_error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
+from sqlalchemy import text
 
 from provenance.chain.logsource import RpcLogSource
 from provenance.index import Indexer
@@ -110,6 +111,23 @@ def test_health_reports_the_node_the_index_and_the_outbox_backlog(stack: Stack) 
     index = stack.http.get("/health").json()["index"]
     assert index["cursor_block"] == stack.w3.eth.block_number - 1
     assert index["lag_blocks"] == 1
+
+
+def test_health_says_when_the_index_holds_blocks_the_node_no_longer_has(stack: Stack) -> None:
+    services = stack.services
+    Indexer(services.engine, RpcLogSource(stack.w3, services.deployment.registry), services.deployment).sync()
+    head = stack.w3.eth.block_number
+    move = text("UPDATE index_cursor SET block_number = :number")
+    with services.engine.begin() as connection:  # as after the node was restored from an older save
+        connection.execute(move, {"number": head + 3})
+    try:
+        health = stack.http.get("/health").json()
+    finally:
+        with services.engine.begin() as connection:
+            connection.execute(move, {"number": head})
+
+    assert health["status"] == "degraded"
+    assert any("3 block(s) ahead of the node's head" in reason for reason in health["reasons"]), health
 
 
 def test_health_counts_operations_the_outbox_cannot_send_yet(stack: Stack) -> None:

@@ -24,6 +24,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -559,18 +560,23 @@ def on_chain(rpc_url: str, registry: str, event: str) -> Counter[str]:
 
 
 def wait_indexed(server: ChaosServer, timeout_s: float) -> int:
-    """Waits until the index holds the node's head; returns that block."""
+    """Waits until the index's cursor is the node's head: the same number and the same hash (a node
+    restored from an older save can grow back to, or stay below, a cursor whose blocks it no longer
+    has, until the indexer's next poll sees it and rolls back). Returns that block."""
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=server.url, timeout=10) as http:
-        while True:
-            with contextlib.suppress(httpx.TransportError, KeyError, TypeError, ValueError):
-                health = http.get("/health").json()
-                head, cursor = health["node"]["block_number"], health["index"]["cursor_block"]
-                if head is not None and cursor is not None and cursor >= head:
-                    return int(cursor)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the index did not reach the node's head within {timeout_s:.0f} s")
-            time.sleep(0.2)
+    index = f"file:{server.data_dir / 'index.sqlite3'}?mode=ro"
+    while True:
+        with contextlib.suppress(
+            sqlite3.Error, httpx.HTTPError, KeyError, TypeError, ValueError, RuntimeError
+        ):
+            with contextlib.closing(sqlite3.connect(index, uri=True)) as db:
+                row = db.execute("SELECT block_number, block_hash FROM index_cursor").fetchone()
+            head = server.node_call("eth_getBlockByNumber", "latest", False)
+            if row is not None and (int(head["number"], 16), head["hash"]) == (row[0], row[1]):
+                return int(row[0])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the index did not reach the node's head within {timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 def audit(server: ChaosServer) -> subprocess.CompletedProcess[str]:

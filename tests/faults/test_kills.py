@@ -28,7 +28,7 @@ LOTS_PER_CLIENT = 3  # 4 operations each: 96 operations
 
 
 NODE_STATE_INTERVAL_S = 2
-"""The node dumps its state every 2 s (the server fixture reads this)."""
+"""The node's chain is saved every 2 s (the server fixture reads this)."""
 
 
 def test_every_acknowledged_operation_lands_exactly_once_through_kills_of_every_process(

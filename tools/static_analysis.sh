@@ -3,7 +3,7 @@
 # project's environments: both tools are installed (pinned) under $WORK, never into .venv or the
 # project's package.json.
 #
-#     bench/static_analysis.sh            # prints every finding; exits 1 on a High/Medium one
+#     tools/static_analysis.sh            # prints every finding; exits 1 on a High/Medium one
 #                                         # that docs/security.md does not list as reviewed
 #
 # Slither compiles the committed standard-JSON input (provenance/chain/artifacts/standard-input.json:

@@ -1,0 +1,82 @@
+"""Every benchmark in bench/ runs at its `--smoke` size and ends with its one JSON line, with the
+keys it documents. Only that: the figures belong to the full runs (docs/benchmarks.md), not to a
+timed test. A benchmark nothing runs rots (bench/query.py crashed for weeks after an API change):
+this is what runs them.
+
+A benchmark's exit code 1 means "a target was missed", which a smoke size may well do; a crash
+prints no JSON line (and exits 1 with a traceback), so the JSON line is what tells them apart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCH = REPO_ROOT / "bench"
+
+SCRIPTS: dict[str, tuple[set[str], list[pytest.MarkDecorator]]] = {
+    "api_write.py": (
+        {"batch_lots_per_s", "single_lots_per_s", "single_p99_ms", "lost", "duplicated"},
+        [pytest.mark.anvil],
+    ),
+    "audit.py": ({"events", "lots", "audit_seconds", "events_per_s", "pass"}, [pytest.mark.anvil]),
+    "chaos.py": (
+        {"verdict", "exactly_once", "missing", "duplicated", "audit_exit_code", "unresolved_5xx"},
+        [pytest.mark.anvil],
+    ),
+    "gas.py": ({"registry_artifact_fresh", "minimum_gas"}, []),
+    "index.py": (
+        {"events", "sqlite_events_per_s", "postgres_events_per_s", "naive_events_per_s", "peak_rss_mib"},
+        [pytest.mark.anvil, pytest.mark.postgres],
+    ),
+    "load.py": (
+        {"clients", "read_p50_ms", "read_p99_ms", "write_p99_ms", "5xx", "endpoints"},
+        [pytest.mark.anvil, pytest.mark.postgres],
+    ),
+    "node_kills.py": (
+        {
+            "rounds",
+            "acknowledged",
+            "landed_once",
+            "lost",
+            "duplicated",
+            "failed_after_ack",
+            "audit_clean_rounds",
+        },
+        [pytest.mark.anvil],
+    ),
+    "query.py": ({"lots", "lineage_edges", "sqlite", "postgresql"}, [pytest.mark.postgres]),
+}
+
+
+def test_every_benchmark_has_a_smoke_run_here() -> None:
+    assert {path.name for path in BENCH.glob("*.py")} == set(SCRIPTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "keys"),
+    [pytest.param(name, keys, marks=marks, id=name) for name, (keys, marks) in SCRIPTS.items()],
+)
+def test_the_benchmark_runs_at_its_smoke_size_and_prints_its_json(script: str, keys: set[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--smoke"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, done.stderr[-3000:]
+    try:
+        summary = json.loads(lines[-1])
+    except ValueError:
+        pytest.fail(
+            f"{script} did not end with its JSON line (exit {done.returncode}):\n{done.stderr[-3000:]}"
+        )
+    assert done.returncode in (0, 1), (done.returncode, done.stderr[-3000:])
+    assert keys <= summary.keys(), sorted(keys - summary.keys())
