@@ -831,7 +831,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the load")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and the database")
-    parser.add_argument("--smoke", action="store_true", help="8 clients for 5 s on a small seed: that it runs")
+    parser.add_argument(
+        "--smoke", action="store_true", help="8 clients for 5 s on a small seed: that it runs"
+    )
     options = parser.parse_args(argv)
     if options.smoke:
         options.clients, options.duration, options.registrars, options.processors = 8, 5.0, 2, 1
