@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/chaos.py                          # 5 minutes, 8 clients
     .venv/bin/python bench/chaos.py --minutes 1 --seed 3     # a shorter run, other moments
-    .venv/bin/python bench/chaos.py --smoke                  # 20 s, 2 clients: that it runs (the suite does)
+    .venv/bin/python bench/chaos.py --smoke                  # 12 s, 2 clients: that it runs (the suite does)
 
 Starts `provenance serve` (embedded anvil, SQLite, a temporary data directory; bench/api_write.py's
 `Server`) and makes a registrar of site SH2 and a processor. Each client then loops: register a lot,
@@ -48,10 +48,10 @@ def main() -> int:
     parser.add_argument("--pause-s", type=float, nargs=2, default=(5.0, 20.0), help="between faults (5 20)")
     parser.add_argument("--outage-s", type=float, default=30.0, help="how long the node stays away (30)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
-    parser.add_argument("--smoke", action="store_true", help="20 s, 2 clients, short pauses: that it runs")
+    parser.add_argument("--smoke", action="store_true", help="12 s, 2 clients, short pauses: that it runs")
     args = parser.parse_args()
     if args.smoke:
-        args.minutes, args.clients, args.pause_s, args.outage_s = 1 / 3, 2, (3.0, 5.0), 2.0
+        args.minutes, args.clients, args.pause_s, args.outage_s = 0.2, 2, (2.0, 4.0), 2.0
 
     data_dir = Path(tempfile.mkdtemp(prefix="provenance-chaos-")) / "data"
     server = ChaosServer(data_dir)

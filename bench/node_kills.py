@@ -2,7 +2,7 @@
 none fails after it was acknowledged, and the chain audits clean after every round.
 
     .venv/bin/python bench/node_kills.py                 # 30 rounds, 4 clients
-    .venv/bin/python bench/node_kills.py --smoke         # 2 rounds, 2 clients (the test suite runs it)
+    .venv/bin/python bench/node_kills.py --smoke         # 1 round, 2 clients (the test suite runs it)
 
 Starts `provenance serve` (embedded anvil, SQLite, a temporary data directory; its node keeper
 saves the chain every `--save-every-s`, 1 s) and makes a registrar and a processor. Each round,
@@ -97,11 +97,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients in a round (4)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill moments (1)")
     parser.add_argument("--save-every-s", type=float, default=1.0, help="the node keeper's save interval (1)")
-    parser.add_argument("--smoke", action="store_true", help="2 rounds of 2 clients: that it runs at all")
+    parser.add_argument("--smoke", action="store_true", help="1 round of 2 clients: that it runs at all")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
     if args.smoke:
-        args.rounds, args.clients = 2, 2
+        args.rounds, args.clients = 1, 2
 
     data_dir = Path(tempfile.mkdtemp(prefix="provenance-node-kills-")) / "data"
     server = ChaosServer(data_dir, state_interval_s=args.save_every_s)
