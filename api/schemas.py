@@ -303,6 +303,11 @@ class OperationOut(BaseModel):
     updated_at: str
     transactions: list[TransactionOut]
     error: OperationError | None = None
+    stuck_reason: str | None = Field(
+        default=None,
+        description="Why the outbox cannot send it just now, in the node's words (a sender without "
+        "ether, a request the node refuses); it stays pending and is tried again.",
+    )
     links: OperationLinks
 
     @classmethod
@@ -334,6 +339,7 @@ class OperationOut(BaseModel):
                 if view.error_name
                 else None
             ),
+            stuck_reason=view.stuck_reason,
             links=OperationLinks(self=f"/v1/operations/{view.id}", document=document),
         )
 
@@ -397,6 +403,11 @@ class NodeHealth(BaseModel):
     )
 
 
+class StuckOperationOut(BaseModel):
+    operation_id: str
+    reason: str
+
+
 class ChainConflictOut(BaseModel):
     operation_id: str
     lost_block: int
@@ -416,6 +427,10 @@ class OutboxHealth(BaseModel):
     error: str | None = None
     sending: bool = Field(
         default=True, description="False while a chain conflict holds the outbox: nothing is sent."
+    )
+    stuck: int = Field(default=0, description="Unfinished operations the node will not take just now.")
+    stuck_operations: list[StuckOperationOut] = Field(
+        default_factory=list, description="The oldest of them, with what the node answered."
     )
     conflicts: list[ChainConflictOut] = Field(
         default_factory=list,

@@ -192,6 +192,9 @@ class Health:
     outbox_error: str | None
     conflicts: tuple[ChainConflict, ...] = ()
     """Open chain conflicts: while there is one, the outbox sends nothing."""
+    stuck_count: int = 0
+    stuck: tuple[tuple[str, str], ...] = ()
+    """The oldest operations the node will not take, with the node's answer."""
     embedded_node: NodeStatus | None = None
     """The embedded node's restarts and saves (in `provenance serve` only)."""
 
@@ -218,6 +221,7 @@ def probe_health(services: Services) -> Health:
     node_error = index_error = outbox_error = None
     cursor = backlog = None
     conflicts: tuple[ChainConflict, ...] = ()
+    stuck_count, stuck = 0, list[tuple[str, str]]()
     try:  # the cursor before the head: on a healthy chain the cursor then never reads ahead of it
         with services.engine.connect() as connection:
             found = read_cursor(connection)
@@ -232,6 +236,7 @@ def probe_health(services: Services) -> Health:
     try:
         backlog = services.outbox.backlog()
         conflicts = tuple(services.outbox.open_conflicts())
+        stuck_count, stuck = services.outbox.stuck()
     except Exception as error:
         outbox_error = _brief(error)
     return Health(
@@ -244,6 +249,8 @@ def probe_health(services: Services) -> Health:
         outbox_backlog=backlog,
         outbox_error=outbox_error,
         conflicts=conflicts,
+        stuck_count=stuck_count,
+        stuck=tuple(stuck),
         embedded_node=services.node_keeper.status() if services.node_keeper is not None else None,
     )
 

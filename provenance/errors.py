@@ -2,6 +2,7 @@
 
     ProvenanceError
     ├── ConfigurationError      settings that cannot work (bad URL, missing key, wrong chain)
+    │   └── InsufficientFunds    the signing account cannot pay for what it must send
     ├── DomainError (ValueError) input that breaks a rule of the domain, caught before the chain sees it
     │   └── InvalidLabel         a lot id, site, face or commodity that cannot be a bytes32 label
     ├── CompilerError           the Solidity compiler is missing, or the sources do not compile
@@ -36,6 +37,10 @@ class ProvenanceError(Exception):
 
 class ConfigurationError(ProvenanceError):
     """Settings that cannot work."""
+
+
+class InsufficientFunds(ConfigurationError):
+    """The account that must sign holds too little ether for what it must send."""
 
 
 class DomainError(ProvenanceError, ValueError):

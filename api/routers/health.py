@@ -15,6 +15,7 @@ from api.schemas import (
     IndexHealth,
     NodeHealth,
     OutboxHealth,
+    StuckOperationOut,
 )
 
 router = APIRouter(tags=["health"])
@@ -49,6 +50,12 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
         reasons.append(
             f"writes stopped: {len(probe.conflicts)} chain conflict(s), first: "
             f"{probe.conflicts[0].describe()}; resolve with `provenance outbox resume`"
+        )
+    if probe.stuck_count:
+        first_id, first_reason = probe.stuck[0]
+        reasons.append(
+            f"outbox stuck: {probe.stuck_count} operation(s) the node will not take; the oldest, "
+            f"{first_id}: {first_reason}"
         )
     if probe.index_ahead:
         reasons.append(
@@ -87,6 +94,11 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
             backlog=probe.outbox_backlog,
             error=probe.outbox_error,
             sending=not probe.conflicts,
+            stuck=probe.stuck_count,
+            stuck_operations=[
+                StuckOperationOut(operation_id=operation_id, reason=reason)
+                for operation_id, reason in probe.stuck
+            ],
             conflicts=[
                 ChainConflictOut(
                     operation_id=conflict.operation_id,

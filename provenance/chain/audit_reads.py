@@ -170,7 +170,7 @@ class AuditChain:
         calls = [
             (
                 RPCEndpoint("eth_call"),
-                [{"to": self.registry, "data": "0x" + _LOT_STATE + _label_hex(lot_id)}, hex(block)],
+                [{"to": self.registry, "input": "0x" + _LOT_STATE + _label_hex(lot_id)}, hex(block)],
             )
             for lot_id in lot_ids
         ]

@@ -30,7 +30,7 @@ from provenance.domain.records import (
     Transformation,
 )
 from provenance.domain.values import CorrectionReason, decode_label, encode_label
-from provenance.errors import ChainError, ContractRevert, DomainError
+from provenance.errors import ChainError, ContractRevert, DomainError, InsufficientFunds
 
 Sender = LocalAccount | str
 """A local key that signs, or an address the node holds unlocked (test chains only)."""
@@ -108,7 +108,14 @@ class RegistryClient:
         artifact = registry_artifact()
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         admin_address = admin or _address_of(deployer)
-        receipt = send(w3, factory.constructor(admin_address), deployer)
+        constructor = factory.constructor(admin_address)
+        try:
+            gas: int | None = int(constructor.estimate_gas({"from": _address_of(deployer)}))
+        except Exception:  # a constructor that reverts: `send` says why, decoded
+            gas = None
+        if gas is not None:
+            _check_can_pay(w3, _address_of(deployer), gas)
+        receipt = send(w3, constructor, deployer)
         address = receipt["contractAddress"]
         if address is None:
             raise ChainError("deployment receipt has no contract address")
@@ -304,6 +311,22 @@ def revert_data(error: Exception) -> bytes | None:
         if message.startswith(prefix):
             return b""
     return None
+
+
+def _check_can_pay(w3: Web3, address: str, gas: int) -> None:
+    """A deployer that cannot pay is said so in one line, before anything is sent (a node's own
+    refusal arrives as a web3 traceback: "Sender doesn't have enough funds")."""
+    price = int(w3.eth.gas_price)
+    if price == 0:
+        return  # a chain without fees (a consortium chain may run so)
+    balance, needed = int(w3.eth.get_balance(Web3.to_checksum_address(address))), gas * price
+    if balance < needed:
+        raise InsufficientFunds(
+            f"account {address} holds {balance} wei on chain {w3.eth.chain_id}; deploying the registry "
+            f"needs about {needed} wei ({gas} gas at {price} wei): fund that account, or set "
+            "PROVENANCE_KEYSTORE and PROVENANCE_KEYSTORE_PASSWORD_FILE (provenance deploy: --keystore "
+            "and --password-file) to a funded key"
+        )
 
 
 def _address_of(sender: Sender) -> str:

@@ -123,6 +123,8 @@ class HttpNodeCalls:
         if error is not None:
             code, message = int(error.get("code", 0)), str(error.get("message", ""))
             data = error.get("data")
+            if isinstance(data, Mapping):  # Hardhat: {"message": ..., "data": "0x..."}; anvil, geth: "0x..."
+                data = data.get("data")
             if code == 3 or "revert" in message.lower():
                 raw = bytes(HexBytes(data)) if isinstance(data, str) and data.startswith("0x") else b""
                 raise CallReverted(raw, message)
@@ -233,8 +235,12 @@ def _json_transaction(transaction: Mapping[str, Any]) -> dict[str, Any]:
             encoded[name] = "0x" + bytes(value).hex()
         else:
             encoded[name] = value
-    if "data" in encoded:  # the name every node reads; "input" is the newer alias
-        encoded["input"] = encoded["data"]
+    if "data" in encoded:
+        # the execution-apis schema (GenericTransaction) names it `input`; `data` is an older alias
+        # that nodes differ on: Hardhat's EDR refuses a call that names both (-32602), geth refuses
+        # both when they differ. `input` alone is read by anvil, Hardhat and geth
+        # (tests/integration/test_other_nodes.py)
+        encoded["input"] = encoded.pop("data")
     return encoded
 
 

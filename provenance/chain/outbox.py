@@ -161,6 +161,8 @@ class OutboxStorage(Protocol):
 
     def open_conflicts(self) -> list[ChainConflict]: ...
 
+    def mark_stuck(self, operation_id: str, reason: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class Call:
@@ -855,6 +857,8 @@ class OutboxWorker:
         self._troubles[operation_id] = message
         if len(self._troubles) > 10_000:
             self._troubles.clear()
+        if not repeated:  # it stays pending, and says why: /health and the operation show it
+            self._mark_stuck(operation_id, f"could not be prepared or sent: {message}")
         log.log(
             logging.DEBUG if repeated else logging.WARNING,
             "operation %s could not be prepared or sent (%s); it stays pending",
@@ -862,6 +866,12 @@ class OutboxWorker:
             message,
             exc_info=not repeated,
         )
+
+    def _mark_stuck(self, operation_id: str, reason: str) -> None:
+        try:
+            self.store.mark_stuck(operation_id, reason)
+        except Exception as error:  # the reason is also in the log; the database may be what fails
+            log.debug("could not record why operation %s is stuck: %s", operation_id, error)
 
     def _fees(self, latest: Head) -> dict[str, int]:
         """From the step's latest block: twice its base fee covers six full blocks of rises."""
@@ -893,6 +903,8 @@ class OutboxWorker:
                 tx.sender,
                 error,
             )
+            if not repeated:
+                self._mark_stuck(tx.operation_id, f"the node refused its transaction {tx.tx_hash}: {message}")
             return False
         return True
 

@@ -88,6 +88,8 @@ class OperationView:
     error_name: str | None = None
     error_args: Mapping[str, Any] | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
+    stuck_reason: str | None = None
+    """Why the worker cannot send it just now, in the node's words (None: nothing holds it)."""
 
 
 def fingerprint(kind: OperationKind, payload: Mapping[str, Any]) -> str:

@@ -149,6 +149,7 @@ def _operation_view(row: Row[Any], transactions: Iterable[Row[Any]]) -> Operatio
         error_name=row.error_name,
         error_args=row.error_args,
         payload=row.payload,
+        stuck_reason=row.stuck_reason,
     )
 
 
@@ -669,6 +670,48 @@ class OutboxStore:
                 ).scalar_one()
             )
 
+    # ---------------------------------------------------------------- stuck operations
+
+    def mark_stuck(self, operation_id: str, reason: str) -> None:
+        """Records why the worker cannot send `operation_id` (the node's answer); kept until it is sent."""
+        with self._writing() as connection:
+            connection.execute(
+                _operations.update()
+                .where(_operations.c.id == operation_id)
+                .values(
+                    stuck_reason=reason[:1000],
+                    stuck_since=func.coalesce(_operations.c.stuck_since, _now()),
+                )
+            )
+
+    def clear_stuck(self, operation_ids: Collection[str]) -> None:
+        if not operation_ids:
+            return
+        with self._writing() as connection:
+            connection.execute(
+                _operations.update()
+                .where(_operations.c.id.in_(list(operation_ids)))
+                .values(stuck_reason=None, stuck_since=None)
+            )
+
+    def stuck(self, limit: int = 5) -> tuple[int, list[tuple[str, str]]]:
+        """How many unfinished operations the node will not take, and the oldest `limit` of them
+        with their reasons: a probe for /health, by the index on `stuck_since`."""
+        unfinished = _operations.c.status.in_([OperationStatus.PENDING.value, OperationStatus.SENT.value])
+        with self.engine.connect() as connection:
+            count = connection.execute(
+                select(func.count())
+                .select_from(_operations)
+                .where(_operations.c.stuck_since.is_not(None), unfinished)
+            ).scalar_one()
+            rows = connection.execute(
+                select(_operations.c.id, _operations.c.stuck_reason)
+                .where(_operations.c.stuck_since.is_not(None), unfinished)
+                .order_by(_operations.c.stuck_since)
+                .limit(limit)
+            ).all()
+        return int(count), [(row.id, row.stuck_reason or "") for row in rows]
+
     # ---------------------------------------------------------------- conflicts
 
     def hold(self, conflict: ChainConflict, update: TransactionUpdate | None) -> None:
@@ -900,6 +943,15 @@ class OutboxStore:
                         updated_at=now,
                     ),
                     changes,
+                )
+            moved = [
+                change["b_id"] for change in changes if change["b_status"] != OperationStatus.PENDING.value
+            ]
+            if moved:  # sent (or final): whatever held it before let go
+                connection.execute(
+                    _operations.update()
+                    .where(_operations.c.id.in_(moved), _operations.c.stuck_since.is_not(None))
+                    .values(stuck_reason=None, stuck_since=None)
                 )
         return final
 

@@ -75,6 +75,9 @@ class Operation(Base):
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JsonArgs)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stuck_reason: Mapped[str | None] = mapped_column(Text)
+    """Why the worker cannot send it just now (the node refused it, and says why); None once sent."""
+    stuck_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class OutboxTransaction(Base):

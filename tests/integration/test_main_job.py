@@ -201,3 +201,27 @@ def test_a_killed_node_is_really_gone() -> None:
 
     with pytest.raises(Exception, match=r"(?i)connect|refused"):
         connect(node.url, timeout_s=2).eth.chain_id  # noqa: B018
+
+
+def test_deploying_from_an_account_without_ether_is_one_line_naming_it(tmp_path: Path) -> None:
+    with AnvilNode() as node:
+        result = run_cli(
+            "deploy", "--rpc", node.url, "--out", str(tmp_path / "d.json"), "--data-dir", str(tmp_path)
+        )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "holds 0 wei on chain 31337" in line
+    assert "PROVENANCE_KEYSTORE" in line
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_serve_against_a_chain_where_its_key_holds_nothing_says_so_and_exits_2(tmp_path: Path) -> None:
+    with AnvilNode() as node:
+        env = {**serve_env(tmp_path, free_port(), free_port()), "PROVENANCE_RPC_URL": node.url}
+        result = subprocess.run([*CLI, "serve"], capture_output=True, text=True, timeout=120, env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert any("holds 0 wei" in line and line.startswith("error:") for line in result.stderr.splitlines())

@@ -21,6 +21,7 @@ from provenance.chain.outbox import TX_GAS_CAP, OutboxWorker
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
 from provenance.domain.outbox import NOT_SENT
 from provenance.domain.records import LotRegistration
+from provenance.errors import RpcError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import make_engine, upgrade
 from provenance.index.outbox_store import OutboxStore
@@ -595,6 +596,39 @@ def test_an_operation_the_node_chokes_on_does_not_hold_up_the_others(
 
     assert outbox.view(choking).status is OperationStatus.CONFIRMED
     assert [outbox.view(o).transactions[0].nonce for o in (after, choking)] == [0, 1]
+
+
+def test_an_operation_the_node_refuses_says_why_until_it_goes_through(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request the node refuses for a reason that will not change by itself (Hardhat refused a
+    call object naming both `data` and `input`: -32602) kept operations pending in silence."""
+    worker = outbox.worker(coalesce_lots=0)
+    refused = outbox.register("L-1")
+    estimate = worker.node.estimate_gas
+
+    def refuse(transaction: Any) -> int:
+        raise RpcError(-32602, "duplicate field `data` at line 1 column 360")
+
+    monkeypatch.setattr(worker.node, "estimate_gas", refuse)
+    settle(worker)
+
+    view = outbox.view(refused)
+    assert view.status is OperationStatus.PENDING, (
+        "an acknowledged write is not failed for the node's refusal"
+    )
+    assert view.stuck_reason is not None
+    assert "duplicate field `data`" in view.stuck_reason
+    assert "-32602" in view.stuck_reason
+    count, oldest = outbox.store.stuck()
+    assert (count, [operation_id for operation_id, _ in oldest]) == (1, [refused])
+
+    monkeypatch.setattr(worker.node, "estimate_gas", estimate)
+    settle(worker)
+
+    view = outbox.view(refused)
+    assert (view.status, view.stuck_reason) == (OperationStatus.CONFIRMED, None)
+    assert outbox.store.stuck() == (0, [])
 
 
 # ------------------------------------------------------------------------------ chain conflicts
