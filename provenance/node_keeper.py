@@ -28,8 +28,9 @@ log = logging.getLogger("provenance.serve")
 
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 SAVE_SHARE = 10.0
-STEADY_S = 60.0
-"""A node that ran this long before it died starts again at the shortest back-off."""
+STEADY_S = 10.0
+"""A node that ran this long before it died starts again at the shortest back-off: it was killed
+(or crashed) while working, not failing at start. Only a node that dies sooner backs off further."""
 
 
 @dataclass(frozen=True)
