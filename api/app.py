@@ -5,6 +5,8 @@ limits; nothing connects here (the services arrive connected, from
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -15,15 +17,33 @@ from api.limits import BodyLimit, JsonDepthLimit
 from api.pages import router as pages_router
 from api.ratelimit import WriteRateLimiter
 from api.routers import assays, devices, documents, epcis, health, lots, operations, reads, verify
+from api.timing import ServerTiming
 from api.waiting import FinalWaits
 from provenance.bootstrap import Services
+from provenance.index.queries import ReadQueries
 
 API_PREFIX = "/v1"
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
+    """`watch_head`: a thread asks the node for its head once a second while the app runs, so no
+    read or `/health` ever waits on the node (the server's way; tests' apps ask on demand)."""
     settings = services.settings
+    chain_head = ChainHead(
+        lambda: int(services.w3.eth.block_number), read_index=ReadQueries(services.engine).index_block
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if watch_head:
+            chain_head.watch()
+        try:
+            yield
+        finally:
+            chain_head.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Mineral provenance",
         version="1",
         summary="Ore lots on an EVM chain: register, transform, hand over, assay, document.",
@@ -41,7 +61,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.write_limiter = WriteRateLimiter(settings.write_rate_per_s, settings.write_burst)
     app.state.final_waits = FinalWaits(services.outbox)
     app.state.known_tokens = KnownTokens()
-    app.state.chain_head = ChainHead(lambda: int(services.w3.eth.block_number))
+    app.state.chain_head = chain_head
     errors.install(app)
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit, which bounds what it buffers
     app.add_middleware(
@@ -49,6 +69,7 @@ def create_app(services: Services) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         max_document_bytes=settings.max_document_bytes,
     )
+    app.add_middleware(ServerTiming)  # outermost: the whole time the app spent on the request
     app.include_router(health.router)
     app.include_router(pages_router)
     app.include_router(lots.router, prefix=API_PREFIX)
@@ -69,7 +90,7 @@ def from_environment() -> FastAPI:
     from provenance.bootstrap import build_services, serving_services
     from provenance.config import Settings
 
-    app = create_app(serving_services() or build_services(Settings()))
+    app = create_app(serving_services() or build_services(Settings()), watch_head=True)
     # what start-up built (modules, the app's routes and models, web3's ABI machinery) lives as long
     # as the process: out of the collector's sight, a full collection no longer walks it every time,
     # which showed as pauses of every request thread at once

@@ -1,16 +1,21 @@
-"""The chain's head as the API last saw it, so a read can say how far the index is behind.
+"""The chain's head as the API last heard it, so a read can say how far the index is behind.
 
-A read answers from the index alone; asking the node on every read would make reads as slow, and
-as fragile, as the node. At most one read a second asks it (the others, and any read while that
-one waits, copy what was last heard), so a node that hangs holds up one read, never all of them.
+A read answers from the index alone; asking the node inside a read makes reads as slow, and as
+fragile, as the node (a node busy saving its state held every such read for up to 300 ms). In the
+server the head is watched: a thread of its own asks the node once a second, and reads and
+`/health` copy what it last heard. Without a watcher (an app built for a test), at most one read a
+second asks, and the others copy what was last heard.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 UNREACHABLE_AFTER_S = 3.0
 """No answer from the node for this long, and reads say it is unreachable."""
@@ -21,6 +26,10 @@ class HeadSeen:
     block: int | None
     """The last head the node reported; None before its first answer."""
     reachable: bool
+    error: str | None = None
+    """Why the last question failed, if it did."""
+    index_cursor: int | None = None
+    """The index's cursor read just before that head: on a healthy chain never above it."""
 
 
 class ChainHead:
@@ -29,30 +38,74 @@ class ChainHead:
         read_head: Callable[[], int],
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        read_index: Callable[[], int | None] | None = None,
     ) -> None:
         self._read_head = read_head
+        self._read_index = read_index
         self._interval_s = interval_s
         self._clock = clock
         self._block: int | None = None
+        self._cursor: int | None = None
+        self._error: str | None = None
         self._answered_at: float | None = None
         self._asked_at: float | None = None
-        self._failed = False
         self._asking = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def watched(self) -> bool:
+        return self._thread is not None
+
+    def watch(self) -> None:
+        """Asks the node once per interval on a thread of its own, until `stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watching, name="chain-head", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        self._stop.set()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _watching(self) -> None:
+        while not self._stop.is_set():
+            self.ask()
+            self._stop.wait(self._interval_s)
+
+    def ask(self) -> None:
+        """One question to the node (and, first, the index's cursor); skipped if one is under way."""
+        if not self._asking.acquire(blocking=False):
+            return
+        try:
+            self._asked_at = self._clock()
+            cursor = None
+            try:
+                if self._read_index is not None:
+                    cursor = self._read_index()
+                block = self._read_head()
+            except Exception as error:  # the node's or database's errors, whatever the transport
+                self._error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[
+                    :200
+                ]
+            else:
+                self._block, self._cursor, self._error = block, cursor, None
+                self._answered_at = self._clock()
+        finally:
+            self._asking.release()
 
     def seen(self) -> HeadSeen:
-        now = self._clock()
-        due = self._asked_at is None or now - self._asked_at >= self._interval_s
-        if due and self._asking.acquire(blocking=False):
-            try:
-                self._asked_at = now
-                try:
-                    block = self._read_head()
-                except Exception:  # the node's transport errors, whatever the provider
-                    self._failed = True
-                else:
-                    self._block, self._answered_at, self._failed = block, self._clock(), False
-            finally:
-                self._asking.release()
+        """What was last heard; never waits on the node while watched."""
+        if self._thread is None:
+            due = self._asked_at is None or self._clock() - self._asked_at >= self._interval_s
+            if due:
+                self.ask()
         answered_at = self._answered_at
         fresh = answered_at is not None and self._clock() - answered_at < UNREACHABLE_AFTER_S
-        return HeadSeen(self._block, fresh and not self._failed)
+        error = self._error
+        if error is None and not fresh:
+            error = f"no answer for {UNREACHABLE_AFTER_S:.0f} s"
+        return HeadSeen(self._block, fresh and self._error is None, error, self._cursor)

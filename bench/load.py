@@ -47,7 +47,11 @@ operation a successful receipt. Lost = acknowledged but never final, or confirme
 The operations' time to confirmation (their `created_at` to `updated_at`) is reported too.
 
 Reads over 100 ms are counted by the second of the load they were sent in, which tells a stall
-(many in a few seconds) from steady queueing.
+(many in a few seconds) from steady queueing. The 20 slowest reads are printed in the order sent,
+each with the app's own time (its `Server-Timing` header: the rest was waiting outside the app)
+and what the server did meanwhile, sampled every 50 ms: the peak CPU of each part (API, indexer
+and worker, anvil, postgres), PostgreSQL's busy backends (and those idle in a transaction), and
+whether the node saved its chain then (a snapshot file appearing).
 
 **Pace**: each client pauses an exponential time of mean `--think-ms` (default 2,000) between
 requests, and starts after a uniform pause of up to that long: a person at a screen or a truck's
@@ -56,7 +60,7 @@ about 33 requests/s. With `--think-ms 0` the clients form a closed loop, which m
 instead: by Little's law its mean latency is the clients over the throughput (64 / 165 requests/s
 = 0.39 s on the 2-core machine), so no latency target can be read from it.
 
-Targets: no 5xx, no lost write, read p99 <= 50 ms (the reads of the mix but verification, which
+Targets: no 5xx, no lost write, `GET /v1/lots/{id}` p99 <= 25 ms, read p99 <= 50 ms (the reads of the mix but verification, which
 replays a lineage against the chain, and the operation-status polls; both are printed apart),
 index lag p99 <= 2 s. Prints figures beside targets and one JSON object as its last line. Exit 2
 if a write was lost, 1 if a target is missed, 0 otherwise.
@@ -100,6 +104,10 @@ from api_write import (
 )
 
 TARGET_READ_P99_MS = 50.0
+TARGET_LOT_P99_MS = 25.0
+TIMELINE_READS = 20
+"""The slowest reads printed with what the server did while each waited."""
+WATCH_S = 0.05
 TARGET_LAG_P99_S = 2.0
 SLOW_READ_MS = 100.0
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
@@ -221,6 +229,121 @@ def cpu_by_part(pids: dict[int, str], root: int) -> dict[str, float]:
 
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+# ------------------------------------------------------------------------------- what the server did
+
+
+@dataclass(frozen=True)
+class SlowRead:
+    sent_at: float
+    """perf_counter when it was sent."""
+    kind: str
+    ms: float
+    app_ms: float | None
+    """The app's own time (its `Server-Timing: app;dur=`): the rest was spent waiting outside it."""
+
+
+def app_ms(response: httpx.Response) -> float | None:
+    for part in response.headers.get("server-timing", "").split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        if name == "app":
+            with contextlib.suppress(ValueError):
+                return float(duration)
+    return None
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    """perf_counter at the end of the sample."""
+    cpu: dict[str, float]
+    """Share of a core each part used since the previous sample."""
+    busy_backends: int
+    """PostgreSQL backends of the load's database not idle (running, or idle in a transaction)."""
+    idle_in_transaction: int
+
+
+class ServerWatch:
+    """Samples the server every WATCH_S while the load runs: CPU by part (API, indexer and worker,
+    anvil, postgres), PostgreSQL's busy backends, and the node's saves (snapshot files appearing)."""
+
+    def __init__(self, root: int, database: str, snapshots: Path, stop: threading.Event) -> None:
+        self.root, self.database, self.snapshots, self.stop = root, database, snapshots, stop
+        self.samples: list[Sample] = []
+        self.saves: list[float] = []
+        """perf_counter when each new snapshot file was first seen."""
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+
+    def start(self) -> threading.Thread:
+        self.thread.start()
+        return self.thread
+
+    def snapshot_names(self) -> set[str]:
+        with contextlib.suppress(OSError):
+            return {entry.name for entry in os.scandir(self.snapshots) if entry.name.startswith("snapshot-")}
+        return set()
+
+    def watch(self) -> None:
+        pids = process_tree(self.root)
+        seen = self.snapshot_names()
+        before, then = cpu_by_part(pids, self.root), time.perf_counter()
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as pg:
+            while not self.stop.wait(WATCH_S):
+                rows = pg.execute(
+                    "SELECT state FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+                    "AND state IS NOT NULL AND state <> 'idle'",
+                    (self.database,),
+                ).fetchall()
+                now_cpu, now = cpu_by_part(pids, self.root), time.perf_counter()
+                share = {part: (now_cpu[part] - before.get(part, 0.0)) / (now - then) for part in now_cpu}
+                self.samples.append(
+                    Sample(
+                        now, share, len(rows), sum(1 for (state,) in rows if state == "idle in transaction")
+                    )
+                )
+                before, then = now_cpu, now
+                names = self.snapshot_names()
+                if names - seen:
+                    self.saves.append(now)
+                seen = names
+
+    def during(self, start: float, end: float) -> str:
+        """What the server did from `start` to `end` (a sample either side)."""
+        window = [sample for sample in self.samples if start - WATCH_S <= sample.at <= end + WATCH_S]
+        if not window:
+            return "no samples"
+        peaks: dict[str, float] = defaultdict(float)
+        for sample in window:
+            for part, share in sample.cpu.items():
+                peaks[part] = max(peaks[part], share)
+        cpu = ", ".join(
+            f"{part} {share * 100:.0f}%" for part, share in sorted(peaks.items(), key=lambda kv: -kv[1])
+        )
+        busy = max(sample.busy_backends for sample in window)
+        idle_tx = max(sample.idle_in_transaction for sample in window)
+        saving = any(start - 0.5 <= saved <= end + 0.5 for saved in self.saves)
+        return f"CPU peak {cpu}; pg busy {busy} (idle in tx {idle_tx}){'; NODE SAVE' if saving else ''}"
+
+
+def slow_read_timeline(
+    slowest: list[SlowRead], watch: ServerWatch, load_started: float
+) -> list[dict[str, Any]]:
+    """Prints the slowest reads in the order they were sent, each beside what the server did."""
+    print(f"\nthe {len(slowest)} slowest reads, in the order sent (app = time inside the app):")
+    timeline = []
+    for read in sorted(slowest, key=lambda read: read.sent_at):
+        end = read.sent_at + read.ms / 1000
+        doing = watch.during(read.sent_at, end)
+        app = "?" if read.app_ms is None else f"{read.app_ms:.1f}"
+        print(
+            f"  +{read.sent_at - load_started:6.2f} s {ENDPOINTS[read.kind]:<32}{read.ms:7.1f} ms (app {app:>6}): {doing}"
+        )
+        timeline.append(
+            {"at_s": round(read.sent_at - load_started, 2), "endpoint": ENDPOINTS[read.kind],
+             "ms": round(read.ms, 1), "app_ms": read.app_ms, "server": doing}
+        )  # fmt: skip
+    return timeline
 
 
 # ------------------------------------------------------------------------------- accounts and lots
@@ -491,6 +614,8 @@ class LoadClient:
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.slow_reads: list[float] = []
         """perf_counter times at which reads of the mix taking over SLOW_READ_MS were sent."""
+        self.slowest: list[SlowRead] = []
+        """This client's slowest reads of the mix (at most TIMELINE_READS)."""
         self.statuses: Counter[tuple[str, str]] = Counter()
         self.ops: list[Op] = []
         self.pending: dict[str, list[tuple[Op, Any]]] = defaultdict(list)
@@ -514,8 +639,13 @@ class LoadClient:
             endpoint = f"{kind}?wait=true" if kwargs.get("params", {}).get("wait") == "true" else kind
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.latencies[endpoint].append(elapsed_ms)
-        if elapsed_ms > SLOW_READ_MS and kind in READS and kind != "verify":
-            self.slow_reads.append(started)
+        if kind in READS and kind != "verify":
+            if elapsed_ms > SLOW_READ_MS:
+                self.slow_reads.append(started)
+            if len(self.slowest) < TIMELINE_READS or elapsed_ms > self.slowest[-1].ms:
+                self.slowest.append(SlowRead(started, kind, elapsed_ms, app_ms(response)))
+                self.slowest.sort(key=lambda read: -read.ms)
+                del self.slowest[TIMELINE_READS:]
         self.statuses[(endpoint, str(response.status_code))] += 1
         return response
 
@@ -935,12 +1065,14 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
         flush=True,
     )
     sampler = LagSampler(server.url, rpc_url, shared.stop)
+    database = server.env["PROVENANCE_DATABASE_URL"].rsplit("/", 1)[1]
+    watch = ServerWatch(server.process.pid, database, server.data_dir / "chain", shared.stop)
     watched = process_tree(server.process.pid)
     cpu_before = cpu_by_part(watched, server.process.pid)
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
     threads = [threading.Thread(target=client.run, daemon=True) for client in clients]
     load_started = time.perf_counter()
-    sampler_threads = sampler.start()
+    sampler_threads = [*sampler.start(), watch.start()]
     for thread in threads:
         thread.start()
     profile = scratch.with_suffix(".pyspy")  # beside the data directory: kept after it is removed
@@ -966,6 +1098,7 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
     statuses: Counter[tuple[str, str]] = Counter()
     ops: list[Op] = []
     slow_seconds: Counter[int] = Counter()
+    slowest = sorted((read for client in clients for read in client.slowest), key=lambda read: -read.ms)
     for client in clients:
         slow_seconds.update(int(at - load_started) for at in client.slow_reads)
         for endpoint, values in client.latencies.items():
@@ -994,6 +1127,7 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
         for value in values
     ]
     read_p99 = percentile_ms(reads, 0.99)
+    lot_p99 = percentile_ms(latencies["lot"], 0.99)
     errors: Counter[str] = Counter()
     for (endpoint, status), count in statuses.items():
         if not status.startswith("2"):
@@ -1071,11 +1205,16 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
         f"CPU over the load's {wall_s:.1f} s: this client {client_cpu_s:.1f} s ({client_cpu_s / wall_s:.2f} cores); "
         f"server and database {server_cpu} (s); load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs"
     )
+    timeline = slow_read_timeline(slowest[:TIMELINE_READS], watch, load_started)
+    saves_at = ", ".join(f"+{saved - load_started:.1f}" for saved in watch.saves)
+    print(f"node saves during the load: {len(watch.saves)} (at {saves_at or '-'} s)")
     rows = [
         ("5xx responses", f"{server_errors:,}", "0", server_errors == 0),
         ("lost writes", f"{lost:,}", "0", lost == 0),
         ("read p99 (all reads but verification)", f"{read_p99} ms", f"<= {TARGET_READ_P99_MS:.0f} ms",
          read_p99 is not None and read_p99 <= TARGET_READ_P99_MS),
+        ("GET /v1/lots/{id} p99", f"{lot_p99} ms", f"<= {TARGET_LOT_P99_MS:.0f} ms",
+         lot_p99 is not None and lot_p99 <= TARGET_LOT_P99_MS),
         ("index lag p99", f"{lag_p99} s", f"<= {TARGET_LAG_P99_S:.0f} s", lag_p99 is not None and lag_p99 <= TARGET_LAG_P99_S),
     ]  # fmt: skip
     print()
@@ -1095,6 +1234,7 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
         "read_p50_ms": percentile_ms(reads, 0.5),
         "read_p99_ms": read_p99,
         "read_max_ms": percentile_ms(reads, 1.0),
+        "lot_p99_ms": lot_p99,
         "write_p50_ms": percentile_ms(writes, 0.5),
         "write_p99_ms": percentile_ms(writes, 0.99),
         "endpoints": per_endpoint,
@@ -1116,6 +1256,8 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
         "index_lag_samples": len(sampler.lags_s),
         "slow_reads": slow,
         "slow_read_seconds": len(slow_seconds),
+        "slow_read_timeline": timeline,
+        "node_saves": len(watch.saves),
         "index_lag_lower_bound_p50_s": low_p50,
         "index_lag_lower_bound_p99_s": low_p99,
         "confirmation_p50_s": final_p50,

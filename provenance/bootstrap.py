@@ -114,8 +114,8 @@ class Services:
                     return key
         raise ConfigurationError(f"no credential holds the key of account {account}")
 
-    def health(self) -> Health:
-        return probe_health(self)
+    def health(self, node: NodeSample | None = None) -> Health:
+        return probe_health(self, node)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -197,14 +197,16 @@ class Health:
     """The oldest operations the node will not take, with the node's answer."""
     embedded_node: NodeStatus | None = None
     """The embedded node's restarts and saves (in `provenance serve` only)."""
+    cursor_before_head: int | None = None
+    """The index's cursor as read just before `block_number` was: what `index_ahead` compares."""
 
     @property
     def index_ahead(self) -> int:
         """Blocks the index holds beyond the node's head: a node that lost blocks (restored from
         an older save, a reorg to a shorter chain) or one that lags behind another."""
-        if self.block_number is None or self.index_cursor is None:
+        if self.block_number is None or self.cursor_before_head is None:
             return 0
-        return max(0, self.index_cursor - self.block_number)
+        return max(0, self.cursor_before_head - self.block_number)
 
     @property
     def index_lag(self) -> int | None:
@@ -213,8 +215,18 @@ class Health:
         return max(0, self.block_number - self.index_cursor)
 
 
-def probe_health(services: Services) -> Health:
-    """Each part asked separately, so one that is down does not hide the state of the others."""
+@dataclass(frozen=True)
+class NodeSample:
+    """The node's head as a watcher last heard it (`api.chain_head`), so `/health` need not ask."""
+
+    block_number: int | None
+    error: str | None
+    cursor_before_head: int | None
+
+
+def probe_health(services: Services, node: NodeSample | None = None) -> Health:
+    """Each part asked separately, so one that is down does not hide the state of the others. With
+    `node`, the node is not asked: its sample stands for it."""
     from provenance.index.store import read_cursor
 
     block_number = chain_id = None
@@ -228,11 +240,17 @@ def probe_health(services: Services) -> Health:
         cursor = found.number if found is not None else None
     except Exception as error:
         index_error = _brief(error)
-    try:
-        block_number = int(services.w3.eth.block_number)
-        chain_id = services.client.chain_id
-    except Exception as error:
-        node_error = _brief(error)
+    cursor_before_head = cursor
+    if node is not None:
+        node_error, cursor_before_head = node.error, node.cursor_before_head
+        if node_error is None:
+            block_number, chain_id = node.block_number, services.deployment.chain_id
+    else:
+        try:
+            block_number = int(services.w3.eth.block_number)
+            chain_id = services.client.chain_id
+        except Exception as error:
+            node_error = _brief(error)
     try:
         backlog = services.outbox.backlog()
         conflicts = tuple(services.outbox.open_conflicts())
@@ -252,6 +270,7 @@ def probe_health(services: Services) -> Health:
         stuck_count=stuck_count,
         stuck=tuple(stuck),
         embedded_node=services.node_keeper.status() if services.node_keeper is not None else None,
+        cursor_before_head=cursor_before_head,
     )
 
 

@@ -300,6 +300,16 @@ def error_declaration(
     }
 
 
+def blocks_of(facts: Iterable[Fact]) -> set[int]:
+    """The blocks whose times `events_of` needs for `facts`."""
+    blocks: set[int] = set()
+    for fact in facts:
+        blocks.add(fact.at.block_number)
+        if isinstance(fact, Corrected):
+            blocks.add(fact.original.at.block_number)
+    return blocks
+
+
 def events_of(
     facts: Iterable[Fact], chain: Chain, timestamp_of: Callable[[int], int]
 ) -> list[dict[str, Any]]:

@@ -94,3 +94,10 @@ def fund_from_a_dev_account(w3: Web3, address: str, wei: int = 10**21) -> None:
     sender = w3.eth.accounts[0]
     tx_hash = w3.eth.send_transaction({"from": sender, "to": Web3.to_checksum_address(address), "value": wei})
     w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+
+
+def unreachable_web3() -> Web3:
+    """A web3 whose node refuses every connection: a port that was free a moment ago."""
+    from web3 import HTTPProvider
+
+    return Web3(HTTPProvider(f"http://127.0.0.1:{free_port()}", exception_retry_configuration=None))

@@ -290,11 +290,6 @@ BAD_REQUEST_HELP: dict[str, str] = {
     "tolerance": "tolerance: 허용 오차는 0.5% 같은 0~100 사이의 백분율이어야 합니다.",
     "site": "site: 현장 라벨은 영문자, 숫자, . _ : / - 로 된 1~32자입니다.",
 }
-NODE_DOWN_TITLE = "Chain node not answering · 블록체인 노드 응답 없음"
-NODE_DOWN_TEXT = (
-    "The period could not be matched to its blocks because the blockchain node did not answer. Try again shortly.",
-    "블록체인 노드가 응답하지 않아 기간을 블록으로 변환할 수 없었습니다. 잠시 후 다시 시도해 주십시오.",
-)
 
 
 def choose_lang(asked: str | None, accept_language: str | None) -> Lang:

@@ -3,12 +3,12 @@ verdict, the stock counts against the book, and the month's mass flow drawn as i
 
 Same rules as the lot page: plain HTML, no script (the same Content-Security-Policy), Korean or
 English (`?lang=`, else Accept-Language). The account is `ReadQueries.site_account`, the period
-mapped to blocks exactly as `GET /v1/sites/{site}/mass-balance` does (by bisecting the chain's
-block timestamps, `_block_at`). Without `period`, the current calendar month in UTC.
+mapped to blocks exactly as `GET /v1/sites/{site}/mass-balance` does (by the block timestamps the
+index stores, `ReadQueries.first_block_at_or_after`). Without `period`, the current calendar month
+in UTC. The page never asks the node, so it answers while the node is down.
 
 Errors are pages, never tracebacks: a malformed site, period or tolerance is a 422 page naming
-the parameter, in both languages; a site with no record a 404 page; a chain node that does not
-answer (the period cannot be mapped to blocks without it) a 503 page.
+the parameter, in both languages; a site with no record a 404 page.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from api.deps import ServicesDep
 from api.pages import i18n
 from api.pages.router import SECURITY_HEADERS, templates
 from api.pages.site_view import SitePage, build_site_page, tonnes_text
-from api.routers.reads import _block_at
 from provenance.domain.site_balance import DEFAULT_TOLERANCE_PPM, Period, parse_tolerance
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
@@ -105,14 +104,8 @@ def site_page(
     index_block = reads.index_block()
     deployed = services.deployment.block_number
     head = deployed if index_block is None else index_block
-    try:
-        first = _block_at(services, span.starts_at, deployed, head)
-        last = _block_at(services, span.ends_at, deployed, head) - 1
-    except Exception as error:  # a node that does not answer, whatever the transport raises
-        log.warning(
-            "mapping %s to blocks for the page of site %r failed: %s", span.label, site, type(error).__name__
-        )
-        return error_page(503, i18n.NODE_DOWN_TITLE, i18n.NODE_DOWN_TEXT, span.label)
+    first = reads.first_block_at_or_after(span.starts_at, deployed, head)
+    last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
     account = reads.site_account(site, first, last, span, tolerance_ppm)
     page = build_site_page(account, span, index_block)
     chosen = i18n.choose_lang(lang, accept_language)

@@ -1,7 +1,8 @@
 """EPCIS 2.0: the index's events as one EPCIS JSON-LD document (see `provenance.epcis`).
 
 No token, like the other reads. Times filter by block: `from` and `to` become the first block at or
-after each (by the chain's block timestamps), as the mass balance does.
+after each (by the block timestamps the index stores), as the mass balance does. Nothing here asks
+the node: a read answers as fast, and as available, as the index.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import ServicesDep
 from api.routers.reads import ERRORS, INDEX_BLOCK_HEADER, TimeParam
-from provenance.domain.trace import first_block_at_or_after, parse_time
-from provenance.epcis import Corrected, document, events_of
-from provenance.errors import DomainError
+from provenance.domain.trace import parse_time
+from provenance.epcis import Corrected, blocks_of, document, events_of
+from provenance.errors import DomainError, IndexStateError
 from provenance.index.epcis_facts import EpcisFacts, EpcisFilter
 from provenance.index.queries import ReadQueries
 
@@ -53,16 +54,10 @@ def epcis_events(
 ) -> Response:
     """Each event's `eventID` is its CBV 2.0 event hash; `mp:chain` holds its chain coordinates;
     `eventTime` is its block's timestamp."""
-    indexed = ReadQueries(services.engine).index_block()
+    reads = ReadQueries(services.engine)
+    indexed = reads.index_block()
     facts = EpcisFacts(services.engine)
     chain = facts.chain()
-    times: dict[int, int] = {}
-
-    def timestamp_of(number: int) -> int:
-        if number not in times:
-            times[number] = int(services.w3.eth.get_block(number)["timestamp"])
-        return times[number]
-
     deployed = services.deployment.block_number
     head = deployed if indexed is None else indexed
     first = None if from_time is None else parse_time("from", from_time)
@@ -70,13 +65,22 @@ def epcis_events(
     where = EpcisFilter(
         lot_id=lot,
         site=site,
-        from_block=None if first is None else first_block_at_or_after(first, deployed, head, timestamp_of),
-        to_block=None if end is None else first_block_at_or_after(end, deployed, head, timestamp_of) - 1,
+        from_block=None if first is None else reads.first_block_at_or_after(first, deployed, head),
+        to_block=None if end is None else reads.first_block_at_or_after(end, deployed, head) - 1,
     )
     found = [] if chain is None else facts.facts(where, limit + 1)
     # a correction is two events: the error declaration and the corrective event
     if sum(2 if isinstance(fact, Corrected) else 1 for fact in found) > limit:
         raise DomainError("limit", f"more than {limit} events match; narrow the filters or raise `limit`")
+    times = reads.block_timestamps(blocks_of(found))
+
+    def timestamp_of(number: int) -> int:
+        if number not in times:
+            raise IndexStateError(
+                f"the index holds events of block {number} but not its time; restart the indexer"
+            )
+        return times[number]
+
     events = [] if chain is None else events_of(found, chain, timestamp_of)
     body = document(events, int(time.time()))
     return Response(

@@ -17,6 +17,7 @@ from api.schemas import (
     OutboxHealth,
     StuckOperationOut,
 )
+from provenance.bootstrap import NodeSample
 
 router = APIRouter(tags=["health"])
 
@@ -27,15 +28,21 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
     read; down (503) only when the database can be read neither for the index nor for the outbox,
     so nothing can be answered.
 
+    In the server the node is never asked here: the head watcher's last sample stands for it, and
+    the node counts as unreachable once it has been silent for 3 s.
+
     A node that does not answer leaves the API useful: reads answer from the index (with how far
     behind they are) and writes wait in the outbox until the node is back. A load balancer should
     keep sending traffic, so that is 200, not 503.
 
     No authentication: it says nothing a load balancer should not know.
     """
-    probe = services.health()
     chain_head: ChainHead | None = getattr(request.app.state, "chain_head", None)
-    last_seen = chain_head.seen().block if chain_head is not None else None
+    seen = chain_head.seen() if chain_head is not None else None
+    watched = chain_head is not None and chain_head.watched and seen is not None
+    sample = NodeSample(seen.block, seen.error, seen.index_cursor) if watched and seen is not None else None
+    probe = services.health(sample)
+    last_seen = seen.block if seen is not None else None
     reasons: list[str] = []
     if not probe.node_reachable:
         behind = f"index at block {probe.index_cursor}, node last seen at block {last_seen}"

@@ -33,7 +33,7 @@ from api.schemas import (
 )
 from provenance.bootstrap import Services
 from provenance.domain.site_balance import Period, parse_tolerance
-from provenance.domain.trace import LotFilter, TimelineEvent, first_block_at_or_after, parse_time
+from provenance.domain.trace import LotFilter, TimelineEvent, parse_time
 from provenance.errors import DomainError
 from provenance.index.queries import EventKey, LotKey, RequestReads
 
@@ -272,13 +272,6 @@ def site_timeline(site: SitePath, reads: Reads, limit: Limit = 100, cursor: Curs
         return reply(_timeline(reads.site_timeline(site, _event_key(cursor), limit), limit), reads)
 
 
-def _block_at(services: Services, timestamp: int, first: int, last: int) -> int:
-    def timestamp_of(number: int) -> int:
-        return int(services.w3.eth.get_block(number)["timestamp"])
-
-    return first_block_at_or_after(timestamp, first, last, timestamp_of)
-
-
 @router.get(
     "/sites/{site}/mass-balance",
     response_model=SiteAccountOut,
@@ -317,7 +310,7 @@ def mass_balance(
 ) -> Response:
     """The period is a range of blocks: given as times (or a calendar `period`), it runs from the
     first block at or after its start to the last block before its end (by the chain's block
-    timestamps); by default, from the registry's deployment to the index's last block."""
+    timestamps the index stores); by default, from the registry's deployment to the index's last block."""
     with reads:
         tolerance_ppm = parse_tolerance(tolerance)
         if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
@@ -334,14 +327,14 @@ def mass_balance(
         span: Period | None = None
         if period is not None:
             span = Period.parse(period)
-            first = _block_at(services, span.starts_at, deployed, head)
-            last = _block_at(services, span.ends_at, deployed, head) - 1
+            first = reads.first_block_at_or_after(span.starts_at, deployed, head)
+            last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
         elif from_time is not None and to_time is not None:
             span = Period.between(parse_time("from", from_time), parse_time("to", to_time))
         if from_time is not None:
-            first = _block_at(services, parse_time("from", from_time), deployed, head)
+            first = reads.first_block_at_or_after(parse_time("from", from_time), deployed, head)
         if to_time is not None:
-            last = _block_at(services, parse_time("to", to_time), deployed, head) - 1
+            last = reads.first_block_at_or_after(parse_time("to", to_time), deployed, head) - 1
         if last < first and span is None and from_time is None and to_time is None:
             raise DomainError("to_block", "the period ends before it starts")
         account = reads.site_account(site, first, last, span, tolerance_ppm)

@@ -200,12 +200,16 @@ def _block_ref(block: Mapping[str, Any] | None) -> BlockRef:
     """A header from web3 (ints, HexBytes) or raw JSON-RPC (hex strings)."""
     if block is None or block.get("number") is None or block.get("hash") is None:
         raise LogSourceError("the node returned no block (pending or unknown)")
-    number = block["number"]
     return BlockRef(
-        number=number if isinstance(number, int) else int(str(number), 16),
+        number=_int(block["number"]),
         hash=_hex(block["hash"]),
         parent_hash=_hex(block["parentHash"]),
+        timestamp=_int(block["timestamp"]),
     )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else int(str(value), 16)
 
 
 def _hex(value: Any) -> str:

@@ -1,8 +1,7 @@
 """`provenance report mass-balance`: a site's account for a period, read from the index directly.
 
-The index stores block numbers, not times: a calendar period becomes blocks by the block headers'
-timestamps, read from the node (`--rpc`, default the configured one). A period given as blocks
-needs no node. Exit codes: 0 the account is clean, 1 it has problems (it does not reconcile, a
+A calendar period becomes blocks by the block timestamps the index stores (the node is never
+asked, so a report runs where only the index database is reachable). Exit codes: 0 the account is clean, 1 it has problems (it does not reconcile, a
 figure is negative, a stock count is beyond the tolerance), 2 bad arguments or no index.
 """
 
@@ -16,7 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from provenance.domain.site_balance import Period, SiteAccount, parse_tolerance
-from provenance.domain.trace import first_block_at_or_after, parse_time
+from provenance.domain.trace import parse_time
 from provenance.errors import ProvenanceError
 
 report_app = typer.Typer(help="Reports read from the index.", no_args_is_help=True)
@@ -44,15 +43,12 @@ def mass_balance_report(
         typer.Option("--from", help="Start (included): Unix seconds or ISO date, instead of --period."),
     ] = None,
     to_time: Annotated[str | None, typer.Option("--to", help="End (excluded), same forms as --from.")] = None,
-    from_block: Annotated[int | None, typer.Option(min=0, help="First block (needs no node).")] = None,
+    from_block: Annotated[int | None, typer.Option(min=0, help="First block (instead of --from).")] = None,
     to_block: Annotated[int | None, typer.Option(min=0, help="Last block, included.")] = None,
     tolerance: Annotated[str, typer.Option(help="Stock-count tolerance, percent of book stock.")] = "0.5%",
     output: Annotated[Format, typer.Option("--format", help="table or csv.")] = Format.TABLE,
     database: Annotated[
         str | None, typer.Option(help="Index database URL (default: the configured one).")
-    ] = None,
-    rpc: Annotated[
-        str | None, typer.Option(help="Node for block timestamps (default: the configured one).")
     ] = None,
 ) -> None:
     """A site's mass-balance account: opening, in, out, corrections, closing, and stock counts."""
@@ -87,27 +83,13 @@ def mass_balance_report(
         first = deployed if from_block is None else from_block
         last = head if to_block is None else to_block
         if timed:
-            from provenance.bootstrap import connect
-
-            w3 = connect(rpc or settings.effective_rpc_url)
-            cache: dict[int, int] = {}
-
-            def timestamp_of(number: int) -> int:
-                if number not in cache:
-                    cache[number] = int(w3.eth.get_block(number)["timestamp"])
-                return cache[number]
-
-            try:
-                if span is not None and period is not None:
-                    first, last = span.blocks(deployed, head, timestamp_of)
-                if starts is not None:
-                    first = first_block_at_or_after(starts, deployed, head, timestamp_of)
-                if ends is not None:
-                    last = first_block_at_or_after(ends, deployed, head, timestamp_of) - 1
-            except ProvenanceError as error:
-                _fail(str(error))
-            except Exception as error:
-                _fail(f"--rpc: cannot read block timestamps ({type(error).__name__}: {error})")
+            if span is not None and period is not None:
+                first = reads.first_block_at_or_after(span.starts_at, deployed, head)
+                last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
+            if starts is not None:
+                first = reads.first_block_at_or_after(starts, deployed, head)
+            if ends is not None:
+                last = reads.first_block_at_or_after(ends, deployed, head) - 1
         elif last < first:
             _fail("--to-block: the period ends before it starts")
         account = reads.site_account(site, first, last, span, tolerance_ppm)

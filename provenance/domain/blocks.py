@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BlockRef:
-    """One block header, reduced to what reorg detection needs (hashes as 0x-hex)."""
+    """One block header, reduced to what reorg detection and event times need (hashes as 0x-hex)."""
 
     number: int
     hash: str
     parent_hash: str
+    timestamp: int
+    """Unix seconds, as the block's header states them: the time of every event in the block."""

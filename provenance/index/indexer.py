@@ -12,7 +12,9 @@ forward again. A reorg below every stored hash halts with ReorgTooDeep and chang
 lagging or syncing node looks just like one, and guessing would corrupt the index.
 
 Blocks within `reorg_window` of the safe head have every header read and stored (and checked to
-chain); older blocks of a backfill only store the hashes the range's logs and ends name. After a
+chain); older blocks of a backfill only store the hashes the range's logs and ends name. The
+header of every block with an event is read (batched), and its timestamp stored with the range:
+reads date events from the index, never from the node. After a
 range, hashes more than `reorg_window` blocks below the cursor are pruned, so the stored blocks
 are always those in (cursor - reorg_window, cursor].
 """
@@ -53,6 +55,8 @@ log = logging.getLogger(__name__)
 Confirmations = int | Literal["finalized"]
 RETRIES = 5
 """Attempts at a range whose answers contradict each other (a reorg under the read) before giving up."""
+DATING_BATCH = 1_000
+"""Event blocks of an older index dated per transaction."""
 FIRST_SPAN = 64
 TARGET_EVENTS = 20_000
 """Ranges start at FIRST_SPAN blocks and double while they hold fewer than a quarter of
@@ -227,7 +231,24 @@ class Indexer:
                         f"{self.deployment.chain_id} ({'; '.join(differences)}). Point the indexer at an empty "
                         f"database (PROVENANCE_DATABASE_URL) for this deployment; one database mirrors one registry"
                     )
+        self._date_undated_blocks()
         self._ready = True
+
+    def _date_undated_blocks(self) -> None:
+        """Stores the times of event blocks indexed before block times were kept (migration 0007),
+        from the node's headers. A block the node now names by another hash is left undated: the
+        next sync rolls it back (a reorg) and dates it when it indexes it again."""
+        with self.engine.connect() as connection:
+            undated = store.undated_event_blocks(connection)
+        if not undated:
+            return
+        numbers = sorted(undated)
+        for start in range(0, len(numbers), DATING_BATCH):
+            headers = self._headers(numbers[start : start + DATING_BATCH])
+            times = {n: ref.timestamp for n, ref in headers.items() if ref.hash == undated.get(n)}
+            with self._writing() as connection:
+                store.write_block_times(connection, times)
+        log.info("dated %d event blocks indexed before block times were kept", len(numbers))
 
     def _deployment_block(self) -> BlockRef:
         block = self.source.block(self.deployment.block_number)
@@ -265,13 +286,15 @@ class Indexer:
         last = headers.get(to_block) or self.source.block(to_block)
         headers[to_block] = last
         self._check_chained(headers, dense_from, to_block)
+        headers.update(self._headers({event.block_number for event in events} - headers.keys()))
         hashes = {number: ref.hash for number, ref in headers.items()}
         for event in events:
-            known = hashes.setdefault(event.block_number, event.block_hash)
+            known = hashes[event.block_number]
             if known != event.block_hash:
                 raise InconsistentLogs(
                     f"a log names block {event.block_number} as {event.block_hash[:10]}…, its header says {known[:10]}…"
                 )
+        times = {event.block_number: headers[event.block_number].timestamp for event in events}
         after = Cursor(to_block, last.hash)
         with self._writing() as connection:
             done = store.existing_events(connection, from_block, to_block)
@@ -282,7 +305,9 @@ class Indexer:
                 devices=store.load_rows(connection, "devices", "device", devices),
             )
             projection.apply(fresh)
-            store.write_range(connection, projection, hashes, before, after, to_block - self.reorg_window)
+            store.write_range(
+                connection, projection, hashes, before, after, to_block - self.reorg_window, times
+            )
         return len(fresh)
 
     def _adapt_span(self, events: int) -> None:

@@ -111,6 +111,16 @@ class Block(Base):
     hash: Mapped[str] = mapped_column(String(HASH))
 
 
+class BlockTime(Base):
+    """The header timestamp of every block that holds an indexed event: event times and time
+    filters (EPCIS, mass balances, reports) read them here, never from the node inside a read."""
+
+    __tablename__ = "block_times"
+
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 # ---------------------------------------------------------------------- the event log
 
 
@@ -333,6 +343,7 @@ INDEX_TABLES = (
     "chain_mirror",
     "index_cursor",
     "blocks",
+    "block_times",
     "events",
     "transformations",
     "lots",

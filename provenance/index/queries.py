@@ -41,6 +41,7 @@ from provenance.domain.trace import (
 )
 from provenance.index.models import (
     AssayRecord,
+    BlockTime,
     ChainMirror,
     Correction,
     CustodyMove,
@@ -64,6 +65,7 @@ inputs = TransformInput.__table__
 corrections = Correction.__table__
 moves = CustodyMove.__table__
 events = Event.__table__
+block_times = BlockTime.__table__
 
 LotKey = tuple[int, str]
 """A lot's place in a list: (creation block, lot id)."""
@@ -156,6 +158,36 @@ class ReadQueries:
         with self._connect() as connection:
             block: int | None = connection.scalar(select(IndexCursor.block_number))
             return block
+
+    # ------------------------------------------------------------------ block times
+
+    def block_timestamps(self, numbers: Iterable[int]) -> dict[int, int]:
+        """The stored header timestamps of these blocks (those with indexed events)."""
+        found: dict[int, int] = {}
+        wanted = sorted(set(numbers))
+        with self._connect() as connection:
+            for start in range(0, len(wanted), IN_LIST_CHUNK):
+                chunk = wanted[start : start + IN_LIST_CHUNK]
+                rows = connection.execute(
+                    select(block_times.c.number, block_times.c.timestamp).where(
+                        block_times.c.number.in_(chunk)
+                    )
+                )
+                found.update((row[0], row[1]) for row in rows)
+        return found
+
+    def first_block_at_or_after(self, timestamp: int, first: int, last: int) -> int:
+        """A block in first..last + 1 that splits the events of first..last by time exactly where
+        the chain's first block at or after `timestamp` does: the block after the last event block
+        older than `timestamp` (`first` if none). Block timestamps never decrease, and only blocks
+        with events are dated, so this is the bisection of the chain's headers without the node."""
+        with self._connect() as connection:
+            older: int | None = connection.scalar(
+                select(func.max(block_times.c.number)).where(
+                    block_times.c.number.between(first, last), block_times.c.timestamp < timestamp
+                )
+            )
+        return first if older is None else older + 1
 
     # ------------------------------------------------------------------ one lot
 

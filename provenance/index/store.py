@@ -176,8 +176,10 @@ def write_range(
     before: Cursor | None,
     after: Cursor,
     keep_blocks_above: int,
+    times: dict[int, int],
 ) -> None:
-    """Writes one range's rows, its block hashes and the cursor (the caller commits them at once).
+    """Writes one range's rows, its block hashes, the times of its event blocks and the cursor (the
+    caller commits them at once).
 
     The cursor moves first: on PostgreSQL its row lock makes a second writer wait there, and then
     fail on the moved cursor, before it writes anything."""
@@ -212,6 +214,7 @@ def write_range(
             ],
         )
     write_blocks(connection, blocks, keep_blocks_above)
+    write_block_times(connection, times)
 
 
 def bulk_insert(connection: Connection, target: Table, rows: list[Row]) -> None:
@@ -242,6 +245,29 @@ def write_blocks(connection: Connection, blocks: dict[int, str], keep_above: int
         connection.execute(delete(table_).where(table_.c.number.between(min(blocks), max(blocks))))
         bulk_insert(connection, table_, [{"number": n, "hash": h} for n, h in sorted(blocks.items())])
     connection.execute(delete(table_).where(table_.c.number <= keep_above))
+
+
+def write_block_times(connection: Connection, times: dict[int, int]) -> None:
+    """Stores block timestamps, replacing any stored for the same blocks."""
+    if not times:
+        return
+    table_ = table("block_times")
+    for chunk in _chunks(times):
+        connection.execute(delete(table_).where(table_.c.number.in_(chunk)))
+    bulk_insert(connection, table_, [{"number": n, "timestamp": t} for n, t in sorted(times.items())])
+
+
+def undated_event_blocks(connection: Connection) -> dict[int, str]:
+    """Blocks with indexed events but no stored time (an index made before block times were kept):
+    number -> the hash their events name."""
+    events, times = table("events"), table("block_times")
+    rows = connection.execute(
+        select(events.c.block_number, events.c.block_hash)
+        .distinct()
+        .outerjoin(times, times.c.number == events.c.block_number)
+        .where(times.c.number.is_(None))
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 # ---------------------------------------------------------------------- rollback
@@ -301,8 +327,9 @@ def rollback(connection: Connection, ancestor: Cursor, before: Cursor, registry:
                 for lot_id, lot in sorted(lots.items())
             ],
         )
-    blocks = table("blocks")
-    connection.execute(delete(blocks).where(blocks.c.number > ancestor.number))
+    for name in ("blocks", "block_times"):
+        source = table(name)
+        connection.execute(delete(source).where(source.c.number > ancestor.number))
     return Rollback(events=removed, lots_recomputed=len(lots))
 
 

@@ -34,7 +34,17 @@ SCRIPTS: dict[str, tuple[set[str], list[pytest.MarkDecorator]]] = {
         [pytest.mark.anvil, pytest.mark.postgres],
     ),
     "load.py": (
-        {"clients", "read_p50_ms", "read_p99_ms", "write_p99_ms", "5xx", "endpoints"},
+        {
+            "clients",
+            "read_p50_ms",
+            "read_p99_ms",
+            "lot_p99_ms",
+            "write_p99_ms",
+            "5xx",
+            "endpoints",
+            "slow_read_timeline",
+            "node_saves",
+        },
         [pytest.mark.anvil, pytest.mark.postgres],
     ),
     "node_kills.py": (

@@ -11,6 +11,7 @@ The history (masses in grams):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from provenance.index.db import make_engine, upgrade
 from tests.dbs import empty_database
 from tests.epcis_schema import schema_errors
 from tests.index_chain import EXTRACTED_AT, SITE, IndexChain, record
+from tests.nodes import unreachable_web3
 
 pytestmark = pytest.mark.clock
 
@@ -214,6 +216,29 @@ def test_filters_by_lot_site_and_time(stack: EpcisStack) -> None:
         "receiving",
     ]
     assert stack.events(lot="nobody") == []
+
+
+def test_with_the_node_down_the_same_events_come_with_the_same_times_and_filters(stack: EpcisStack) -> None:
+    down = dataclasses.replace(stack.http.app.state.services, w3=unreachable_web3())
+    http = TestClient(create_app(down))
+
+    def events(**params: Any) -> list[dict[str, Any]]:
+        response = http.get("/v1/epcis/events", params=params)
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["epcisBody"]["eventList"]
+        return found
+
+    def dated(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(event["eventID"], event["eventTime"]) for event in found]
+
+    assert dated(events()) == dated(stack.events())
+    for params in (
+        {"from": str(stack.cut)},
+        {"to": str(stack.cut)},
+        {"lot": "X", "to": str(stack.cut + DAY)},
+    ):
+        assert dated(events(**params)) == dated(stack.events(**params))
+    assert len(events(**{"from": str(stack.cut)})) == 4
 
 
 def test_bad_filters_are_422_naming_the_field(stack: EpcisStack) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from api.chain_head import UNREACHABLE_AFTER_S, ChainHead
@@ -88,3 +90,28 @@ def test_the_chain_head_keeps_the_last_block_and_says_when_the_node_is_gone() ->
     clock.now = 3.0 + UNREACHABLE_AFTER_S + 0.1  # a node that hangs: no answer for too long
     head._asking.acquire()  # the read that asks it is still waiting
     assert head.seen().reachable is False
+
+
+def test_a_watched_head_is_never_asked_inside_a_read() -> None:
+    asked_on: list[str] = []
+    hanging = threading.Event()
+    release = threading.Event()
+
+    def read_head() -> int:
+        asked_on.append(threading.current_thread().name)
+        if len(asked_on) > 1:
+            hanging.set()
+            release.wait(10)  # a node that hangs, as one saving its state does
+        return 41 + len(asked_on)
+
+    head = ChainHead(read_head, interval_s=0.01, read_index=lambda: 40)
+    head.watch()
+    try:
+        assert hanging.wait(5)
+        seen = [head.seen() for _ in range(100)]  # while the watcher waits on the hanging node
+    finally:
+        release.set()
+        head.stop()
+
+    assert set(asked_on) == {"chain-head"}
+    assert {(s.block, s.reachable, s.index_cursor) for s in seen} == {(42, True, 40)}
