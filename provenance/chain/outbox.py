@@ -151,6 +151,8 @@ class OutboxStorage(Protocol):
 
     def recently_mined(self, since_block: int) -> list[OutboxTransaction]: ...
 
+    def lost_and_unfinished(self) -> list[OutboxTransaction]: ...
+
     def apply(self, updates: Sequence[TransactionUpdate]) -> None: ...
 
     def work_generation(self) -> int: ...
@@ -508,6 +510,20 @@ class OutboxWorker:
             deep = head - number >= self.confirmations
             status = OperationStatus.CONFIRMED if deep else OperationStatus.SENT
             return TransactionUpdate(tx.operation_id, tx.sequence, status, number, block_hash, gas_used)
+        if self._reorg_unsettled([tx], number):
+            # it may have failed only because a reorg dropped what it needed (an acceptance whose
+            # handover, of another sender, is not back on the chain yet): its nonce is spent, so
+            # it is simulated and signed anew once what the chain lost has landed again
+            log.warning(
+                "transaction %s of operation %s failed on chain in block %d while transactions a reorg "
+                "dropped were not back yet; it goes again once they are",
+                tx.tx_hash,
+                tx.operation_id,
+                number,
+            )
+            return TransactionUpdate(
+                tx.operation_id, tx.sequence, OperationStatus.PENDING, release_nonce=True, solo=shared
+            )
         if tx.lost_block is not None:
             # the same signed bytes succeeded in the block the chain lost: its nonce is spent now,
             # so it is signed anew (on resume), and the operation is held, not failed
@@ -752,6 +768,12 @@ class OutboxWorker:
             # registered a moment ago); the next step re-checks, re-sends it and simulates again
             log.info("operation %s refused while the chain reorganised; trying again", operation.id)
             return 0
+        if self._reorg_unsettled(operation.transactions, None):
+            log.info(
+                "operation %s refused while transactions a reorg dropped are not back yet; trying again",
+                operation.id,
+            )
+            return 0
         del self._deferred[operation.id]
         lost = next((tx for tx in operation.transactions if tx.lost_block is not None), None)
         if lost is not None and lost.lost_block is not None:
@@ -919,6 +941,27 @@ class OutboxWorker:
     def _known(self, tx_hash: str) -> bool:
         return self.node.transaction(tx_hash) is not None
 
+    def _reorg_unsettled(self, refused: Sequence[OutboxTransaction], block_number: int | None) -> bool:
+        """Whether a refusal of the transactions `refused` (at simulation, or on chain in
+        `block_number`) may be a reorg's doing rather than the state's: a transaction of another
+        operation that the chain lost before them has not landed again (before that block). Such
+        an operation is tried again, not failed: what it needs, of any sender, may be on its way back.
+
+        "Before" is the order the lost blocks had (`_lost_order`), and a transaction the chain never
+        lost comes after all that it did: each waits only on earlier ones, so none wait forever."""
+        own = {tx.operation_id for tx in refused} | {tx.tx_hash for tx in refused if tx.tx_hash is not None}
+        mine = min((_lost_order(tx) for tx in refused if tx.lost_block is not None), default=None)
+        for lost in self.store.lost_and_unfinished():
+            if lost.operation_id in own or lost.tx_hash in own:
+                continue
+            if mine is not None and _lost_order(lost) >= mine:
+                continue
+            if lost.block_number is None:  # not on the chain again yet
+                return True
+            if block_number is not None and lost.block_number >= block_number:  # back, but not before
+                return True
+        return False
+
     def _step_head_still_canonical(self) -> bool:
         """Whether the head this step started from is still on the chain: only then did the step's
         re-check of recent blocks see every transaction a simulation may depend on."""
@@ -952,6 +995,17 @@ def _coalesce(
         group.append(operation)
         open_groups[key] = (group, count + lots)
     return {member.id: group for group in groups if len(group) > 1 for member in group}
+
+
+def _lost_order(tx: OutboxTransaction) -> tuple[int, float, str]:
+    """Where a lost transaction stood among those the chain lost: its lost block, then its first
+    sending (re-sends keep that order); a strict order, so waiting on earlier ones cannot cycle."""
+    sent = tx.sent_at.timestamp() if tx.sent_at is not None else 0.0
+    return (
+        tx.lost_block if tx.lost_block is not None else -1,
+        sent,
+        f"{tx.tx_hash}:{tx.operation_id}:{tx.sequence}",
+    )
 
 
 def _first_sent(tx: OutboxTransaction) -> tuple[float, str, int, int]:

@@ -590,6 +590,14 @@ class OutboxStore:
         """Signed transactions not yet confirmed (sent, or mined but not deep enough), by sender and nonce."""
         return self._transactions(_transactions.c.status == OperationStatus.SENT.value)
 
+    def lost_and_unfinished(self) -> list[OutboxTransaction]:
+        """Transactions a reorg or a restored node took back and that are not confirmed again yet
+        (pending a new signature, or sent: in the pool, or mined but not deep enough)."""
+        unfinished = (OperationStatus.PENDING.value, OperationStatus.SENT.value)
+        return self._transactions(
+            _transactions.c.status.in_(unfinished), _transactions.c.lost_block.is_not(None)
+        )
+
     def recently_mined(self, since_block: int) -> list[OutboxTransaction]:
         """Confirmed or failed transactions mined at or above `since_block`: what a node that
         restarted from an older state, or a reorg, may have taken back.

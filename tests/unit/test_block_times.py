@@ -69,7 +69,9 @@ def test_a_time_splits_the_events_where_bisecting_the_chains_headers_does(engine
     deployed, head = chain.deployment.block_number, chain.head
     headers = {n: int(chain.w3.eth.get_block(n)["timestamp"]) for n in range(deployed, head + 1)}
     blocks = event_blocks(engine)
-    moments = sorted({t + d for t in headers.values() for d in (-1, 0, 1)} | {0, max(headers.values()) + HOUR})
+    moments = sorted(
+        {t + d for t in headers.values() for d in (-1, 0, 1)} | {0, max(headers.values()) + HOUR}
+    )
 
     for moment in moments:
         by_index = reads.first_block_at_or_after(moment, deployed, head)
@@ -92,7 +94,9 @@ def test_an_index_made_before_block_times_is_dated_when_its_indexer_starts(engin
     assert digest(index_snapshot(engine)) == digest(dated)
 
 
-def test_a_block_the_node_now_names_otherwise_is_left_undated_until_the_reorg_is_undone(engine: Engine) -> None:
+def test_a_block_the_node_now_names_otherwise_is_left_undated_until_the_reorg_is_undone(
+    engine: Engine,
+) -> None:
     chain = IndexChain.fresh()
     chain.register(chain.lot("A1", 1_000))
     fork_point = chain.tester.take_snapshot()

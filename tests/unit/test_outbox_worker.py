@@ -471,6 +471,71 @@ def test_a_reorg_in_the_middle_of_a_step_does_not_fail_what_needed_the_lost_bloc
     assert lot.pending_custodian == buyer.address
 
 
+def test_an_acceptance_that_failed_only_because_a_reorg_dropped_its_handover_goes_again(
+    outbox: Outbox,
+) -> None:
+    """The buyer's acceptance is simulated against the registrar's handover and sent; a reorg then
+    drops the handover's block, and the new chain mines the acceptance first: it fails on chain
+    (NoPendingHandover) for a reason the outbox is about to undo, by sending the handover again.
+    Failing it would be for good (tests/faults/test_reorg_writes.py saw it, 2 runs in 5); it is
+    simulated and signed anew once the handover is back, and confirms."""
+    worker = outbox.worker()
+    buyer = outbox.account("buyer")
+    outbox.register("D-1")
+    settle(worker)
+    before = outbox.chain.tester.take_snapshot()
+    handover = outbox.submit(OperationKind.HAND_OVER, {"lot_ids": ["D-1"], "to": buyer[0].address})
+    settle(worker)
+    with manual_mining(outbox.chain):
+        accept = outbox.submit(OperationKind.ACCEPT_HANDOVER, {"lot_ids": ["D-1"]}, as_=buyer)
+        worker.step()  # simulated against the handover, signed and sent: in the pool
+        [sent] = outbox.view(accept).transactions
+        assert sent.tx_hash is not None
+        raw = next(tx.raw_tx for tx in outbox.store.in_flight() if tx.operation_id == accept)
+    outbox.chain.tester.revert_to_snapshot(before)  # the handover's block is gone
+    assert raw is not None
+    outbox.chain.w3.eth.send_raw_transaction(raw)  # the new chain mines the acceptance first
+    mined = outbox.chain.w3.eth.get_transaction_receipt(sent.tx_hash)  # type: ignore[arg-type]
+    assert mined["status"] == 0
+
+    for _ in range(10):
+        settle(worker)
+        if outbox.view(accept).status.final:
+            break
+
+    assert outbox.view(handover).status is OperationStatus.CONFIRMED
+    view = outbox.view(accept)
+    assert view.status is OperationStatus.CONFIRMED, (view.error_name, view.error_args)
+    assert view.transactions[0].tx_hash != sent.tx_hash  # signed anew: the first one's nonce is spent
+    lot = outbox.chain.client.lot("D-1")
+    assert lot is not None
+    assert (lot.custodian, lot.pending_custodian) == (buyer[0].address, None)
+
+
+def test_a_refusal_with_nothing_lost_on_its_way_back_still_fails(outbox: Outbox) -> None:
+    """The wait for what a reorg dropped is bounded by it: once the lost handover is back on the
+    chain, an acceptance that is refused (here: by someone who is not the pending custodian) fails."""
+    worker = outbox.worker()
+    buyer = outbox.account("buyer")
+    stranger = outbox.account("stranger")
+    outbox.register("D-2")
+    settle(worker)
+    before = outbox.chain.tester.take_snapshot()
+    handover = outbox.submit(OperationKind.HAND_OVER, {"lot_ids": ["D-2"], "to": buyer[0].address})
+    settle(worker)
+    outbox.chain.tester.revert_to_snapshot(before)
+    wrong = outbox.submit(OperationKind.ACCEPT_HANDOVER, {"lot_ids": ["D-2"]}, as_=stranger)
+
+    for _ in range(10):
+        settle(worker)
+        if outbox.view(wrong).status.final:
+            break
+
+    assert outbox.view(handover).status is OperationStatus.CONFIRMED
+    assert outbox.view(wrong).status is OperationStatus.FAILED
+    assert outbox.view(wrong).error_name == "NotReceiver"
+
+
 def test_a_transaction_whose_block_a_longer_chain_replaced_is_sent_again(outbox: Outbox) -> None:
     worker = outbox.worker()
     before = outbox.chain.tester.take_snapshot()
