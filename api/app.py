@@ -14,7 +14,7 @@ from api import errors
 from api.chain_head import ChainHead
 from api.known_tokens import KnownTokens
 from api.limits import BodyLimit, JsonDepthLimit
-from api.pages import router as pages_router
+from api.pages.router import router as pages_router  # with the site page (api/pages/__init__.py)
 from api.ratelimit import WriteRateLimiter
 from api.routers import assays, devices, documents, epcis, health, lots, operations, reads, verify
 from api.timing import ServerTiming

@@ -107,7 +107,7 @@ TARGET_READ_P99_MS = 50.0
 TARGET_LOT_P99_MS = 25.0
 TIMELINE_READS = 20
 """The slowest reads printed with what the server did while each waited."""
-WATCH_S = 0.05
+WATCH_MS = 50.0
 TARGET_LAG_P99_S = 2.0
 SLOW_READ_MS = 100.0
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
@@ -240,17 +240,18 @@ class SlowRead:
     """perf_counter when it was sent."""
     kind: str
     ms: float
-    app_ms: float | None
-    """The app's own time (its `Server-Timing: app;dur=`): the rest was spent waiting outside it."""
+    timing: dict[str, float]
+    """The server's `Server-Timing`: `app` (its own time: the rest was spent outside it), and for
+    reads `wait` (until its queries started on their thread) and `read` (the queries and rows)."""
 
 
-def app_ms(response: httpx.Response) -> float | None:
+def server_timing(response: httpx.Response) -> dict[str, float]:
+    found: dict[str, float] = {}
     for part in response.headers.get("server-timing", "").split(","):
         name, _, duration = part.strip().partition(";dur=")
-        if name == "app":
-            with contextlib.suppress(ValueError):
-                return float(duration)
-    return None
+        with contextlib.suppress(ValueError):
+            found[name] = float(duration)
+    return found
 
 
 @dataclass(frozen=True)
@@ -265,19 +266,25 @@ class Sample:
 
 
 class ServerWatch:
-    """Samples the server every WATCH_S while the load runs: CPU by part (API, indexer and worker,
+    """Samples the server every `every_s` (default WATCH_MS) while the load runs: CPU by part (API, indexer and worker,
     anvil, postgres), PostgreSQL's busy backends, and the node's saves (snapshot files appearing)."""
 
-    def __init__(self, root: int, database: str, snapshots: Path, stop: threading.Event) -> None:
+    def __init__(
+        self, root: int, database: str, snapshots: Path, stop: threading.Event, every_s: float
+    ) -> None:
         self.root, self.database, self.snapshots, self.stop = root, database, snapshots, stop
+        self.every_s = every_s
         self.samples: list[Sample] = []
         self.saves: list[float] = []
         """perf_counter when each new snapshot file was first seen."""
+        self.save_bytes: list[int] = []
         self.thread = threading.Thread(target=self.watch, daemon=True)
 
-    def start(self) -> threading.Thread:
+    def start(self) -> list[threading.Thread]:
+        if self.every_s <= 0:
+            return []
         self.thread.start()
-        return self.thread
+        return [self.thread]
 
     def snapshot_names(self) -> set[str]:
         with contextlib.suppress(OSError):
@@ -289,7 +296,7 @@ class ServerWatch:
         seen = self.snapshot_names()
         before, then = cpu_by_part(pids, self.root), time.perf_counter()
         with psycopg.connect(ADMIN_DSN, autocommit=True) as pg:
-            while not self.stop.wait(WATCH_S):
+            while not self.stop.wait(self.every_s):
                 rows = pg.execute(
                     "SELECT state FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
                     "AND state IS NOT NULL AND state <> 'idle'",
@@ -304,13 +311,17 @@ class ServerWatch:
                 )
                 before, then = now_cpu, now
                 names = self.snapshot_names()
-                if names - seen:
+                for name in names - seen:
                     self.saves.append(now)
+                    with contextlib.suppress(OSError):
+                        self.save_bytes.append((self.snapshots / name).stat().st_size)
                 seen = names
 
     def during(self, start: float, end: float) -> str:
         """What the server did from `start` to `end` (a sample either side)."""
-        window = [sample for sample in self.samples if start - WATCH_S <= sample.at <= end + WATCH_S]
+        window = [
+            sample for sample in self.samples if start - self.every_s <= sample.at <= end + self.every_s
+        ]
         if not window:
             return "no samples"
         peaks: dict[str, float] = defaultdict(float)
@@ -330,18 +341,23 @@ def slow_read_timeline(
     slowest: list[SlowRead], watch: ServerWatch, load_started: float
 ) -> list[dict[str, Any]]:
     """Prints the slowest reads in the order they were sent, each beside what the server did."""
-    print(f"\nthe {len(slowest)} slowest reads, in the order sent (app = time inside the app):")
+    print(
+        f"\nthe {len(slowest)} slowest reads, in the order sent (Server-Timing: app = inside the app, of which "
+        "wait = until its queries started on their thread, read = its queries and rows):"
+    )
     timeline = []
     for read in sorted(slowest, key=lambda read: read.sent_at):
         end = read.sent_at + read.ms / 1000
         doing = watch.during(read.sent_at, end)
-        app = "?" if read.app_ms is None else f"{read.app_ms:.1f}"
+        phases = " ".join(
+            f"{name} {read.timing[name]:.1f}" for name in ("app", "wait", "read") if name in read.timing
+        )
         print(
-            f"  +{read.sent_at - load_started:6.2f} s {ENDPOINTS[read.kind]:<32}{read.ms:7.1f} ms (app {app:>6}): {doing}"
+            f"  +{read.sent_at - load_started:6.2f} s {ENDPOINTS[read.kind]:<32}{read.ms:7.1f} ms ({phases}): {doing}"
         )
         timeline.append(
             {"at_s": round(read.sent_at - load_started, 2), "endpoint": ENDPOINTS[read.kind],
-             "ms": round(read.ms, 1), "app_ms": read.app_ms, "server": doing}
+             "ms": round(read.ms, 1), "server_timing": read.timing, "server": doing}
         )  # fmt: skip
     return timeline
 
@@ -643,7 +659,7 @@ class LoadClient:
             if elapsed_ms > SLOW_READ_MS:
                 self.slow_reads.append(started)
             if len(self.slowest) < TIMELINE_READS or elapsed_ms > self.slowest[-1].ms:
-                self.slowest.append(SlowRead(started, kind, elapsed_ms, app_ms(response)))
+                self.slowest.append(SlowRead(started, kind, elapsed_ms, server_timing(response)))
                 self.slowest.sort(key=lambda read: -read.ms)
                 del self.slowest[TIMELINE_READS:]
         self.statuses[(endpoint, str(response.status_code))] += 1
@@ -960,6 +976,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="mean pause of a client between requests (0: closed loop)",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the load")
+    parser.add_argument(
+        "--watch-ms",
+        type=float,
+        default=WATCH_MS,
+        help="sample what the server does this often (0: not at all)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory and the database")
     parser.add_argument(
         "--smoke", action="store_true", help="8 clients for 5 s on a small seed: that it runs"
@@ -1066,13 +1088,15 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
     )
     sampler = LagSampler(server.url, rpc_url, shared.stop)
     database = server.env["PROVENANCE_DATABASE_URL"].rsplit("/", 1)[1]
-    watch = ServerWatch(server.process.pid, database, server.data_dir / "chain", shared.stop)
+    watch = ServerWatch(
+        server.process.pid, database, server.data_dir / "chain", shared.stop, options.watch_ms / 1000
+    )
     watched = process_tree(server.process.pid)
     cpu_before = cpu_by_part(watched, server.process.pid)
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
     threads = [threading.Thread(target=client.run, daemon=True) for client in clients]
     load_started = time.perf_counter()
-    sampler_threads = [*sampler.start(), watch.start()]
+    sampler_threads = [*sampler.start(), *watch.start()]
     for thread in threads:
         thread.start()
     profile = scratch.with_suffix(".pyspy")  # beside the data directory: kept after it is removed
@@ -1207,7 +1231,11 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
     )
     timeline = slow_read_timeline(slowest[:TIMELINE_READS], watch, load_started)
     saves_at = ", ".join(f"+{saved - load_started:.1f}" for saved in watch.saves)
-    print(f"node saves during the load: {len(watch.saves)} (at {saves_at or '-'} s)")
+    sizes = sorted(watch.save_bytes)
+    median_mib = sizes[len(sizes) // 2] / 2**20 if sizes else 0.0
+    print(
+        f"node saves during the load: {len(watch.saves)} (at {saves_at or '-'} s; median {median_mib:.1f} MiB gzipped)"
+    )
     rows = [
         ("5xx responses", f"{server_errors:,}", "0", server_errors == 0),
         ("lost writes", f"{lost:,}", "0", lost == 0),

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Self
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
+from api import timing
 from api.chain_head import ChainHead, HeadSeen
 from api.deps import ServicesDep
 from api.errors import NotFound
@@ -61,8 +62,15 @@ class Reading(RequestReads):
         self._chain_head = chain_head
         self.block_seen: int | None = None
         self.head: HeadSeen | None = None
+        self._started: float | None = None
+
+    @property
+    def started(self) -> float | None:
+        """When the read's queries began, on its thread (for `Server-Timing`)."""
+        return self._started
 
     def __enter__(self) -> Self:
+        self._started = timing.mark("wait")
         super().__enter__()
         try:
             self.head = self._chain_head.seen() if self._chain_head is not None else None
@@ -98,8 +106,10 @@ def reply(model: BaseModel, reads: Reading) -> Response:
     """The answer as JSON with the freshness headers. Serialised once, straight from the model:
     FastAPI would validate a returned model against `response_model` again (the model is what the
     OpenAPI document shows either way)."""
+    body = model.model_dump_json()
+    timing.mark("read", reads.started)
     return Response(
-        model.model_dump_json(),
+        body,
         media_type="application/json",
         headers=freshness_headers(reads.block_seen, reads.head),
     )

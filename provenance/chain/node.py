@@ -287,11 +287,11 @@ class AnvilNode:
             head, dump = self._consistent_dump(calls)
         finally:
             calls.close()
-        snapshot = self.snapshots.write(int(head["number"], 16), bytes.fromhex(dump[2:]))
+        snapshot = self.snapshots.write(int(head["number"], 16), dump)
         self._saved_head = head["hash"]
         return snapshot
 
-    def _consistent_dump(self, calls: HttpNodeCalls) -> tuple[dict[str, Any], str]:
+    def _consistent_dump(self, calls: HttpNodeCalls) -> tuple[dict[str, Any], bytes]:
         # mining may be off already (someone paused it for an `anvil_reorg`): then it stays off
         mining = bool(calls.request("anvil_getAutomine", []))
         if mining:
@@ -299,7 +299,7 @@ class AnvilNode:
         try:
             for attempt in range(SAVE_ATTEMPTS):
                 head = _still_head(calls, STILL_S * 2**attempt)
-                dump = str(calls.request("anvil_dumpState", []))
+                dump = calls.request_bytes("anvil_dumpState", [])
                 root = _state_root(calls)  # the state first, then the head: see docs/faults.md
                 after = calls.request("eth_getBlockByNumber", ["latest", False])
                 if after["hash"] != head["hash"]:

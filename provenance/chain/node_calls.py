@@ -11,9 +11,11 @@ revert data for a refused simulation, `RpcError` for what the node refused other
 
 from __future__ import annotations
 
+import binascii
 import http.client
 import itertools
 import json
+import re
 import threading
 import urllib.parse
 import weakref
@@ -28,6 +30,10 @@ from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from provenance.chain.client import revert_data
 from provenance.errors import CallReverted, RpcError
+
+HEX_PIECE = 1 << 18
+"""Hex digits decoded per piece of a long result: each piece holds the GIL for well under 1 ms."""
+_HEX_RESULT = re.compile(rb'\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*\d+\s*,\s*"result"\s*:\s*"0x')
 
 BlockTag = int | str
 """A block number, or a tag such as "latest" or "pending"."""
@@ -118,18 +124,27 @@ class HttpNodeCalls:
     def request(self, method: str, params: list[Any]) -> Any:
         """The `result` of one JSON-RPC call; CallReverted or RpcError for an `error`."""
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
-        answer = json.loads(self._post(body.encode()))
-        error = answer.get("error")
-        if error is not None:
-            code, message = int(error.get("code", 0)), str(error.get("message", ""))
-            data = error.get("data")
-            if isinstance(data, Mapping):  # Hardhat: {"message": ..., "data": "0x..."}; anvil, geth: "0x..."
-                data = data.get("data")
-            if code == 3 or "revert" in message.lower():
-                raw = bytes(HexBytes(data)) if isinstance(data, str) and data.startswith("0x") else b""
-                raise CallReverted(raw, message)
-            raise RpcError(code, message)
-        return answer.get("result")
+        return _result_of(self._post(body.encode()))
+
+    def request_bytes(self, method: str, params: list[Any]) -> bytes:
+        """The `result` of a call that answers one long 0x-hex string (`anvil_dumpState`), as
+        bytes. Decoded in pieces, never as one JSON document: a single `json.loads` and
+        `bytes.fromhex` of a dump of megabytes hold the GIL for tens of milliseconds in one go,
+        and in `provenance serve` every API read thread waits that long (docs/architecture.md)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+        data = self._post(body.encode())
+        head = _HEX_RESULT.match(data, 0, min(len(data), 200))
+        end = data.rfind(b'"')
+        if head is None or end < head.end() or data[end + 1 :].strip() != b"}":
+            result = _result_of(data)
+            if not isinstance(result, str):
+                raise RpcError(0, f"{method} answered no hex string")
+            return bytes.fromhex(result.removeprefix("0x"))
+        hex_digits = memoryview(data)[head.end() : end]
+        return b"".join(
+            binascii.unhexlify(hex_digits[start : start + HEX_PIECE])
+            for start in range(0, len(hex_digits), HEX_PIECE)
+        )
 
     def _post(self, body: bytes) -> bytes:
         for attempt in (0, 1):
@@ -318,3 +333,19 @@ def _reverts_as_call_reverted() -> Iterator[None]:
         if data is None:
             raise
         raise CallReverted(data, str(error)) from error
+
+
+def _result_of(data: bytes) -> Any:
+    """The `result` of one JSON-RPC answer; CallReverted or RpcError for an `error`."""
+    answer = json.loads(data)
+    error = answer.get("error")
+    if error is not None:
+        code, message = int(error.get("code", 0)), str(error.get("message", ""))
+        detail = error.get("data")
+        if isinstance(detail, Mapping):  # Hardhat: {"message": ..., "data": "0x..."}; anvil, geth: "0x..."
+            detail = detail.get("data")
+        if code == 3 or "revert" in message.lower():
+            raw = bytes(HexBytes(detail)) if isinstance(detail, str) and detail.startswith("0x") else b""
+            raise CallReverted(raw, message)
+        raise RpcError(code, message)
+    return answer.get("result")
