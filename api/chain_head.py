@@ -9,13 +9,12 @@ second asks, and the others copy what was last heard.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-log = logging.getLogger(__name__)
+from provenance.bootstrap import brief_error
 
 UNREACHABLE_AFTER_S = 3.0
 """No answer from the node for this long, and reads say it is unreachable."""
@@ -88,9 +87,7 @@ class ChainHead:
                     cursor = self._read_index()
                 block = self._read_head()
             except Exception as error:  # the node's or database's errors, whatever the transport
-                self._error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[
-                    :200
-                ]
+                self._error = brief_error(error)
             else:
                 self._block, self._cursor, self._error = block, cursor, None
                 self._answered_at = self._clock()

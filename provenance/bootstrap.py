@@ -239,7 +239,7 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
             found = read_cursor(connection)
         cursor = found.number if found is not None else None
     except Exception as error:
-        index_error = _brief(error)
+        index_error = brief_error(error)
     cursor_before_head = cursor
     if node is not None:
         node_error, cursor_before_head = node.error, node.cursor_before_head
@@ -250,13 +250,13 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
             block_number = int(services.w3.eth.block_number)
             chain_id = services.client.chain_id
         except Exception as error:
-            node_error = _brief(error)
+            node_error = brief_error(error)
     try:
         backlog = services.outbox.backlog()
         conflicts = tuple(services.outbox.open_conflicts())
         stuck_count, stuck = services.outbox.stuck()
     except Exception as error:
-        outbox_error = _brief(error)
+        outbox_error = brief_error(error)
     return Health(
         node_reachable=node_error is None,
         chain_id=chain_id,
@@ -274,7 +274,8 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
     )
 
 
-def _brief(error: Exception) -> str:
+def brief_error(error: Exception) -> str:
+    """An error in one line of at most 200 characters: its type and its first line."""
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:200]
 
 

@@ -39,8 +39,9 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
     """
     chain_head: ChainHead | None = getattr(request.app.state, "chain_head", None)
     seen = chain_head.seen() if chain_head is not None else None
-    watched = chain_head is not None and chain_head.watched and seen is not None
-    sample = NodeSample(seen.block, seen.error, seen.index_cursor) if watched and seen is not None else None
+    sample = None
+    if seen is not None and chain_head is not None and chain_head.watched:
+        sample = NodeSample(seen.block, seen.error, seen.index_cursor)
     probe = services.health(sample)
     last_seen = seen.block if seen is not None else None
     reasons: list[str] = []

@@ -62,15 +62,11 @@ class Reading(RequestReads):
         self._chain_head = chain_head
         self.block_seen: int | None = None
         self.head: HeadSeen | None = None
-        self._started: float | None = None
-
-    @property
-    def started(self) -> float | None:
+        self.started: float | None = None
         """When the read's queries began, on its thread (for `Server-Timing`)."""
-        return self._started
 
     def __enter__(self) -> Self:
-        self._started = timing.mark("wait")
+        self.started = timing.mark("wait")
         super().__enter__()
         try:
             self.head = self._chain_head.seen() if self._chain_head is not None else None

@@ -471,6 +471,19 @@ def test_a_reorg_in_the_middle_of_a_step_does_not_fail_what_needed_the_lost_bloc
     assert lot.pending_custodian == buyer.address
 
 
+def confirmed_handover_after_a_snapshot(
+    outbox: Outbox, worker: OutboxWorker, lot_id: str, to: LocalAccount
+) -> tuple[Any, str]:
+    """A registered lot, a chain snapshot, then the lot's handover to `to`, confirmed: reverting to
+    the snapshot drops the handover's block. Returns the snapshot and the handover's operation."""
+    outbox.register(lot_id)
+    settle(worker)
+    before = outbox.chain.tester.take_snapshot()
+    handover = outbox.submit(OperationKind.HAND_OVER, {"lot_ids": [lot_id], "to": to.address})
+    settle(worker)
+    return before, handover
+
+
 def test_an_acceptance_that_failed_only_because_a_reorg_dropped_its_handover_goes_again(
     outbox: Outbox,
 ) -> None:
@@ -481,11 +494,7 @@ def test_an_acceptance_that_failed_only_because_a_reorg_dropped_its_handover_goe
     simulated and signed anew once the handover is back, and confirms."""
     worker = outbox.worker()
     buyer = outbox.account("buyer")
-    outbox.register("D-1")
-    settle(worker)
-    before = outbox.chain.tester.take_snapshot()
-    handover = outbox.submit(OperationKind.HAND_OVER, {"lot_ids": ["D-1"], "to": buyer[0].address})
-    settle(worker)
+    before, handover = confirmed_handover_after_a_snapshot(outbox, worker, "D-1", buyer[0])
     with manual_mining(outbox.chain):
         accept = outbox.submit(OperationKind.ACCEPT_HANDOVER, {"lot_ids": ["D-1"]}, as_=buyer)
         worker.step()  # simulated against the handover, signed and sent: in the pool
@@ -518,11 +527,7 @@ def test_a_refusal_with_nothing_lost_on_its_way_back_still_fails(outbox: Outbox)
     worker = outbox.worker()
     buyer = outbox.account("buyer")
     stranger = outbox.account("stranger")
-    outbox.register("D-2")
-    settle(worker)
-    before = outbox.chain.tester.take_snapshot()
-    handover = outbox.submit(OperationKind.HAND_OVER, {"lot_ids": ["D-2"], "to": buyer[0].address})
-    settle(worker)
+    before, handover = confirmed_handover_after_a_snapshot(outbox, worker, "D-2", buyer[0])
     outbox.chain.tester.revert_to_snapshot(before)
     wrong = outbox.submit(OperationKind.ACCEPT_HANDOVER, {"lot_ids": ["D-2"]}, as_=stranger)
 
