@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,27 @@ def show_ms(value: float | None) -> str:
 # ------------------------------------------------------------------------------- the server
 
 
+def provenance_command(*args: str) -> list[str]:
+    """The installed `provenance` command (beside this Python, else on PATH) with `args`."""
+    beside = Path(sys.executable).with_name("provenance")
+    executable = str(beside) if beside.exists() else shutil.which("provenance")
+    if executable is None:
+        raise SystemExit("the `provenance` command is not installed (pip install -e .)")
+    return [executable, *args]
+
+
+def wait_for_api(url: str, deadline: float, tail: Callable[[], str]) -> None:
+    """Until `url/health` answers below 500 (serve prints that it is ready before uvicorn binds)."""
+    with httpx.Client(base_url=url, timeout=5) as client:
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if client.get("/health").status_code < 500:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API at {url} did not answer in time\n{tail()}")
+            time.sleep(0.1)
+
+
 class Server:
     """`provenance serve` in its own session (a Ctrl-C of the bench reaches it only through stop())."""
 
@@ -107,11 +128,7 @@ class Server:
         self._ready = threading.Event()
 
     def command(self, *args: str) -> list[str]:
-        beside = Path(sys.executable).with_name("provenance")
-        executable = str(beside) if beside.exists() else shutil.which("provenance")
-        if executable is None:
-            raise SystemExit("the `provenance` command is not installed (pip install -e .)")
-        return [executable, *args]
+        return provenance_command(*args)
 
     def start(self, timeout_s: float = 120.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,14 +149,7 @@ class Server:
                 raise RuntimeError(f"`provenance serve` exited with {self.process.returncode}\n{self.tail()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"`provenance serve` not ready within {timeout_s:.0f} s\n{self.tail()}")
-        with httpx.Client(base_url=self.url, timeout=5) as client:  # it prints before uvicorn binds
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get("/health").status_code < 500:
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the API did not answer within {timeout_s:.0f} s\n{self.tail()}")
-                time.sleep(0.1)
+        wait_for_api(self.url, deadline, self.tail)
 
     def _read(self) -> None:
         assert self.process is not None

@@ -300,7 +300,7 @@ def load(engine: Engine, kind: str, built: Builder) -> None:
                 if not rows:
                     continue
                 columns = list(rows[0])
-                with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row([row[column] for column in columns])
             cursor.execute(
@@ -333,6 +333,25 @@ def percentile(samples: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def stored_bytes(engine: Engine, kind: str) -> int:
+    """What the index takes on disk: PostgreSQL's tables, their indexes and TOAST after ANALYZE
+    (the load's own dead rows vacuumed); SQLite's used pages."""
+    with engine.connect() as connection:
+        if kind == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+            return int(
+                connection.exec_driver_sql(
+                    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+                ).scalar_one()
+            )
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+        free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+        size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+        return int((pages - free) * size)
+
+
 def measure(http: TestClient, paths: Callable[[int], str], samples: int) -> dict[str, float]:
     for i in range(min(20, samples)):
         assert http.get(paths(i)).status_code == 200
@@ -355,6 +374,12 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
             load(engine, kind, built)
             load_s = time.perf_counter() - start
             print(f"{kind}: loaded {built.lot_count:,} lots in {load_s:.1f} s", flush=True)
+            stored = stored_bytes(engine, kind)
+            print(
+                f"{kind}: the index holds {stored / 2**20:,.1f} MiB, {stored / built.lot_count:,.0f} bytes "
+                "per lot (tables and indexes)",
+                flush=True,
+            )
             w3 = Web3(EthereumTesterProvider())
             _, deployment = deploy_registry(w3, w3.eth.accounts[0])
             data_dir = directory / kind
@@ -367,7 +392,11 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
             deep = [rng.choice(built.depth10) for _ in range(samples)]
             roots = [rng.choice(built.roots) for _ in range(samples)]
             sites = [rng.choice(SITES) for _ in range(samples)]
-            results: dict[str, Any] = {"load_s": round(load_s, 1)}
+            results: dict[str, Any] = {
+                "load_s": round(load_s, 1),
+                "stored_bytes": stored,
+                "bytes_per_lot": round(stored / built.lot_count),
+            }
             with TestClient(create_app(services)) as http:
                 middle = {
                     site: http.get(

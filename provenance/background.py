@@ -74,35 +74,74 @@ def _listen(inbox: Connection, stop: threading.Event, on_work: Callable[[], None
     return thread
 
 
+def _fenced(engine: Any, role: str, leadership_token: Callable[[], int | None], settings: Settings) -> None:
+    from provenance.index.leases import fence_commits
+    from provenance.leadership import holder_name
+
+    fence_commits(engine, role, leadership_token, idle_s=settings.lease_s, holder=holder_name(role))
+
+
+def release_lease_of(settings: Settings, role: str) -> Callable[[int], None]:
+    """For a supervisor: ends the lease of `role` held by a child that exited (a SIGKILL or a
+    crash), so that a standby on another replica, or the child started again, leads at once."""
+    from provenance.index.db import make_engine
+    from provenance.index.leases import Leases
+    from provenance.leadership import holder_name
+
+    def release(pid: int) -> None:
+        engine = make_engine(settings.effective_database_url)
+        try:
+            if Leases(engine).release_holder(role, holder_name(role, pid)):
+                log.info("released the %s lease of exited process %d", role, pid)
+        finally:
+            engine.dispose()
+
+    return release
+
+
 def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection) -> None:
-    """The child process of the outbox worker."""
+    """The child process of the outbox worker: it signs and sends only while it holds the lease."""
     _child_logging()
     lower_priority(settings.background_nice)
     from provenance.bootstrap import build_services
     from provenance.chain.outbox import OutboxWorker
+    from provenance.leadership import OUTBOX_WORKER
 
-    services = build_services(settings)
+    stop = threading.Event()
+    term: dict[str, Any] = {}
     sending = threading.Lock()
 
     def finished(operation_ids: Sequence[str]) -> None:
         with sending, contextlib.suppress(OSError):  # OSError: the parent is gone; the listener stops us
             outbox.send(list(operation_ids))
 
-    services.outbox.on_final = finished
-    stop = threading.Event()
-    _listen(inbox, stop, services.outbox.poke)
-    worker = OutboxWorker(
-        services.outbox, services.client, services.signer_for, confirmations=settings.confirmations
-    )
-    try:
-        worker.run(stop)
-    finally:
-        worker.close()
-        services.close()
+    def poke() -> None:
+        services = term.get("services")
+        if services is not None:
+            services.outbox.poke()
+
+    _listen(inbox, stop, poke)
+
+    def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
+        services = build_services(settings)  # afresh each term: nothing cached may outlive the lease
+        _fenced(services.engine, OUTBOX_WORKER, token, settings)
+        services.outbox.on_final = finished
+        worker = OutboxWorker(
+            services.outbox, services.client, services.signer_for, confirmations=settings.confirmations
+        )
+        term["services"] = services
+        try:
+            worker.run(_either(stop, leading))
+        finally:
+            term.pop("services", None)
+            worker.close()
+            services.close()
+
+    _lead_with_token(settings, OUTBOX_WORKER, stop, run_term)
 
 
 def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> None:
-    """The child process of the indexer."""
+    """The child process of the indexer: it writes the index only while it holds the lease."""
     _child_logging()
     lower_priority(settings.background_nice)
     from provenance.chain.connection import connect
@@ -110,21 +149,58 @@ def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> 
     from provenance.chain.logsource import RpcLogSource
     from provenance.index.db import make_engine
     from provenance.index.indexer import Indexer
+    from provenance.leadership import INDEXER
 
     deployment = Deployment.load(settings.deployment_path)
-    engine = make_engine(settings.effective_database_url)
     stop = threading.Event()
     _listen(inbox, stop, lambda: None)
-    indexer = Indexer(
-        engine,
-        RpcLogSource(connect(settings.effective_rpc_url), deployment.registry),
-        deployment,
-        confirmations=settings.confirmations,
-    )
+
+    def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
+        engine = make_engine(settings.effective_database_url)
+        _fenced(engine, INDEXER, token, settings)
+        indexer = Indexer(
+            engine,
+            RpcLogSource(connect(settings.effective_rpc_url), deployment.registry),
+            deployment,
+            confirmations=settings.confirmations,
+        )
+        try:
+            indexer.follow(_either(stop, leading))
+        finally:
+            engine.dispose()
+
+    _lead_with_token(settings, INDEXER, stop, run_term)
+
+
+def _lead_with_token(
+    settings: Settings,
+    role: str,
+    stop: threading.Event,
+    run_term: Callable[[threading.Event, Callable[[], int | None]], None],
+) -> None:
+    from provenance.index.db import make_engine
+    from provenance.index.leases import Leases
+    from provenance.leadership import Leadership
+
+    lease_engine = make_engine(settings.effective_database_url)
+    leadership = Leadership(Leases(lease_engine), role, ttl_s=settings.lease_s)
     try:
-        indexer.follow(stop)
+        leadership.run(stop, lambda leading: run_term(leading, lambda: leadership.token))
     finally:
-        engine.dispose()
+        lease_engine.dispose()
+
+
+def _either(first: threading.Event, second: threading.Event) -> threading.Event:
+    """An event set as soon as either is (the loops of the indexer and the worker take one)."""
+    both = threading.Event()
+
+    def watch() -> None:
+        while not both.is_set():
+            if first.wait(0.1) or second.is_set():
+                both.set()
+
+    threading.Thread(target=watch, name="stop-or-lease-lost", daemon=True).start()
+    return both
 
 
 @dataclass
@@ -135,6 +211,8 @@ class Child:
     main: Callable[[Settings, Connection, Connection], None]
     settings: Settings
     on_message: Callable[[Any], None] = lambda _message: None
+    on_exit: Callable[[int], None] = lambda _pid: None
+    """Told the pid of the child that exited (its lease can be released at once)."""
     process: BaseProcess | None = None
     _to_child: Connection | None = None
     _from_child: Connection | None = None
@@ -201,6 +279,11 @@ class Child:
                 assert self.process is not None
                 while self.process.is_alive() and not self._stopping.is_set():
                     self.process.join(timeout=0.5)
+                if self.process.pid is not None and not self.process.is_alive():
+                    try:
+                        self.on_exit(self.process.pid)
+                    except Exception as error:  # the lease ends by itself anyway
+                        log.warning("%s: after its exit: %s", self.name, error)
                 if self._stopping.is_set():
                     return
                 failures = 0 if time.monotonic() - started > 60 else failures + 1

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    lease_s: float = Field(
+        default=5.0,
+        ge=0.5,
+        description="How long the indexer's and the outbox worker's leases run between renewals "
+        "(seconds): a standby replica takes over within about this long after its leader dies.",
+    )
     confirmations: int = Field(default=0, ge=0, description="Blocks a write must be under before it counts.")
     keystore: Path | None = Field(default=None, description="Encrypted keystore of the deployer/admin key.")
     keystore_password_file: Path | None = None

@@ -19,6 +19,7 @@
     │   ├── IndexBehind          the database schema is older than the code: run `provenance db upgrade`
     │   ├── ChainMismatch        the database mirrors another chain, genesis or registry
     │   └── ReorgTooDeep         a reorg reaches below the stored block hashes; halted, nothing changed
+    ├── LeaseLost               this process no longer leads its role (indexer, outbox worker): its commit is refused
     └── OperationError          a write request the outbox cannot accept as asked
         ├── IdempotencyConflict (ValueError) an Idempotency-Key reused with another request body
         └── CredentialInactive   the writer's credential was revoked before its write was stored
@@ -33,6 +34,10 @@ from typing import Any
 
 class ProvenanceError(Exception):
     """Root of every error this package raises on purpose."""
+
+
+class LeaseLost(ProvenanceError):
+    """A commit of a former leader: its lease expired or another replica took it (fencing)."""
 
 
 class ConfigurationError(ProvenanceError):

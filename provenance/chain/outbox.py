@@ -97,7 +97,7 @@ from provenance.domain.outbox import (
     TransactionUpdate,
 )
 from provenance.domain.values import encode_label
-from provenance.errors import CallReverted, ContractRevert
+from provenance.errors import CallReverted, ContractRevert, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +361,8 @@ class OutboxWorker:
             seen = self.store.work_generation()
             try:
                 changed = self.step()
+            except LeaseLost:
+                raise  # another replica leads now: this one stops, it does not retry
             except Exception as error:
                 failures += 1
                 delay = min(30.0, poll_s * 2 ** min(failures, 8))

@@ -6,6 +6,10 @@ an admin API token on first start. Then it runs the indexer and the outbox worke
 process of its own (`provenance.background`: in threads they queued behind the API's for the GIL),
 and serves the API. Ctrl-C stops all of it; the node saves its chain on the way out.
 
+`--only` runs a part (api, indexer, worker) as one of a set of replicas on one chain and one
+PostgreSQL: API replicas are stateless, and the indexer and the worker run only while they hold
+their lease (`provenance.leadership`), so any number of replicas may offer them.
+
 The API is named to uvicorn by its import string: the package never imports `api` (the API is an
 entrypoint that imports the package, not the other way round).
 """
@@ -20,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -62,11 +66,33 @@ def _record_pids(path: Path, children: list[Child], node_pid: Callable[[], int |
     threading.Thread(target=run, name="pids-file", daemon=True).start()
 
 
-def serve() -> None:
+PARTS = ("api", "indexer", "worker")
+
+
+def _parts(only: list[str] | None) -> frozenset[str]:
+    if not only:
+        return frozenset(PARTS)
+    unknown = sorted(set(only) - set(PARTS))
+    if unknown:
+        _fail(f"--only: unknown part {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
+    return frozenset(only)
+
+
+def serve(
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            help="Run only this part (api, indexer or worker; repeat for more) so that each runs on "
+            "its own host: replicas on one PostgreSQL elect one indexer and one worker. Needs "
+            "PROVENANCE_RPC_URL, a deployment record and a migrated database.",
+        ),
+    ] = None,
+) -> None:
     """Run the main job: node (embedded unless PROVENANCE_RPC_URL is set), indexer, outbox worker and API."""
     import uvicorn
 
-    from provenance.background import Child, indexer_main, outbox_worker_main
+    from provenance.background import Child, indexer_main, outbox_worker_main, release_lease_of
     from provenance.bootstrap import (
         admin_account,
         build_services,
@@ -78,11 +104,21 @@ def serve() -> None:
     )
     from provenance.config import Settings
     from provenance.index.db import upgrade
+    from provenance.leadership import INDEXER, OUTBOX_WORKER
     from provenance.node_keeper import NodeKeeper
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    parts = _parts(only)
     settings = Settings()
+    replica = parts != frozenset(PARTS)
+    if replica and settings.embedded:
+        _fail("--only runs a part of a set of replicas: set PROVENANCE_RPC_URL to the chain they share")
+    if replica and not settings.deployment_path.exists():
+        _fail(
+            f"--only needs the deployment record {settings.deployment_path}: deploy once "
+            "(`provenance deploy`) and give every replica the same record"
+        )
     node = embedded_node(settings) if settings.embedded else None
     keeper = NodeKeeper(node, save_every_s=settings.node_state_interval_s) if node else None
     node_running = False
@@ -102,19 +138,31 @@ def serve() -> None:
             upgrade(settings.effective_database_url)  # the embedded SQLite index migrates itself
         services = build_services(settings, w3=w3)
         services.node_keeper = keeper
-        token = first_admin_token(services, admin)
+        token = first_admin_token(services, admin) if "api" in parts else None
 
         where = f"embedded anvil at {node.url}" if node else settings.effective_rpc_url
         typer.echo(f"chain {deployment.chain_id} via {where}")
         typer.echo(f"registry {deployment.registry} ({'deployed now' if created else 'deployed earlier'})")
         typer.echo(f"data in {settings.data_dir.resolve()}")
+        if replica:
+            typer.echo(f"running {', '.join(part for part in PARTS if part in parts)} (--only)")
         if token is not None:
             typer.echo(f"admin API token (shown once, keep it): {token}")
 
-        indexer = Child("indexer", indexer_main, settings)
-        worker = Child("outbox-worker", outbox_worker_main, settings, on_message=services.outbox.wake)
-        services.outbox.on_submit = worker.nudge
-        children = [indexer, worker]
+        if "indexer" in parts:
+            children.append(
+                Child("indexer", indexer_main, settings, on_exit=release_lease_of(settings, INDEXER))
+            )
+        if "worker" in parts:
+            worker = Child(
+                "outbox-worker",
+                outbox_worker_main,
+                settings,
+                on_message=services.outbox.wake,
+                on_exit=release_lease_of(settings, OUTBOX_WORKER),
+            )
+            services.outbox.on_submit = worker.nudge
+            children.append(worker)
         for child in children:
             child.supervise()
         _record_pids(
@@ -122,6 +170,11 @@ def serve() -> None:
             children,
             lambda: node.process.pid if node is not None and node.process is not None else None,
         )
+        if "api" not in parts:
+            typer.echo("no API in this replica; Ctrl-C stops")
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+            return
         serve_with(services)
         typer.echo(f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); Ctrl-C stops")
         server = uvicorn.Server(

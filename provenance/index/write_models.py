@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -144,3 +145,19 @@ class AccountNonce(Base):
 
     sender: Mapped[str] = mapped_column(String(ADDRESS), primary_key=True)
     next_nonce: Mapped[int] = mapped_column(BigInteger)
+
+
+class Lease(Base):
+    """Who leads a role that must have exactly one holder (the indexer, the outbox worker) across
+    replicas. `token` grows by one with every new holder: it is the fencing token that each of the
+    leader's commits checks, with `expires_at`, in the commit's own transaction
+    (`provenance.index.leases`). Times are the database's clock in seconds since the epoch, so
+    replicas with clocks that disagree still agree on who leads."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[float] = mapped_column(Float(precision=53))
+    expires_at: Mapped[float] = mapped_column(Float(precision=53))

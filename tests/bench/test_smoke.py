@@ -28,6 +28,18 @@ SCRIPTS: dict[str, tuple[set[str], list[pytest.MarkDecorator]]] = {
         {"verdict", "exactly_once", "missing", "duplicated", "audit_exit_code", "unresolved_5xx"},
         [pytest.mark.anvil],
     ),
+    "failover.py": (
+        {
+            "leader_kills",
+            "acknowledged",
+            "lost",
+            "duplicated",
+            "stale_leader_commits",
+            "failover_s_p99",
+            "audit_clean",
+        },
+        [pytest.mark.anvil, pytest.mark.postgres],
+    ),
     "gas.py": ({"registry_artifact_fresh", "minimum_gas"}, []),
     "index.py": (
         {"events", "sqlite_events_per_s", "postgres_events_per_s", "naive_events_per_s", "peak_rss_mib"},

@@ -495,13 +495,14 @@ class Chaos:
                     return
                 fault = faults[count] if faults is not None else chooser.choice(self.choices)
                 at = round(time.monotonic() - started, 1)
+                heads: dict[str, Any]
                 if fault == "reorg":
                     heads = self.server.reorg(chooser.randint(1, 4))
                 elif fault == "outage":
                     restore = self.server.node_outage()
                     self.stop.wait(self.outage_s)
                     restore()
-                    heads: dict[str, Any] = {"outage_s": self.outage_s}
+                    heads = {"outage_s": self.outage_s}
                 else:
                     heads = self.server.inflict(fault)
                 back = round(time.monotonic() - started, 1)
