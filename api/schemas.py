@@ -439,12 +439,28 @@ class OutboxHealth(BaseModel):
     )
 
 
+class LeaderOut(BaseModel):
+    """Who runs a role that has one holder across replicas (docs/deploy.md)."""
+
+    role: str = Field(description="`indexer` or `outbox-worker`.")
+    holder: str = Field(description="host:pid:role of the process holding the lease.")
+    token: int = Field(description="The fencing token: one more with every new holder.")
+    leading: bool = Field(description="Whether the lease is running now.")
+    remaining_s: float = Field(
+        description="Seconds until the lease ends if not renewed; negative once ended."
+    )
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded", "down"]
     reasons: list[str] = Field(default_factory=list, description="Why the status is not ok.")
     node: NodeHealth
     index: IndexHealth
     outbox: OutboxHealth
+    leaders: list[LeaderOut] = Field(
+        default_factory=list,
+        description="The indexer's and the outbox worker's leases; empty until either first ran.",
+    )
 
 
 # ------------------------------------------------------------------------------- reads

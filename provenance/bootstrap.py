@@ -199,6 +199,8 @@ class Health:
     """The embedded node's restarts and saves (in `provenance serve` only)."""
     cursor_before_head: int | None = None
     """The index's cursor as read just before `block_number` was: what `index_ahead` compares."""
+    leaders: tuple[Leader, ...] = ()
+    """Who holds the indexer's and the outbox worker's leases (`provenance.leadership`)."""
 
     @property
     def index_ahead(self) -> int:
@@ -216,6 +218,17 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Leader:
+    """A role's lease: its holder (host:pid:role), fencing token, and seconds until it ends
+    (negative: it ended that long ago, and nobody has taken it since)."""
+
+    role: str
+    holder: str
+    token: int
+    remaining_s: float
+
+
+@dataclass(frozen=True)
 class NodeSample:
     """The node's head as a watcher last heard it (`api.chain_head`), so `/health` need not ask."""
 
@@ -227,6 +240,7 @@ class NodeSample:
 def probe_health(services: Services, node: NodeSample | None = None) -> Health:
     """Each part asked separately, so one that is down does not hide the state of the others. With
     `node`, the node is not asked: its sample stands for it."""
+    from provenance.index.leases import read_leases
     from provenance.index.store import read_cursor
 
     block_number = chain_id = None
@@ -251,6 +265,14 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
             chain_id = services.client.chain_id
         except Exception as error:
             node_error = brief_error(error)
+    leaders: tuple[Leader, ...] = ()
+    try:
+        leaders = tuple(
+            Leader(lease.name, lease.holder, lease.token, lease.remaining_s)
+            for lease in read_leases(services.engine)
+        )
+    except Exception as error:  # the index's error above already says the database is unreadable
+        index_error = index_error or brief_error(error)
     try:
         backlog = services.outbox.backlog()
         conflicts = tuple(services.outbox.open_conflicts())
@@ -271,6 +293,7 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
         stuck=tuple(stuck),
         embedded_node=services.node_keeper.status() if services.node_keeper is not None else None,
         cursor_before_head=cursor_before_head,
+        leaders=leaders,
     )
 
 

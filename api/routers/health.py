@@ -13,6 +13,7 @@ from api.schemas import (
     EmbeddedNodeHealth,
     HealthOut,
     IndexHealth,
+    LeaderOut,
     NodeHealth,
     OutboxHealth,
     StuckOperationOut,
@@ -118,4 +119,14 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
                 for conflict in probe.conflicts
             ],
         ),
+        leaders=[
+            LeaderOut(
+                role=leader.role,
+                holder=leader.holder,
+                token=leader.token,
+                leading=leader.remaining_s > 0,
+                remaining_s=round(leader.remaining_s, 2),
+            )
+            for leader in probe.leaders
+        ],
     )

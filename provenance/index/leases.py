@@ -138,14 +138,19 @@ class Leases:
         return released is not None
 
     def states(self) -> list[LeaseState]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                _sql(self.engine, "SELECT name, holder, token, expires_at - NOW FROM leases ORDER BY name")
-            ).all()
-        return [LeaseState(row[0], row[1], int(row[2]), float(row[3])) for row in rows]
+        return read_leases(self.engine)
 
     def state(self, name: str) -> LeaseState | None:
         return next((state for state in self.states() if state.name == name), None)
+
+
+def read_leases(engine: Engine) -> list[LeaseState]:
+    """Every lease, as /health and operators read it; on any engine (no hooks are added)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            _sql(engine, "SELECT name, holder, token, expires_at - NOW FROM leases ORDER BY name")
+        ).all()
+    return [LeaseState(row[0], row[1], int(row[2]), float(row[3])) for row in rows]
 
 
 class _LeaseTransaction:

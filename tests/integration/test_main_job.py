@@ -107,6 +107,10 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
         "the API runs at the caller's priority, the background processes below it",
         niceness_of(tmp_path / "pids.json"),
     )
+    assert wait_until(lambda: leaders(api_port, tmp_path / "pids.json") == {"indexer", "outbox-worker"}), (
+        "the two children lead their roles, and /health names them",
+        health(api_port).get("leaders"),
+    )
     assert "chain saved" in stop(first)
 
     second = start_serve(tmp_path, port, api_port)
@@ -130,6 +134,18 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
     key_file = tmp_path / "keys" / "admin.key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert key_file.read_text().strip() not in "\n".join(lines)
+
+
+def leaders(api_port: int, pids_file: Path) -> set[str]:
+    """The roles whose running lease /health shows held by the child of that name in pids.json."""
+    pids = json.loads(pids_file.read_text())
+    found = health(api_port).get("leaders")
+    assert isinstance(found, list)
+    return {
+        leader["role"]
+        for leader in found
+        if leader["leading"] and leader["holder"].endswith(f":{pids.get(leader['role'])}:{leader['role']}")
+    }
 
 
 def niceness_of(pids_file: Path) -> dict[str, int]:
