@@ -191,8 +191,9 @@ def cpu_seconds(pid: int) -> float:
     return 0.0
 
 
-def process_tree(root: int) -> dict[int, str]:
-    """pid -> command name of `root` and its descendants, plus every postgres process."""
+def process_tree(root: int, pids_file: Path | None = None) -> dict[int, str]:
+    """pid -> command name of `root` and its descendants, plus every postgres process; serve's
+    children by their names in its `pids_file` (api-2, indexer, ...)."""
     parents: dict[int, int] = {}
     names: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
@@ -208,16 +209,20 @@ def process_tree(root: int) -> dict[int, str]:
         more = {pid for pid, parent in parents.items() if parent in chosen} - chosen
         chosen |= more
         grew = bool(more)
-    return {pid: names.get(pid, "?") for pid in chosen}
+    roles: dict[int, str] = {}
+    if pids_file is not None:
+        with contextlib.suppress(OSError, ValueError):
+            roles = {pid: name for name, pid in json.loads(pids_file.read_text(encoding="utf-8")).items()}
+    return {pid: roles.get(pid, names.get(pid, "?")) for pid in chosen}
 
 
 def cpu_by_part(pids: dict[int, str], root: int) -> dict[str, float]:
     """CPU seconds of the API process, its Python children (indexer, outbox worker), anvil, postgres."""
     totals: dict[str, float] = defaultdict(float)
     for pid, name in pids.items():
-        if pid == root:
+        if pid == root or name.startswith("api-"):
             part = "api"
-        elif name.startswith("python"):
+        elif name.startswith("python") or name in ("indexer", "outbox-worker"):
             part = "indexer+worker"
         elif name.startswith("postgres"):
             part = "postgres"
@@ -292,7 +297,7 @@ class ServerWatch:
         return set()
 
     def watch(self) -> None:
-        pids = process_tree(self.root)
+        pids = process_tree(self.root, self.snapshots.parent / "pids.json")
         seen = self.snapshot_names()
         before, then = cpu_by_part(pids, self.root), time.perf_counter()
         with psycopg.connect(ADMIN_DSN, autocommit=True) as pg:
@@ -982,6 +987,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=WATCH_MS,
         help="sample what the server does this often (0: not at all)",
     )
+    parser.add_argument("--api-processes", type=int, default=1, help="PROVENANCE_API_PROCESSES of the server")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and the database")
     parser.add_argument(
         "--smoke", action="store_true", help="8 clients for 5 s on a small seed: that it runs"
@@ -996,6 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin_sql("CREATE DATABASE {}", database)
     scratch = Path(tempfile.mkdtemp(prefix="provenance-load-bench-"))
     server = LoadServer(scratch / "data", PG + database)
+    server.env["PROVENANCE_API_PROCESSES"] = str(options.api_processes)
     try:
         code, result = run(options, server, scratch)
     finally:
@@ -1091,7 +1098,7 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
     watch = ServerWatch(
         server.process.pid, database, server.data_dir / "chain", shared.stop, options.watch_ms / 1000
     )
-    watched = process_tree(server.process.pid)
+    watched = process_tree(server.process.pid, server.data_dir / "pids.json")
     cpu_before = cpu_by_part(watched, server.process.pid)
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
     threads = [threading.Thread(target=client.run, daemon=True) for client in clients]
@@ -1253,6 +1260,7 @@ def run(options: argparse.Namespace, server: LoadServer, scratch: Path) -> tuple
         "clients": len(clients),
         "duration_s": round(load_s, 1),
         "think_ms": options.think_ms,
+        "api_processes": options.api_processes,
         "seed_lots_registered": options.seed_lots * len(registrars),
         "seed_transformations": sum(1 for op in seeder.ops if op.kind == "/v1/transformations"),
         "seed_lots_held": seeded,

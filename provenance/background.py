@@ -1,4 +1,4 @@
-"""The main job's chain-facing work, each in a process of its own: the outbox worker and the indexer.
+"""The main job's child processes: the outbox worker, the indexer, and the API's extra processes.
 
 In threads beside the API's request threads they queued for the GIL: each of the worker's many
 short database and node calls gives the GIL up and waits to get it back behind 32 busy request
@@ -9,6 +9,12 @@ The API process and the worker process keep each other awake over two one-way pi
 says "work" after storing an operation (the idle worker starts at once instead of at its next
 poll), and the worker names the operations it made final (a `?wait=true` request answers at once
 instead of at its next database poll). Both sides still poll, so a lost message only costs time.
+
+With `PROVENANCE_API_PROCESSES` above one, more API processes accept connections on the listening
+socket of serve's own (one port; the kernel gives each connection to one process): one process is
+one GIL, and a slow request's Python held up other reads between their database round trips. The
+parent relays between them and the worker: an extra process's "work" goes on to the worker, the
+worker's finished operations to every API process.
 
 A child that dies is started again (with backoff), like the node or the database failing under a
 thread: nothing is lost, the state is in the database. Children ignore SIGINT (Ctrl-C reaches the
@@ -22,6 +28,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +43,9 @@ log = logging.getLogger("provenance.serve")
 
 STOP = "stop"
 WORK = "work"
+API_FACTORY = "api.app:from_environment"
+"""The API, named to uvicorn by its import string: the package never imports `api` (the API is an
+entrypoint that imports the package, not the other way round)."""
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
@@ -172,6 +182,67 @@ def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> 
     _lead_with_token(settings, INDEXER, stop, run_term)
 
 
+def listen_for_api(settings: Settings) -> socket.socket:
+    """The API's listening socket, bound by serve before any API process starts and shared by all
+    of them. A port in use is an OSError here, before anything else is started."""
+    return socket.create_server((settings.api_host, settings.api_port), backlog=2048)
+
+
+def api_server(settings: Settings, *, signals: bool = True) -> Any:
+    """The uvicorn server of one API process. `signals=False` in an extra process: it stops when
+    serve says so over its pipe, not on the Ctrl-C that reaches the whole process group."""
+    import uvicorn
+
+    class PipeStoppedServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    server_class = uvicorn.Server if signals else PipeStoppedServer
+    return server_class(uvicorn.Config(API_FACTORY, factory=True, log_level="warning"))
+
+
+def api_main(settings: Settings, inbox: Connection, outbox: Connection, listener: socket.socket) -> None:
+    """An extra API process: it answers on `listener`, tells serve when it stored an operation (for
+    the worker), and wakes its `?wait=true` requests when serve relays the worker's finished ones."""
+    _child_logging()
+    from provenance.bootstrap import build_services, serve_with
+
+    services = build_services(settings)
+    serve_with(services)
+    server = api_server(settings, signals=False)
+    stored = threading.Event()
+    services.outbox.on_submit = stored.set  # request threads only set an event (see Child.nudge)
+
+    def tell_parent() -> None:
+        while not server.should_exit:
+            if stored.wait(timeout=1.0):
+                stored.clear()
+                try:
+                    outbox.send(WORK)
+                except OSError:  # the parent is gone; its pipe's end stops us below
+                    return
+
+    def listen() -> None:
+        while True:
+            try:
+                message = inbox.recv()
+            except (EOFError, OSError):
+                break
+            if message == STOP:
+                break
+            if isinstance(message, list):
+                services.outbox.wake(message)
+        server.should_exit = True
+
+    threading.Thread(target=tell_parent, name="to-parent", daemon=True).start()
+    threading.Thread(target=listen, name="parent-pipe", daemon=True).start()
+    try:
+        server.run(sockets=[listener])
+    finally:
+        services.close()
+
+
 def _lead_with_token(
     settings: Settings,
     role: str,
@@ -208,8 +279,11 @@ class Child:
     """One supervised child process and the pipes to it."""
 
     name: str
-    main: Callable[[Settings, Connection, Connection], None]
+    main: Callable[..., None]
+    """Called as main(settings, inbox, outbox, *args) in the child."""
     settings: Settings
+    args: tuple[Any, ...] = ()
+    """More arguments of `main`, pickled for the child (a socket is passed as a duplicate)."""
     on_message: Callable[[Any], None] = lambda _message: None
     on_exit: Callable[[int], None] = lambda _pid: None
     """Told the pid of the child that exited (its lease can be released at once)."""
@@ -225,7 +299,10 @@ class Child:
         child_in, self._to_child = context.Pipe(duplex=False)
         self._from_child, child_out = context.Pipe(duplex=False)
         self.process = context.Process(
-            target=self.main, args=(self.settings, child_in, child_out), name=self.name, daemon=True
+            target=self.main,
+            args=(self.settings, child_in, child_out, *self.args),
+            name=self.name,
+            daemon=True,
         )
         self.process.start()
         child_in.close()

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes that answer the API on its one port (`provenance serve`): one process "
+        "is one GIL, so a slow request's Python holds up the others' reads; more processes answer "
+        "side by side. Write rate limits are counted per process (docs/deploy.md).",
+    )
     lease_s: float = Field(
         default=5.0,
         ge=0.5,

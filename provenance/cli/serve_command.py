@@ -10,8 +10,8 @@ and serves the API. Ctrl-C stops all of it; the node saves its chain on the way 
 PostgreSQL: API replicas are stateless, and the indexer and the worker run only while they hold
 their lease (`provenance.leadership`), so any number of replicas may offer them.
 
-The API is named to uvicorn by its import string: the package never imports `api` (the API is an
-entrypoint that imports the package, not the other way round).
+`PROVENANCE_API_PROCESSES` above one runs more API processes on the same port, as children
+(`provenance.background.api_main`).
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from provenance.background import Child
 
 log = logging.getLogger("provenance.serve")
-
-API_FACTORY = "api.app:from_environment"
 
 
 def _fail(message: str) -> NoReturn:
@@ -90,9 +88,16 @@ def serve(
     ] = None,
 ) -> None:
     """Run the main job: node (embedded unless PROVENANCE_RPC_URL is set), indexer, outbox worker and API."""
-    import uvicorn
-
-    from provenance.background import Child, indexer_main, outbox_worker_main, release_lease_of
+    from provenance.background import (
+        WORK,
+        Child,
+        api_main,
+        api_server,
+        indexer_main,
+        listen_for_api,
+        outbox_worker_main,
+        release_lease_of,
+    )
     from provenance.bootstrap import (
         admin_account,
         build_services,
@@ -153,16 +158,31 @@ def serve(
             children.append(
                 Child("indexer", indexer_main, settings, on_exit=release_lease_of(settings, INDEXER))
             )
+        listener = listen_for_api(settings) if "api" in parts else None
+        more_apis = [
+            Child(f"api-{number}", api_main, settings, args=(listener,))
+            for number in range(2, settings.api_processes + 1)
+            if listener is not None
+        ]
+
+        def finished(operation_ids: list[str]) -> None:
+            services.outbox.wake(operation_ids)
+            for api in more_apis:
+                api.send(operation_ids)
+
         if "worker" in parts:
             worker = Child(
                 "outbox-worker",
                 outbox_worker_main,
                 settings,
-                on_message=services.outbox.wake,
+                on_message=finished,
                 on_exit=release_lease_of(settings, OUTBOX_WORKER),
             )
             services.outbox.on_submit = worker.nudge
+            for api in more_apis:
+                api.on_message = lambda message: worker.nudge() if message == WORK else None
             children.append(worker)
+        children.extend(more_apis)
         for child in children:
             child.supervise()
         _record_pids(
@@ -170,20 +190,18 @@ def serve(
             children,
             lambda: node.process.pid if node is not None and node.process is not None else None,
         )
-        if "api" not in parts:
+        if listener is None:
             typer.echo("no API in this replica; Ctrl-C stops")
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
             return
         serve_with(services)
-        typer.echo(f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); Ctrl-C stops")
-        server = uvicorn.Server(
-            uvicorn.Config(
-                API_FACTORY, factory=True, host=settings.api_host, port=settings.api_port, log_level="warning"
-            )
+        processes = f", {settings.api_processes} processes" if settings.api_processes > 1 else ""
+        typer.echo(
+            f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs{processes}); Ctrl-C stops"
         )
         with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+            api_server(settings).run(sockets=[listener])
     except (ProvenanceError, OSError) as error:
         log.debug("serve failed", exc_info=True)
         _fail(str(error))

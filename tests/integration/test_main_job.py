@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -241,3 +242,15 @@ def test_serve_against_a_chain_where_its_key_holds_nothing_says_so_and_exits_2(t
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert any("holds 0 wei" in line and line.startswith("error:") for line in result.stderr.splitlines())
+
+
+def test_serve_on_an_api_port_in_use_says_so_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        env = {**serve_env(tmp_path, free_port(), taken.getsockname()[1]), "PROVENANCE_API_PROCESSES": "2"}
+        result = subprocess.run([*CLI, "serve"], capture_output=True, text=True, timeout=120, env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "in use" in error.lower(), error
+    assert "node stopped, chain saved" in result.stdout
