@@ -104,6 +104,9 @@ async def _provenance_error(request: Request, error: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(error, RateLimited):
         headers = {"Retry-After": str(error.retry_after_s)}
+    answer_headers: Mapping[str, str] | None = getattr(error, "answer_headers", None)
+    if answer_headers is not None:  # a read's freshness (api.routers.reads.Reading)
+        headers = {**answer_headers, **(headers or {})}
     if status >= 500:
         log.error("%s %s failed: %s: %s", request.method, request.url.path, type(error).__name__, error)
     return error_response(

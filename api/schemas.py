@@ -422,6 +422,14 @@ class IndexHealth(BaseModel):
     error: str | None = None
 
 
+class ReplicaHealth(BaseModel):
+    cursor_block: int | None = Field(default=None, description="The last block the replica's index holds.")
+    behind_primary_blocks: int | None = Field(
+        default=None, description="How many blocks the replica's index is behind the primary's."
+    )
+    error: str | None = Field(default=None, description="Why it cannot be read; reads go to the primary.")
+
+
 class OutboxHealth(BaseModel):
     backlog: int | None = Field(default=None, description="Operations not yet final (pending or sent).")
     error: str | None = None
@@ -460,6 +468,9 @@ class HealthOut(BaseModel):
     leaders: list[LeaderOut] = Field(
         default_factory=list,
         description="The indexer's and the outbox worker's leases; empty until either first ran.",
+    )
+    read_replica: ReplicaHealth | None = Field(
+        default=None, description="The read replica of the index (`PROVENANCE_READ_DATABASE_URL`), if any."
     )
 
 

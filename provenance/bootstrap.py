@@ -97,6 +97,9 @@ class Services:
     node_keeper: NodeKeeper | None = None
     """The embedded node's keeper, in the process of `provenance serve` only (its restarts and saves
     are reported in /health)."""
+    replica_engine: Any = None
+    """The engine of a read replica of the index (`PROVENANCE_READ_DATABASE_URL`), if there is one:
+    only the API's index reads use it (`api.routers.reads.Reading` chooses, per read, between it and `engine`)."""
 
     def key_of(self, credential: Credential) -> Signer:
         """The key that signs for `credential`."""
@@ -119,6 +122,8 @@ class Services:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.replica_engine is not None:
+            self.replica_engine.dispose()
 
 
 _serving: Services | None = None
@@ -149,6 +154,15 @@ def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
     deployment.check_against(w3)
     engine = make_engine(settings.effective_database_url)
     check_current(engine)
+    replica_engine = None
+    if settings.read_database_url is not None:
+        if settings.database_url is None:
+            raise ConfigurationError(
+                "PROVENANCE_READ_DATABASE_URL needs PROVENANCE_DATABASE_URL, its primary"
+            )
+        replica_engine = make_engine(
+            settings.read_database_url, replica=True
+        )  # checked per read, not here: it may lag
     client = RegistryClient(w3, deployment.registry)
     return Services(
         settings=settings,
@@ -161,6 +175,7 @@ def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
         keys=KeyResolver(settings.data_dir),
         roles=RoleGate(client, ttl_s=settings.role_cache_s),
         documents=DocumentStore(settings.data_dir / "documents", settings.max_document_bytes),
+        replica_engine=replica_engine,
     )
 
 
@@ -178,6 +193,14 @@ def first_admin_token(services: Services, admin: Signer) -> str | None:
         key_ref = dev_key_ref("admin")
     _, token = services.credentials.create("admin", admin.address, key_ref)
     return token
+
+
+@dataclass(frozen=True)
+class ReplicaSample:
+    cursor: int | None
+    """The last block the replica's copy of the index holds."""
+    error: str | None
+    """Why it could not be read (reads then go to the primary)."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +224,8 @@ class Health:
     """The index's cursor as read just before `block_number` was: what `index_ahead` compares."""
     leaders: tuple[Leader, ...] = ()
     """Who holds the indexer's and the outbox worker's leases (`provenance.leadership`)."""
+    replica: ReplicaSample | None = None
+    """The read replica's index, if one is configured."""
 
     @property
     def index_ahead(self) -> int:
@@ -273,6 +298,14 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
         )
     except Exception as error:  # the index's error above already says the database is unreadable
         index_error = index_error or brief_error(error)
+    replica = None
+    if services.replica_engine is not None:
+        try:
+            with services.replica_engine.connect() as connection:
+                found = read_cursor(connection)
+            replica = ReplicaSample(found.number if found is not None else None, None)
+        except Exception as error:
+            replica = ReplicaSample(None, brief_error(error))
     try:
         backlog = services.outbox.backlog()
         conflicts = tuple(services.outbox.open_conflicts())
@@ -294,6 +327,7 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
         embedded_node=services.node_keeper.status() if services.node_keeper is not None else None,
         cursor_before_head=cursor_before_head,
         leaders=leaders,
+        replica=replica,
     )
 
 

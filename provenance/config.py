@@ -22,6 +22,12 @@ class Settings(BaseSettings):
         default=None, description="An EVM JSON-RPC endpoint; unset starts embedded anvil."
     )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL of the index; unset: SQLite.")
+    read_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a read replica of the index (a PostgreSQL standby): the API's "
+        "reads go there while it answers and is as fresh as a read asks (`X-Min-Index-Block`), else "
+        "to the primary; writes, operations and `?wait=true` always use the primary.",
+    )
     node_host: str = "127.0.0.1"
     node_port: int = Field(default=8545, ge=1, le=65535)
     node_state_interval_s: float = Field(

@@ -35,12 +35,11 @@ from api.pages.view import (
     time_text,
     verdict_of,
 )
-from api.routers.reads import DEFAULT_MAX_DEPTH
+from api.routers.reads import DEFAULT_MAX_DEPTH, Reading
 from provenance.bootstrap import Services, verification_readers
 from provenance.domain.trace import LotFacts
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
-from provenance.index.queries import ReadQueries
 from provenance.verification.model import DEFAULT_MAX_LOTS
 from provenance.verification.service import verify_against_index
 
@@ -138,7 +137,11 @@ def live_verdict(services: Services, lot_id: str) -> VerdictView:
 
 @router.get("/lots/{lot_id:path}/qr.svg", name="lot_qr")
 def lot_qr(lot_id: str, request: Request, services: ServicesDep) -> Response:
-    if not well_formed(lot_id) or ReadQueries(services.engine).custody(lot_id) is None:
+    if not well_formed(lot_id):
+        return not_found(lot_id)
+    with Reading(services) as reads:
+        moves = reads.custody(lot_id)
+    if moves is None:
         return not_found(lot_id)
     return Response(
         qr_svg(page_url(request, services, lot_id)),
@@ -158,18 +161,18 @@ def lot_page(
     """The page in the language asked (`?lang=ko|en`, else Accept-Language, else English)."""
     if not well_formed(lot_id):
         return not_found(lot_id)
-    reads = ReadQueries(services.engine)
-    index_block = reads.index_block()
-    detail = reads.lot(lot_id)
-    trace = reads.provenance(lot_id, DEFAULT_MAX_DEPTH)
-    moves = reads.custody(lot_id)
-    if detail is None or trace is None or moves is None:
-        return not_found(lot_id)
-    origin_facts: dict[str, LotFacts] = {}
-    for share in trace.by_origin_lot[:MAX_ORIGIN_DETAILS]:
-        found = reads.lot(share.key) if share.key is not None else None
-        if found is not None:
-            origin_facts[found.lot.lot_id] = found.lot
+    with Reading(services) as reads:  # closed before the verdict, which may ask the chain
+        index_block = reads.block_seen
+        detail = reads.lot(lot_id)
+        trace = reads.provenance(lot_id, DEFAULT_MAX_DEPTH)
+        moves = reads.custody(lot_id)
+        if detail is None or trace is None or moves is None:
+            return not_found(lot_id)
+        origin_facts: dict[str, LotFacts] = {}
+        for share in trace.by_origin_lot[:MAX_ORIGIN_DETAILS]:
+            found = reads.lot(share.key) if share.key is not None else None
+            if found is not None:
+                origin_facts[found.lot.lot_id] = found.lot
     chosen = i18n.choose_lang(lang, accept_language)
     page = build_page(
         detail,

@@ -25,10 +25,10 @@ from api.deps import ServicesDep
 from api.pages import i18n
 from api.pages.router import SECURITY_HEADERS, templates
 from api.pages.site_view import SitePage, build_site_page, tonnes_text
+from api.routers.reads import Reading
 from provenance.domain.site_balance import DEFAULT_TOLERANCE_PPM, Period, parse_tolerance
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
-from provenance.index.queries import ReadQueries
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +93,23 @@ def site_page(
     except DomainError as error:
         asked = {"site": site, "period": period, "tolerance": tolerance}
         return bad_parameter(error, asked.get(error.field) or "")
-    reads = ReadQueries(services.engine)
-    if not reads.site_timeline(site, None, 1):
-        return error_page(
-            404,
-            i18n.SITE_NOT_FOUND_TITLE,
-            (i18n.SITE_NOT_FOUND_TEXT[0].format(site=site), i18n.SITE_NOT_FOUND_TEXT[1].format(site=site)),
-            site,
-        )
-    index_block = reads.index_block()
-    deployed = services.deployment.block_number
-    head = deployed if index_block is None else index_block
-    first = reads.first_block_at_or_after(span.starts_at, deployed, head)
-    last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
-    account = reads.site_account(site, first, last, span, tolerance_ppm)
+    with Reading(services) as reads:
+        if not reads.site_timeline(site, None, 1):
+            return error_page(
+                404,
+                i18n.SITE_NOT_FOUND_TITLE,
+                (
+                    i18n.SITE_NOT_FOUND_TEXT[0].format(site=site),
+                    i18n.SITE_NOT_FOUND_TEXT[1].format(site=site),
+                ),
+                site,
+            )
+        index_block = reads.block_seen
+        deployed = services.deployment.block_number
+        head = deployed if index_block is None else index_block
+        first = reads.first_block_at_or_after(span.starts_at, deployed, head)
+        last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
+        account = reads.site_account(site, first, last, span, tolerance_ppm)
     page = build_site_page(account, span, index_block)
     chosen = i18n.choose_lang(lang, accept_language)
     return HTMLResponse(

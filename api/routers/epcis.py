@@ -14,12 +14,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ServicesDep
-from api.routers.reads import ERRORS, INDEX_BLOCK_HEADER, TimeParam
+from api.routers.reads import ERRORS, Reads, TimeParam, freshness_headers
 from provenance.domain.trace import parse_time
 from provenance.epcis import Corrected, blocks_of, document, events_of
 from provenance.errors import DomainError, IndexStateError
 from provenance.index.epcis_facts import EpcisFacts, EpcisFilter
-from provenance.index.queries import ReadQueries
 
 EPCIS_MEDIA_TYPE = "application/ld+json"
 MAX_EVENTS = 10_000
@@ -35,6 +34,7 @@ router = APIRouter(tags=["epcis"], responses=ERRORS)
 )
 def epcis_events(
     services: ServicesDep,
+    reads: Reads,
     lot: Annotated[
         str | None, Query(min_length=1, max_length=66, description="Only events about this lot.")
     ] = None,
@@ -54,37 +54,37 @@ def epcis_events(
 ) -> Response:
     """Each event's `eventID` is its CBV 2.0 event hash; `mp:chain` holds its chain coordinates;
     `eventTime` is its block's timestamp."""
-    reads = ReadQueries(services.engine)
-    indexed = reads.index_block()
-    facts = EpcisFacts(services.engine)
-    chain = facts.chain()
-    deployed = services.deployment.block_number
-    head = deployed if indexed is None else indexed
-    first = None if from_time is None else parse_time("from", from_time)
-    end = None if to_time is None else parse_time("to", to_time)
-    where = EpcisFilter(
-        lot_id=lot,
-        site=site,
-        from_block=None if first is None else reads.first_block_at_or_after(first, deployed, head),
-        to_block=None if end is None else reads.first_block_at_or_after(end, deployed, head) - 1,
-    )
-    found = [] if chain is None else facts.facts(where, limit + 1)
-    # a correction is two events: the error declaration and the corrective event
-    if sum(2 if isinstance(fact, Corrected) else 1 for fact in found) > limit:
-        raise DomainError("limit", f"more than {limit} events match; narrow the filters or raise `limit`")
-    times = reads.block_timestamps(blocks_of(found))
+    with reads:
+        indexed = reads.block_seen
+        facts = EpcisFacts(reads.engine)
+        chain = facts.chain()
+        deployed = services.deployment.block_number
+        head = deployed if indexed is None else indexed
+        first = None if from_time is None else parse_time("from", from_time)
+        end = None if to_time is None else parse_time("to", to_time)
+        where = EpcisFilter(
+            lot_id=lot,
+            site=site,
+            from_block=None if first is None else reads.first_block_at_or_after(first, deployed, head),
+            to_block=None if end is None else reads.first_block_at_or_after(end, deployed, head) - 1,
+        )
+        found = [] if chain is None else facts.facts(where, limit + 1)
+        # a correction is two events: the error declaration and the corrective event
+        if sum(2 if isinstance(fact, Corrected) else 1 for fact in found) > limit:
+            raise DomainError("limit", f"more than {limit} events match; narrow the filters or raise `limit`")
+        times = reads.block_timestamps(blocks_of(found))
 
-    def timestamp_of(number: int) -> int:
-        if number not in times:
-            raise IndexStateError(
-                f"the index holds events of block {number} but not its time; restart the indexer"
-            )
-        return times[number]
+        def timestamp_of(number: int) -> int:
+            if number not in times:
+                raise IndexStateError(
+                    f"the index holds events of block {number} but not its time; restart the indexer"
+                )
+            return times[number]
 
     events = [] if chain is None else events_of(found, chain, timestamp_of)
     body = document(events, int(time.time()))
     return Response(
         json.dumps(body, separators=(",", ":")),
         media_type=EPCIS_MEDIA_TYPE,
-        headers={INDEX_BLOCK_HEADER: "" if indexed is None else str(indexed)},
+        headers=freshness_headers(indexed, reads.head, reads.source),
     )

@@ -16,6 +16,7 @@ from api.schemas import (
     LeaderOut,
     NodeHealth,
     OutboxHealth,
+    ReplicaHealth,
     StuckOperationOut,
 )
 from provenance.bootstrap import NodeSample
@@ -72,6 +73,9 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
             "node lost blocks (restored from an older save, or a reorg) or lags; until the indexer rolls "
             "back, reads may show facts the node no longer holds"
         )
+    replica = probe.replica
+    if replica is not None and replica.error is not None:
+        reasons.append(f"read replica unreadable ({replica.error}): reads go to the primary")
     if probe.index_error:
         reasons.append(f"index unreadable ({probe.index_error})")
     if probe.outbox_error:
@@ -129,4 +133,13 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
             )
             for leader in probe.leaders
         ],
+        read_replica=None
+        if replica is None
+        else ReplicaHealth(
+            cursor_block=replica.cursor,
+            behind_primary_blocks=None
+            if replica.cursor is None or probe.index_cursor is None
+            else max(0, probe.index_cursor - replica.cursor),
+            error=replica.error,
+        ),
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import time
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from api import timing
@@ -32,13 +34,16 @@ from api.schemas import (
     SiteAccountOut,
     TimelineOut,
 )
-from provenance.bootstrap import Services
+from provenance.bootstrap import Services, brief_error
 from provenance.domain.site_balance import Period, parse_tolerance
 from provenance.domain.trace import LotFilter, TimelineEvent, parse_time
 from provenance.errors import DomainError
 from provenance.index.queries import EventKey, LotKey, RequestReads
 
 INDEX_BLOCK_HEADER = "X-Index-Block"
+INDEX_SOURCE_HEADER = "X-Index-Source"
+MIN_INDEX_BLOCK_HEADER = "X-Min-Index-Block"
+PRIMARY, REPLICA = "primary", "replica"
 CHAIN_HEAD_HEADER = "X-Chain-Head"
 INDEX_LAG_HEADER = "X-Index-Lag-Blocks"
 CHAIN_UNREACHABLE_HEADER = "X-Chain-Unreachable"
@@ -46,6 +51,7 @@ DEFAULT_MAX_DEPTH = 50
 MAX_DEPTH = 500
 MAX_PAGE = 500
 
+log = logging.getLogger("provenance.api")
 ERRORS: dict[int | str, dict[str, object]] = {status: {"model": ErrorOut} for status in (404, 422)}
 router = APIRouter(tags=["reads"], responses=ERRORS)
 
@@ -55,11 +61,21 @@ class Reading(RequestReads):
     endpoint's own thread, with the index block (and the chain's head) as they stood then.
 
     The dependency only builds it (no database, no thread hop); the endpoint, already in a worker
-    thread, opens it: one pool checkout and one thread hop per read."""
+    thread, opens it: one pool checkout and one thread hop per read.
 
-    def __init__(self, services: Services, chain_head: ChainHead | None = None) -> None:
+    With a read replica (`Services.replica_engine`), the connection is the replica's while it
+    answers and holds at least `min_block` (`X-Min-Index-Block`, for reading one's own write), else
+    the primary's: the replica's index block is read first anyway, for `X-Index-Block`, so choosing
+    costs nothing while the replica is fresh. `source` says which answered (`X-Index-Source`)."""
+
+    def __init__(
+        self, services: Services, chain_head: ChainHead | None = None, min_block: int | None = None
+    ) -> None:
         super().__init__(services.engine)
+        self._replica = services.replica_engine
         self._chain_head = chain_head
+        self._min_block = min_block
+        self.source = PRIMARY
         self.block_seen: int | None = None
         self.head: HeadSeen | None = None
         self.started: float | None = None
@@ -67,28 +83,93 @@ class Reading(RequestReads):
 
     def __enter__(self) -> Self:
         self.started = timing.mark("wait")
-        super().__enter__()
+        if self._replica is None or not self._open_replica(self._replica):
+            super().__enter__()
+            try:
+                self.block_seen = self.index_block()
+            except BaseException:
+                self.__exit__()
+                raise
         try:
             self.head = self._chain_head.seen() if self._chain_head is not None else None
-            self.block_seen = self.index_block()
         except BaseException:
             self.__exit__()
             raise
         return self
 
+    def _open_replica(self, replica: Any) -> bool:
+        """Opens the replica's connection if it answers and is fresh enough; False leaves none open."""
+        primary, self._engine = self._engine, replica
+        try:
+            super().__enter__()
+            block = self.index_block()
+        except Exception as error:  # down, or not yet a copy of an index: the primary answers
+            self.__exit__()
+            self._engine = primary
+            replica_trouble.warn(error)
+            return False
+        if self._min_block is not None and (block is None or block < self._min_block):
+            self.__exit__()
+            self._engine = primary
+            return False
+        self.source, self.block_seen = REPLICA, block
+        return True
 
-async def read_queries(services: ServicesDep, request: Request) -> Reading:
-    return Reading(services, getattr(request.app.state, "chain_head", None))
+    def __exit__(self, *exc: object) -> None:
+        """An error raised inside `with reads:` (a lot not found, say) is answered with the same
+        freshness headers: a 404 from an index behind the chain then says so."""
+        error = exc[1] if len(exc) > 1 else None
+        if isinstance(error, Exception) and self.block_seen is not None:
+            error.answer_headers = freshness_headers(  # type: ignore[attr-defined]
+                self.block_seen, self.head, self.source
+            )
+        super().__exit__(*exc)
+
+    @property
+    def engine(self) -> Any:
+        """The engine this read chose (for readers that open connections of their own)."""
+        return self._engine
+
+
+class _ReplicaTrouble:
+    """Logs a failing replica at most once a minute: reads fall back to the primary meanwhile."""
+
+    def __init__(self) -> None:
+        self._warned_at: float | None = None
+
+    def warn(self, error: Exception) -> None:
+        now = time.monotonic()
+        if self._warned_at is None or now - self._warned_at >= 60:
+            self._warned_at = now
+            log.warning("the read replica does not answer; reading the primary: %s", brief_error(error))
+
+
+replica_trouble = _ReplicaTrouble()
+
+MinIndexBlock = Annotated[
+    int | None,
+    Header(
+        alias=MIN_INDEX_BLOCK_HEADER,
+        ge=0,
+        description="Answer from an index that holds at least this block (a write's block, to read "
+        "one's own write): a read replica behind it is passed over for the primary. If the primary "
+        "is behind it too, the answer is the primary's, and `X-Index-Block` says how far it holds.",
+    ),
+]
+
+
+async def read_queries(services: ServicesDep, request: Request, min_block: MinIndexBlock = None) -> Reading:
+    return Reading(services, getattr(request.app.state, "chain_head", None), min_block)
 
 
 Reads = Annotated[Reading, Depends(read_queries)]
 
 
-def freshness_headers(block_seen: int | None, head: HeadSeen | None) -> dict[str, str]:
-    """`X-Index-Block`; with the node's last known head, `X-Chain-Head` and `X-Index-Lag-Blocks`;
-    `X-Chain-Unreachable: true` while the node does not answer (the head is then the last one seen,
-    and the lag a lower bound)."""
-    headers = {INDEX_BLOCK_HEADER: "" if block_seen is None else str(block_seen)}
+def freshness_headers(block_seen: int | None, head: HeadSeen | None, source: str = PRIMARY) -> dict[str, str]:
+    """`X-Index-Block` and `X-Index-Source` (primary or replica); with the node's last known head,
+    `X-Chain-Head` and `X-Index-Lag-Blocks`; `X-Chain-Unreachable: true` while the node does not
+    answer (the head is then the last one seen, and the lag a lower bound)."""
+    headers = {INDEX_BLOCK_HEADER: "" if block_seen is None else str(block_seen), INDEX_SOURCE_HEADER: source}
     if head is not None and head.block is not None:
         headers[CHAIN_HEAD_HEADER] = str(head.block)
         if block_seen is not None:
@@ -107,7 +188,7 @@ def reply(model: BaseModel, reads: Reading) -> Response:
     return Response(
         body,
         media_type="application/json",
-        headers=freshness_headers(reads.block_seen, reads.head),
+        headers=freshness_headers(reads.block_seen, reads.head, reads.source),
     )
 
 

@@ -46,11 +46,32 @@ the indexer share one engine in `provenance serve`; with SQLAlchemy's default 5 
 moments opened and closed a SQLite connection (and its PRAGMAs) per request."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the index at `url`; nothing connects until first use."""
+REPLICA_CONNECT_TIMEOUT_S = 2
+"""libpq's `connect_timeout` for a read replica: reads fall back to the primary when it fails."""
+REPLICA_TCP_USER_TIMEOUT_MS = 5000
+"""libpq's `tcp_user_timeout` for a read replica: a partitioned replica's open connection fails
+instead of hanging a read for the kernel's TCP retry time (about 15 minutes)."""
+
+
+def make_engine(url: str, *, replica: bool = False) -> Engine:
+    """An engine for the index at `url`; nothing connects until first use. A `replica`'s
+    connections give up quickly (a URL's own settings win), since the primary can answer instead."""
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        connect_args: dict[str, int] = {}
+        if replica and parsed.get_backend_name() == "postgresql":
+            asked = parsed.query
+            if "connect_timeout" not in asked:
+                connect_args["connect_timeout"] = REPLICA_CONNECT_TIMEOUT_S
+            if "tcp_user_timeout" not in asked:
+                connect_args["tcp_user_timeout"] = REPLICA_TCP_USER_TIMEOUT_MS
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            connect_args=connect_args,
+        )
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -154,14 +154,18 @@ def _account(stack_parts: dict[str, Any], name: str, roles: list[bytes]) -> Acco
     return Account(name, key, token)
 
 
-def start_stack(data_dir: Path, prefix: str) -> Iterator[Stack]:
+def start_stack(data_dir: Path, prefix: str, **settings_changes: Any) -> Iterator[Stack]:
+    """`settings_changes`: other settings than these (another `database_url`, say)."""
     settings = Settings(
-        data_dir=data_dir,
-        rpc_url="http://eth-tester.invalid",  # not embedded: nothing starts anvil; w3 is passed in
-        database_url=f"sqlite:///{data_dir / 'index.sqlite3'}",
-        max_document_bytes=MAX_DOCUMENT_BYTES,
-        max_request_bytes=MAX_REQUEST_BYTES,
-        role_cache_s=5.0,
+        **{
+            "data_dir": data_dir,
+            "rpc_url": "http://eth-tester.invalid",  # not embedded: nothing starts anvil; w3 is passed in
+            "database_url": f"sqlite:///{data_dir / 'index.sqlite3'}",
+            "max_document_bytes": MAX_DOCUMENT_BYTES,
+            "max_request_bytes": MAX_REQUEST_BYTES,
+            "role_cache_s": 5.0,
+            **settings_changes,
+        }
     )
     w3 = Web3(LockedTesterProvider())
     admin = DevKeyring(data_dir).get_or_create("admin")
