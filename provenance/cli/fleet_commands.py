@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 
-from provenance.errors import ProvenanceError
+from provenance.errors import DomainError, ProvenanceError
 
 simulate_app = typer.Typer(help="Simulate the testbed's machines.", no_args_is_help=True)
 devices_app = typer.Typer(help="Devices (truck scales) that sign loads.", no_args_is_help=True)
@@ -124,6 +125,22 @@ def devices_add(
     typer.echo("the index shows every device: trips signed by them can be ingested")
 
 
+def utf8_lines(handle: BinaryIO, name: str) -> Iterator[str]:
+    """The lines of a byte stream as text; a byte that is not UTF-8 ends it with an error naming
+    the file, the line and the byte offset (from the start of the stream)."""
+    offset = 0
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DomainError(
+                "FILE",
+                f"{name} is not UTF-8 text: byte {offset + error.start} (line {number}) is "
+                f"0x{raw[error.start]:02x}",
+            ) from None
+        offset += len(raw)
+
+
 @ingest_app.command("trips")
 def ingest_trips(
     source: Annotated[str, typer.Argument(help="JSON Lines file of trip records, or - for stdin.")],
@@ -157,10 +174,13 @@ def ingest_trips(
     )
     try:
         if source == "-":
-            run.feed(sys.stdin)
+            run.feed(utf8_lines(sys.stdin.buffer, "stdin"))
         else:
-            with open(source, encoding="utf-8") as handle:
-                run.feed(handle)
+            with open(source, "rb") as handle:  # checked whole first: a bad byte sends nothing
+                for _ in utf8_lines(handle, source):
+                    pass
+                handle.seek(0)
+                run.feed(utf8_lines(handle, source))
         summary = run.finish()
     except ProvenanceError as error:
         _fail(str(error))

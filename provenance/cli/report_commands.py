@@ -80,6 +80,8 @@ def mass_balance_report(
             _fail(f"--database: cannot read the index ({type(error).__name__}); run `provenance db upgrade`")
         if deployed is None or head is None:
             _fail("the index is empty: run `provenance index` first")
+        if not reads.site_timeline(site, None, 1):
+            _fail(f"--site: no site {site} in the index (a site appears with its first lot)")
         first = deployed if from_block is None else from_block
         last = head if to_block is None else to_block
         if timed:

@@ -32,6 +32,7 @@ from provenance.errors import ProvenanceError
 
 if TYPE_CHECKING:
     from provenance.background import Child
+    from provenance.config import Settings
 
 log = logging.getLogger("provenance.serve")
 
@@ -62,6 +63,24 @@ def _record_pids(path: Path, children: list[Child], node_pid: Callable[[], int |
             time.sleep(0.2)
 
     threading.Thread(target=run, name="pids-file", daemon=True).start()
+
+
+def start_lines(settings: Settings) -> list[str]:
+    """What serve says once the API answers: where, the pages for people, and a warning when the
+    QR codes printed for lots would point at a host only this machine can reach."""
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    processes = f", {settings.api_processes} processes" if settings.api_processes > 1 else ""
+    lines = [
+        f"buyer's page of a lot: {base}/lots/LOT-ID (its QR code: {base}/lots/LOT-ID/qr.svg)",
+        f"site manager's month: {base}/sites/SITE?period=YYYY-MM",
+    ]
+    if not settings.public_url:
+        lines.append(
+            "warning: PROVENANCE_PUBLIC_URL is unset, so a lot's QR code points at the host its page "
+            f"was opened from (here {base}), which a phone at the mine gate cannot reach; set it to "
+            "the public address (https://...) before printing codes"
+        )
+    return [*lines, f"API on {base} (docs at {base}/docs{processes}); Ctrl-C stops"]
 
 
 PARTS = ("api", "indexer", "worker")
@@ -196,10 +215,8 @@ def serve(
                 threading.Event().wait()
             return
         serve_with(services)
-        processes = f", {settings.api_processes} processes" if settings.api_processes > 1 else ""
-        typer.echo(
-            f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs{processes}); Ctrl-C stops"
-        )
+        for line in start_lines(settings):
+            typer.echo(line)
         with contextlib.suppress(KeyboardInterrupt):
             api_server(settings).run(sockets=[listener])
     except (ProvenanceError, OSError) as error:

@@ -218,3 +218,8 @@ def test_the_report_reads_the_index_as_a_table_or_csv(
     bad = runner.invoke(cli, [*base, "--period", "someday"])
     assert bad.exit_code == 2
     assert "--period" in bad.output
+
+    unknown = runner.invoke(cli, ["report", "mass-balance", "--site", "NOPE", "--database", accounts.url])
+    assert unknown.exit_code == 2, unknown.output
+    assert "--site: no site NOPE" in unknown.output
+    assert "reconciles" not in unknown.output

@@ -217,6 +217,15 @@ def test_the_cli_simulates_into_a_file_and_refuses_bad_arguments(
     assert runner.invoke(cli, ["ingest", "trips", str(tmp_path / "none"), "--token", "t"]).exit_code == 2
     assert runner.invoke(cli, ["ingest", "trips", str(out), "--token", "t", "--batch", "0"]).exit_code == 2
 
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes(b'{"a":1}\n{"b":"caf\xe9"}\n')  # 8 bytes in line 1, 9 before the \xe9
+    for args, stdin in (([str(latin)], None), (["-"], latin.read_bytes())):
+        refused = runner.invoke(cli, ["ingest", "trips", *args, "--token", "t"], input=stdin)
+        assert refused.exit_code == 2, refused.output
+        assert f"{args[0] if args[0] != '-' else 'stdin'} is not UTF-8" in refused.output, refused.output
+        assert "byte 17 (line 2) is 0xe9" in refused.output
+        assert "Traceback" not in refused.output
+
 
 def test_the_trip_record_round_trips(shift: list[SignedTrip]) -> None:
     from provenance.domain.trips import parse_trip_record

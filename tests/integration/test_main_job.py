@@ -97,6 +97,8 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
     code_before = w3.eth.get_code(record["registry"])
     assert any("deployed now" in line for line in lines)
     assert sum("admin API token" in line for line in lines) == 1
+    assert f"buyer's page of a lot: http://127.0.0.1:{api_port}/lots/LOT-ID" in "\n".join(lines)
+    assert any(line.startswith("warning: PROVENANCE_PUBLIC_URL is unset") for line in lines), lines
     assert len(code_before) > 1000
     assert wait_until(lambda: health(api_port)["status"] == "ok")
     base = os.getpriority(os.PRIO_PROCESS, 0)

@@ -41,3 +41,16 @@ def test_a_replica_needs_the_deployment_record(data_dir: Path, monkeypatch: pyte
 
     assert result.exit_code == 2
     assert f"--only needs the deployment record {data_dir / 'deployment.json'}" in result.output
+
+
+def test_serve_warns_of_qr_codes_only_this_machine_can_open(data_dir: Path) -> None:
+    from provenance.cli.serve_command import start_lines
+    from provenance.config import Settings
+
+    local = start_lines(Settings(api_port=8123))
+    assert any(line.startswith("warning: PROVENANCE_PUBLIC_URL is unset") for line in local)
+    assert local[-1].endswith("Ctrl-C stops"), "the last line says the API answers"
+
+    public = start_lines(Settings(api_port=8123, public_url="https://provenance.taebaek.example"))
+    assert not any(line.startswith("warning") for line in public)
+    assert "http://127.0.0.1:8123/lots/LOT-ID" in public[0]
