@@ -170,7 +170,7 @@ def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
         w3=w3,
         deployment=deployment,
         client=client,
-        outbox=OutboxStore(engine),
+        outbox=OutboxStore(engine, origin=settings.origin),
         credentials=CredentialStore(engine),
         keys=KeyResolver(settings.data_dir),
         roles=RoleGate(client, ttl_s=settings.role_cache_s),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BACKGROUND_NICE = 5
@@ -56,7 +58,11 @@ class Settings(BaseSettings):
         description="How long the indexer's and the outbox worker's leases run between renewals "
         "(seconds): a standby replica takes over within about this long after its leader dies.",
     )
-    confirmations: int = Field(default=0, ge=0, description="Blocks a write must be under before it counts.")
+    confirmations: Annotated[int, Field(ge=0)] | Literal["finalized"] = Field(
+        default=0,
+        description="Blocks a write must be under before it counts, or `finalized`: the node's "
+        "finalized block (the indexer follows it, and a write is confirmed once it is under it).",
+    )
     keystore: Path | None = Field(default=None, description="Encrypted keystore of the deployer/admin key.")
     keystore_password_file: Path | None = None
     max_document_bytes: int = Field(
@@ -88,6 +94,14 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.rpc_url is None
+
+    _origin: str = PrivateAttr(default_factory=lambda: secrets.token_hex(8))
+
+    @property
+    def origin(self) -> str:
+        """This process tree's name in PostgreSQL wake-ups (index/wakeups.py), so that it skips its
+        own: new for each Settings, and the children `serve` starts are given its copy."""
+        return self._origin
 
     @property
     def effective_rpc_url(self) -> str:

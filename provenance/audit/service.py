@@ -37,9 +37,9 @@ from provenance.chain.audit_reads import (
 from provenance.chain.connection import Web3
 from provenance.chain.deployment import Deployment
 from provenance.chain.events import DecodedEvent
-from provenance.domain.blocks import BlockRef
+from provenance.domain.blocks import BlockRef, Confirmations
 from provenance.index.db import describe, make_engine, upgrade
-from provenance.index.indexer import Confirmations, Indexer
+from provenance.index.indexer import Indexer
 from provenance.index.models import INDEX_TABLES
 from provenance.index.snapshot import (
     Snapshot,

@@ -79,6 +79,7 @@ from provenance.chain.client import (
 )
 from provenance.chain.connection import Signer
 from provenance.chain.node_calls import Head, NodeCalls, Receipt, node_calls
+from provenance.domain.blocks import FINALIZED, Confirmations
 from provenance.domain.operations import (
     OperationKind,
     OperationStatus,
@@ -277,7 +278,7 @@ class OutboxWorker:
         client: RegistryClient,
         signer_for: Callable[[str], Signer],
         *,
-        confirmations: int = 0,
+        confirmations: Confirmations = 0,
         recheck_blocks: int = 64,
         lots_per_tx: int = LOTS_PER_TX,
         max_tx_gas: int = TX_GAS_CAP,
@@ -292,13 +293,15 @@ class OutboxWorker:
         node: NodeCalls | None = None,
     ) -> None:
         """`node`: how to reach the node (default: raw JSON-RPC if `client` talks HTTP)."""
-        if confirmations < 0 or recheck_blocks < 1 or lots_per_tx < 1:
+        if (confirmations != FINALIZED and confirmations < 0) or recheck_blocks < 1 or lots_per_tx < 1:
             raise ValueError("confirmations >= 0, recheck_blocks >= 1 and lots_per_tx >= 1 are required")
         self.store = store
         self.client = client
         self.node = node if node is not None else node_calls(client.w3)
         self.signer_for = signer_for
         self.confirmations = confirmations
+        self._settled = -1
+        """The newest block whose transactions count as confirmed, as of this step."""
         self.recheck_blocks = recheck_blocks
         self.lots_per_tx = lots_per_tx
         self.max_tx_gas = max_tx_gas
@@ -341,13 +344,21 @@ class OutboxWorker:
                 raise RuntimeError("the node has no latest block")
             head = latest.number
             self._step_head = (head, latest.hash)
+            self._settled = self._settled_block(head)
             if self._held is not False:  # a person may have resolved it meanwhile
                 self._held = bool(self.store.open_conflicts())
             changed = self._recheck(head, latest.hash, latest.parent_hash)
-            tracked, unmined = self._track(head)
+            tracked, unmined = self._track()
             if self._held:
                 return changed + tracked  # nothing is sent while a conflict is open
             return changed + tracked + self._send_new(busy=unmined > 0, latest=latest)
+
+    def _settled_block(self, head: int) -> int:
+        """`confirmations` under the head, or the node's finalized block (-1 while it has none)."""
+        if self.confirmations == FINALIZED:
+            finalized = self.node.block(FINALIZED)
+            return -1 if finalized is None else finalized.number
+        return head - self.confirmations
 
     def close(self) -> None:
         """Closes the worker's connections to the node (made again if it steps once more)."""
@@ -421,7 +432,7 @@ class OutboxWorker:
                         TransactionUpdate(tx.operation_id, tx.sequence, OperationStatus.SENT, lost_block=lost)
                     )
                 else:
-                    update = self._mined(tx, receipt, head, shared=carriers[tx.tx_hash or ""] > 1)
+                    update = self._mined(tx, receipt, shared=carriers[tx.tx_hash or ""] > 1)
                     if update is not None and _differs(tx, update):
                         updates.append(update)
         self.store.apply(updates)
@@ -429,7 +440,7 @@ class OutboxWorker:
 
     # ---------------------------------------------------------------- 2. track what is in flight
 
-    def _track(self, head: int) -> tuple[int, int]:
+    def _track(self) -> tuple[int, int]:
         """Returns (transactions changed, transactions still unmined)."""
         updates: list[TransactionUpdate] = []
         resend: list[OutboxTransaction] = []
@@ -443,7 +454,7 @@ class OutboxWorker:
             if receipt is None:
                 unmined += 1
                 continue
-            update = self._mined(tx, receipt, head, shared=carriers[tx.tx_hash or ""] > 1)
+            update = self._mined(tx, receipt, shared=carriers[tx.tx_hash or ""] > 1)
             if update is not None and _differs(tx, update):
                 updates.append(update)
         self.store.apply(updates)
@@ -502,14 +513,14 @@ class OutboxWorker:
         return None
 
     def _mined(
-        self, tx: OutboxTransaction, receipt: Receipt, head: int, *, shared: bool = False
+        self, tx: OutboxTransaction, receipt: Receipt, *, shared: bool = False
     ) -> TransactionUpdate | None:
         """What the receipt says of `tx`; None when it was held as a chain conflict (recorded)."""
         number = receipt.block_number
         block_hash = receipt.block_hash
         gas_used = receipt.gas_used
         if receipt.status == 1:
-            deep = head - number >= self.confirmations
+            deep = number <= self._settled
             status = OperationStatus.CONFIRMED if deep else OperationStatus.SENT
             return TransactionUpdate(tx.operation_id, tx.sequence, status, number, block_hash, gas_used)
         if self._reorg_unsettled([tx], number):

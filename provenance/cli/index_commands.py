@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
-from provenance.errors import ProvenanceError
+from provenance.domain.blocks import Confirmations, parse_confirmations
+from provenance.errors import DomainError, ProvenanceError
 
 db_app = typer.Typer(help="The index database: schema migrations.", no_args_is_help=True)
 
@@ -19,14 +20,13 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _confirmations(value: str | None, default: int) -> int | Literal["finalized"]:
+def _confirmations(value: str | None, default: Confirmations) -> Confirmations:
     if value is None:
         return default
-    if value == "finalized":
-        return "finalized"
-    if value.isdigit():
-        return int(value)
-    raise typer.BadParameter("a number of blocks (0 or more) or `finalized`", param_hint="--confirmations")
+    try:
+        return parse_confirmations(value, "--confirmations")
+    except DomainError as error:
+        raise typer.BadParameter(error.message, param_hint="--confirmations") from None
 
 
 @db_app.command("upgrade")

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -128,6 +128,7 @@ def serve(
     )
     from provenance.config import Settings
     from provenance.index.db import upgrade
+    from provenance.index.wakeups import WakeupListener
     from provenance.leadership import INDEXER, OUTBOX_WORKER
     from provenance.node_keeper import NodeKeeper
 
@@ -147,6 +148,7 @@ def serve(
     keeper = NodeKeeper(node, save_every_s=settings.node_state_interval_s) if node else None
     node_running = False
     children: list[Child] = []
+    wakeups: WakeupListener | None = None
     try:
         if keeper is not None:
             keeper.start()  # the node restored and live, or an error that says why not
@@ -184,10 +186,10 @@ def serve(
             if listener is not None
         ]
 
-        def finished(operation_ids: list[str]) -> None:
+        def finished(operation_ids: Sequence[str]) -> None:
             services.outbox.wake(operation_ids)
             for api in more_apis:
-                api.send(operation_ids)
+                api.send(list(operation_ids))
 
         if "worker" in parts:
             worker = Child(
@@ -202,6 +204,13 @@ def serve(
                 api.on_message = lambda message: worker.nudge() if message == WORK else None
             children.append(worker)
         children.extend(more_apis)
+        if services.engine.dialect.name == "postgresql":  # replicas on other hosts wake this one
+            wakeups = WakeupListener(
+                services.engine,
+                origin=settings.origin,
+                on_work=worker.nudge if "worker" in parts else None,
+                on_final=finished,
+            ).start()
         for child in children:
             child.supervise()
         _record_pids(
@@ -224,6 +233,8 @@ def serve(
         _fail(str(error))
     finally:
         serve_with(None)
+        if wakeups is not None:
+            wakeups.stop()
         for child in children:
             child.stop()
         if keeper is not None and node_running:

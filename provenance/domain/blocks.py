@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from provenance.errors import DomainError
+
+FINALIZED: Literal["finalized"] = "finalized"
+Confirmations = int | Literal["finalized"]
+"""How deep a block must be before what it holds counts: a number of blocks under the head, or
+the node's `finalized` block (a chain with a finality gadget; on BFT chains 0 is final already)."""
+
+
+def parse_confirmations(value: str, field: str) -> Confirmations:
+    """`"finalized"` or a number of blocks, 0 or more."""
+    text = value.strip().lower()
+    if text == FINALIZED:
+        return FINALIZED
+    if text.isdigit():
+        return int(text)
+    raise DomainError(field, f"a number of blocks (0 or more) or `{FINALIZED}`, not {value!r}")
 
 
 @dataclass(frozen=True)

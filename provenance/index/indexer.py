@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from provenance.chain.events import DecodedEvent
-from provenance.domain.blocks import BlockRef
+from provenance.domain.blocks import BlockRef, Confirmations
 from provenance.errors import (
     ChainMismatch,
     InconsistentLogs,
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Confirmations = int | Literal["finalized"]
 RETRIES = 5
 """Attempts at a range whose answers contradict each other (a reorg under the read) before giving up."""
 DATING_BATCH = 1_000

@@ -48,6 +48,7 @@ from provenance.errors import CredentialInactive, DomainError, IdempotencyConfli
 from provenance.index.db import writer_lock
 from provenance.index.group_commit import GroupCommit
 from provenance.index.models import Base
+from provenance.index.wakeups import announce_final, announce_work, new_origin
 from provenance.index.write_models import AccountNonce, ApiCredential, Operation
 from provenance.index.write_models import ChainConflict as ConflictRow
 from provenance.index.write_models import OutboxTransaction as OutboxRow
@@ -156,8 +157,10 @@ def _operation_view(row: Row[Any], transactions: Iterable[Row[Any]]) -> Operatio
 class OutboxStore:
     """Operations and their transactions in the database behind `engine` (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, origin: str | None = None) -> None:
+        """`origin`: this process tree's name in PostgreSQL wake-ups (wakeups.py); default new."""
         self.engine = engine
+        self.origin = origin if origin is not None else new_origin()
         self._one_writer = writer_lock(engine)
         self._group = GroupCommit(self._writing)
         """Submissions from many request threads share transactions (see group_commit)."""
@@ -215,6 +218,9 @@ class OutboxStore:
             self._insert(
                 connection, operation_id, credential_id, sender, kind, plain, request, idempotency_key, now
             )
+            announce_work(
+                connection, self.origin
+            )  # delivered only if this commits (a worker on another host)
             return None
 
         try:
@@ -661,6 +667,7 @@ class OutboxStore:
                     parameters,
                 )
             final = self._refresh(connection, dict.fromkeys(update.operation_id for update in updates))
+            announce_final(connection, final, self.origin)
         self._notify(final)
         if final and self.on_final is not None:
             self.on_final(final)
@@ -799,6 +806,7 @@ class OutboxStore:
                     .values(lost_block=None)
                 )
             final = self._refresh(connection, held)
+            announce_final(connection, final, self.origin)
         self._notify(final)
         if final and self.on_final is not None:
             self.on_final(final)

@@ -256,3 +256,40 @@ def test_32_concurrent_clients_neither_collide_on_a_nonce_nor_lose_or_duplicate_
         assert registry.client.w3.eth.get_transaction_count(key.address) == len(nonces)
     assert not [record for record in caplog.records if record.message.startswith("outbox worker:")]
     assert Web3.is_address(registry.deployment.registry)
+
+
+def test_with_finalized_a_write_is_confirmed_exactly_when_the_nodes_finalized_block_holds_it(
+    registry: Registry, engine: Engine
+) -> None:
+    """Anvil answers `finalized` with a block well under its head (two epochs of 32 slots), as a
+    chain with a finality gadget does: the worker must follow what the node answers, not depth."""
+    store = OutboxStore(engine)
+    crew = registry.registrars[0]
+    view, _ = store.submit(
+        credential_id=credential_ids(engine, registry)[crew.address],
+        sender=crew.address,
+        kind=OperationKind.REGISTER_LOTS,
+        payload=register_payload("FIN-1"),
+        idempotency_key=None,
+    )
+    worker = OutboxWorker(store, registry.client, registry.signer_for, confirmations="finalized")
+    w3 = registry.client.w3
+    settle(worker)
+    mined = store.get(view.id)
+    assert mined is not None
+    assert mined.status is OperationStatus.SENT
+    block = mined.transactions[0].block_number
+    assert block is not None
+
+    seen: list[tuple[int, OperationStatus]] = []
+    while not seen or seen[-1][1] is not OperationStatus.CONFIRMED:
+        assert len(seen) < 200, "the node's finalized block never reached the write"
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        settle(worker)
+        now = store.get(view.id)
+        assert now is not None
+        seen.append((w3.eth.get_block("finalized")["number"], now.status))
+
+    assert seen[0][0] < block, "the node finalizes its head at once: the test proves nothing"
+    assert all(status is OperationStatus.SENT for finalized, status in seen if finalized < block)
+    assert seen[-1][0] == block, "confirmed only once the finalized block holds it, not later"

@@ -20,6 +20,7 @@ CONFINED = {
     "solcx": ("provenance/chain",),
     "sqlalchemy": ("provenance/index", "migrations"),
     "alembic": ("provenance/index", "migrations"),
+    "psycopg": ("provenance/index",),
     "fastapi": ("api",),
 }
 

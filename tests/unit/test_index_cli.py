@@ -100,3 +100,26 @@ def test_index_takes_a_number_of_confirmations_or_finalized(environment: Path) -
 
     assert result.exit_code == 2
     assert "finalized" in result.output
+
+
+@pytest.mark.parametrize(("given", "taken"), [("finalized", "finalized"), ("3", 3), ("0", 0)])
+def test_the_settings_take_a_number_of_confirmations_or_finalized(
+    given: str, taken: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance.config import Settings
+
+    monkeypatch.setenv("PROVENANCE_CONFIRMATIONS", given)
+    assert Settings().confirmations == taken
+
+
+@pytest.mark.parametrize("given", ["-1", "soon", "latest"])
+def test_other_confirmations_are_refused_naming_the_setting(
+    given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    from provenance.config import Settings
+
+    monkeypatch.setenv("PROVENANCE_CONFIRMATIONS", given)
+    with pytest.raises(ValidationError, match="confirmations"):
+        Settings()

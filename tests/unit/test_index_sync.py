@@ -13,12 +13,12 @@ from sqlalchemy import Engine, select, update
 
 from provenance.chain.deployment import Deployment, deploy_registry
 from provenance.chain.events import DecodedEvent
-from provenance.domain.blocks import BlockRef
+from provenance.domain.blocks import BlockRef, Confirmations
 from provenance.domain.values import CorrectionReason, TransformKind
 from provenance.errors import ChainMismatch, InconsistentLogs, IndexBehind, IndexStateError, ReorgTooDeep
 from provenance.index import store
 from provenance.index.db import make_engine, upgrade
-from provenance.index.indexer import Confirmations, Indexer
+from provenance.index.indexer import Indexer
 from provenance.index.models import Block, IndexCursor, Lot
 from provenance.index.snapshot import Snapshot, differences, digest, index_snapshot
 from tests.dbs import empty_database

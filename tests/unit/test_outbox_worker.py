@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.logs import DISCARD
 
+from provenance.chain.node_calls import node_calls
 from provenance.chain.outbox import TX_GAS_CAP, OutboxWorker
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
 from provenance.domain.outbox import NOT_SENT
@@ -626,6 +627,47 @@ def test_a_transaction_is_confirmed_only_under_the_configured_confirmations(outb
 
     assert (mined.status, mined.transactions[0].block_number is not None) == (OperationStatus.SENT, True)
     assert one_deep.status is OperationStatus.SENT
+    assert outbox.view(operation_id).status is OperationStatus.CONFIRMED
+
+
+class FinalityAt:
+    """The node's calls, except that its `finalized` block is the one the test names (eth-tester's
+    own has no finality gadget)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.finalized: int | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def block(self, number: int | str) -> Any:
+        if number == "finalized":
+            return None if self.finalized is None else self.inner.block(self.finalized)
+        return self.inner.block(number)
+
+
+def test_with_finalized_a_transaction_is_confirmed_once_the_nodes_finalized_block_holds_it(
+    outbox: Outbox,
+) -> None:
+    node = FinalityAt(node_calls(outbox.chain.client.w3))
+    worker = outbox.worker(confirmations="finalized", node=node)
+    operation_id = outbox.register("L-1")
+
+    settle(worker)
+    mined = outbox.view(operation_id)
+    block = mined.transactions[0].block_number
+    assert block is not None
+    outbox.chain.tester.mine_blocks(5)  # deep, but not finalized: depth alone does not count
+    settle(worker)
+    deep_only = outbox.view(operation_id).status
+    node.finalized = block - 1
+    settle(worker)
+    below = outbox.view(operation_id).status
+    node.finalized = block
+    settle(worker)
+
+    assert (mined.status, deep_only, below) == (OperationStatus.SENT,) * 3
     assert outbox.view(operation_id).status is OperationStatus.CONFIRMED
 
 
