@@ -29,6 +29,7 @@ from provenance.index.wakeups import (
 )
 from tests.dbs import postgres_database
 from tests.outbox_support import register_payload
+from tests.unit.test_final_waits import run
 from tests.unit.test_outbox_store import SENDER, fake_signature
 
 pytestmark = pytest.mark.postgres
@@ -205,7 +206,7 @@ def test_a_wait_on_one_replica_ends_when_a_worker_on_another_makes_it_final(engi
                 waits.forget(view.id, future)
             return final.status
 
-        assert asyncio.run(wait_and_confirm()) is OperationStatus.CONFIRMED
+        assert run(wait_and_confirm) is OperationStatus.CONFIRMED  # not on Playwright's loop
         assert waits.waiting() == 0
     finally:
         listener.stop()
