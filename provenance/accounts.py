@@ -47,11 +47,16 @@ def create_account(
     site: str | None = None,
     keystore: Path | None = None,
     password_file: Path | None = None,
+    signer_address: str | None = None,
+    signer_url: str | None = None,
 ) -> CreatedAccount:
-    """Raises ConfigurationError for a name in use or inconsistent options."""
+    """Raises ConfigurationError for a name in use or inconsistent options, SignerError when the
+    external signer does not hold `signer_address`'s key."""
     from provenance.bootstrap import admin_account, build_services
-    from provenance.chain.keys import DevKeyring, dev_key_ref, keystore_key_ref, load_keystore
+    from provenance.chain.connection import TransactionSigner
+    from provenance.chain.keys import DevKeyring, dev_key_ref, keystore_key_ref, load_keystore, remote_key_ref
     from provenance.chain.node import fund
+    from provenance.chain.remote_signer import RemoteSigner
     from provenance.domain.values import encode_label
 
     if role is RoleName.REGISTRAR and site is None:
@@ -60,6 +65,13 @@ def create_account(
         raise ConfigurationError(f"--site applies to registrars only, not to {role}")
     if (keystore is None) != (password_file is None):
         raise ConfigurationError("--keystore and --password-file go together")
+    if signer_address is not None and keystore is not None:
+        raise ConfigurationError("--address (a key of the external signer) and --keystore exclude each other")
+    signer_url = signer_url or settings.signer_url
+    if signer_address is not None and signer_url is None:
+        raise ConfigurationError(
+            "--address names a key of an external signer: give --signer-url or set PROVENANCE_SIGNER_URL"
+        )
     if site is not None:
         encode_label(site, "--site")
     services = build_services(settings)
@@ -68,7 +80,12 @@ def create_account(
             raise ConfigurationError(
                 f"a credential named {name!r} exists; revoke it first or choose another name"
             )
-        if keystore is not None and password_file is not None:
+        account: TransactionSigner
+        if signer_address is not None and signer_url is not None:
+            remote = RemoteSigner(signer_url, signer_address)
+            remote.check_holds_key()
+            account, key_ref = remote, remote_key_ref(signer_url, remote.address)
+        elif keystore is not None and password_file is not None:
             account = load_keystore(keystore, password_file)
             key_ref = keystore_key_ref(keystore, password_file)
         else:

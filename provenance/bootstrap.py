@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.access import RoleGate
 from provenance.chain.client import RegistryClient
-from provenance.chain.connection import Signer, Web3, connect
+from provenance.chain.connection import Signer, TransactionSigner, Web3, connect
 from provenance.chain.deployment import Deployment, deploy_registry
 from provenance.chain.keys import DevKeyring, KeyResolver, load_keystore
 from provenance.chain.node import AnvilNode, fund
+from provenance.chain.remote_signer import RemoteSigner
 from provenance.config import Settings
 from provenance.documents import DocumentStore
 from provenance.domain.credentials import Credential
 from provenance.domain.outbox import ChainConflict
-from provenance.errors import ConfigurationError
+from provenance.errors import ConfigurationError, DomainError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.outbox_store import OutboxStore
 
@@ -52,14 +53,25 @@ def embedded_node(settings: Settings) -> AnvilNode:
     )
 
 
-def admin_account(settings: Settings) -> Signer:
-    """The keystore's key when one is configured, else the generated development admin key."""
+def admin_account(settings: Settings) -> TransactionSigner:
+    """The admin's key: held by the external signer when `admin_address` is set, else the
+    keystore's when one is configured, else the generated development admin key."""
+    if settings.admin_address is not None:
+        return RemoteSigner(_signer_url(settings), settings.admin_address)
     if settings.keystore is not None:
         return load_keystore(settings.keystore, settings.keystore_password_file)
     return DevKeyring(settings.data_dir).get_or_create("admin")
 
 
-def ensure_deployment(settings: Settings, w3: Web3, admin: Signer) -> tuple[Deployment, bool]:
+def _signer_url(settings: Settings) -> str:
+    if settings.signer_url is None:
+        raise ConfigurationError(
+            "PROVENANCE_ADMIN_ADDRESS names a key of an external signer: set PROVENANCE_SIGNER_URL"
+        )
+    return settings.signer_url
+
+
+def ensure_deployment(settings: Settings, w3: Web3, admin: TransactionSigner) -> tuple[Deployment, bool]:
     """The recorded deployment, checked against the node; deploys one first if there is none.
 
     Returns the deployment and whether it was made now.
@@ -101,11 +113,23 @@ class Services:
     """The engine of a read replica of the index (`PROVENANCE_READ_DATABASE_URL`), if there is one:
     only the API's index reads use it (`api.routers.reads.Reading` chooses, per read, between it and `engine`)."""
 
-    def key_of(self, credential: Credential) -> Signer:
+    def key_of(self, credential: Credential) -> TransactionSigner:
         """The key that signs for `credential`."""
         return self.keys(credential.key_ref)
 
-    def signer_for(self, account: str) -> Signer:
+    def local_key_of(self, credential: Credential) -> Signer:
+        """The key of `credential` when this process holds it (it signs typed data too: assays);
+        DomainError when an external signer holds it."""
+        key = self.key_of(credential)
+        if not isinstance(key, Signer):
+            raise DomainError(
+                "credential",
+                f"the key of {credential.name} is held by an external signer, which signs transactions "
+                "only here: sign the assay's EIP-712 message with it and POST the signature to /v1/assays",
+            )
+        return key
+
+    def signer_for(self, account: str) -> TransactionSigner:
         """The key of `account`, as the outbox worker asks for it: that of a credential mapped to it.
 
         Revoked credentials count: a write acknowledged before the revocation is still sent.
@@ -179,15 +203,17 @@ def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
     )
 
 
-def first_admin_token(services: Services, admin: Signer) -> str | None:
+def first_admin_token(services: Services, admin: TransactionSigner) -> str | None:
     """On first start, an API credential `admin` for the admin key; returns its token, or None if
     one exists already (tokens are stored hashed and shown only when made)."""
-    from provenance.chain.keys import dev_key_ref, keystore_key_ref
+    from provenance.chain.keys import dev_key_ref, keystore_key_ref, remote_key_ref
 
     if services.credentials.by_name("admin") is not None:
         return None
     settings = services.settings
-    if settings.keystore is not None and settings.keystore_password_file is not None:
+    if settings.admin_address is not None:
+        key_ref = remote_key_ref(_signer_url(settings), settings.admin_address)
+    elif settings.keystore is not None and settings.keystore_password_file is not None:
         key_ref = keystore_key_ref(settings.keystore, settings.keystore_password_file)
     else:
         key_ref = dev_key_ref("admin")

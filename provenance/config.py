@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     )
     keystore: Path | None = Field(default=None, description="Encrypted keystore of the deployer/admin key.")
     keystore_password_file: Path | None = None
+    signer_url: str | None = Field(
+        default=None,
+        description="An external signer holding keys (Web3Signer's eth1 JSON-RPC: eth_accounts, "
+        "eth_signTransaction), for `accounts create --address` and `admin_address`.",
+    )
+    admin_address: str | None = Field(
+        default=None,
+        description="The admin account, whose key the external signer at `signer_url` holds "
+        "(instead of a keystore or the development key).",
+    )
     max_document_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1, description="Largest document an upload may store (bytes)."
     )

@@ -13,6 +13,7 @@
     │   ├── ContractRevert       the registry refused a transaction; `name` is the custom error
     │   ├── RpcError             the node answered a JSON-RPC call with an error (not a revert)
     │   ├── CallReverted         a simulated call the registry refused; `data` is the revert data
+    │   ├── SignerError          an external signer did not answer, refused, or signed something other than asked
     │   └── LogSourceError       reading logs or headers failed (node down, range refused); retry
     │       └── InconsistentLogs  an answer contradicts the block headers (a reorg under the read)
     ├── IndexStateError (RuntimeError) the SQL index cannot be used as it stands
@@ -92,6 +93,11 @@ class CallReverted(ChainError):
     def __init__(self, data: bytes, message: str = "execution reverted") -> None:
         super().__init__(message)
         self.data = data
+
+
+class SignerError(ChainError):
+    """An external signer (docs/deploy.md, "Keys") did not answer, refused to sign, or answered a
+    transaction other than the one asked for (another chain id, nonce, key...)."""
 
 
 class DeploymentError(ChainError):

@@ -56,7 +56,7 @@ def sign_assay(body: AssayIn, services: ServicesDep, caller: WritingCaller) -> S
     payload = {"assay": body.model_dump(mode="json"), "signature": "0x" + "00" * 65}
     validate_payload(OperationKind.SUBMIT_ASSAY, payload)
     assay, _ = parse_assay(payload)
-    key = services.key_of(caller)
+    key = services.local_key_of(caller)
     if key.address.lower() != caller.account.lower():
         raise ConfigurationError(f"the key of credential {caller.name} does not match its account")
     signature = services.client.sign_assay(key, assay)

@@ -1,7 +1,7 @@
 """The registry as Python calls: deploy it, send its transactions, read its state.
 
-Transactions are signed locally with an eth-account key (or, on test chains, sent from an
-account the node holds unlocked). A refused transaction surfaces as `ContractRevert` carrying
+Transactions are signed with an eth-account key, by an external signer (`remote_signer`), or, on
+test chains, sent from an account the node holds unlocked. A refused transaction surfaces as `ContractRevert` carrying
 the contract's custom error name and arguments, decoded from the revert data.
 """
 
@@ -22,6 +22,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from provenance.chain.artifacts import registry_artifact
+from provenance.chain.connection import TransactionSigner
 from provenance.chain.signing import sign_assay
 from provenance.domain.records import (
     Assay,
@@ -32,8 +33,9 @@ from provenance.domain.records import (
 from provenance.domain.values import CorrectionReason, decode_label, encode_label
 from provenance.errors import ChainError, ContractRevert, DomainError, InsufficientFunds
 
-Sender = LocalAccount | str
-"""A local key that signs, or an address the node holds unlocked (test chains only)."""
+Sender = TransactionSigner | str
+"""A key that signs (in this process or an external signer), or an address the node holds
+unlocked (test chains only)."""
 
 ERROR_PREFIX = "OreLotRegistry"
 
@@ -262,13 +264,14 @@ def send(w3: Web3, call: ContractFunction | Any, sender: Sender) -> TxReceipt:
         if isinstance(sender, str):
             tx_hash = call.transact({"from": sender})
         else:
+            address = Web3.to_checksum_address(sender.address)
             params: TxParams = {
-                "from": sender.address,
-                "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+                "from": address,
+                "nonce": w3.eth.get_transaction_count(address, "pending"),
                 "chainId": w3.eth.chain_id,
             }
             tx = call.build_transaction(params)
-            tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
+            tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(dict(tx)).raw_transaction)
     except Exception as error:
         data = revert_data(error)
         if data is None:

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
 Signer = LocalAccount
-"""A key that signs transactions."""
+"""A key in this process: signs transactions, and typed data (assays, haul-truck loads)."""
 
-__all__ = ["Signer", "Web3", "connect", "is_address"]
+
+class SignedBytes(Protocol):
+    @property
+    def raw_transaction(self) -> bytes: ...
+
+    @property
+    def hash(self) -> bytes: ...
+
+
+class TransactionSigner(Protocol):
+    """What signs a sender's transactions: a key in this process (`Signer`) or an external signer
+    (`provenance.chain.remote_signer.RemoteSigner`)."""
+
+    @property
+    def address(self) -> str: ...
+
+    def sign_transaction(self, transaction_dict: dict[str, Any], /) -> SignedBytes: ...
+
+
+__all__ = ["SignedBytes", "Signer", "TransactionSigner", "Web3", "connect", "is_address"]
 
 
 def connect(rpc_url: str, timeout_s: float = 30.0) -> Web3:

@@ -1,5 +1,6 @@
-"""Keys that sign transactions: generated development keys in the data directory, or an
-encrypted keystore file in production. Key material never appears in logs or reprs.
+"""Keys that sign transactions: generated development keys in the data directory, an encrypted
+keystore file, or an external signer by URL that keeps the key out of this process altogether
+(`remote_signer`). Key material never appears in logs or reprs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from provenance.chain.connection import TransactionSigner
+from provenance.chain.remote_signer import RemoteSigner
 from provenance.errors import ConfigurationError
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -58,6 +61,7 @@ def load_keystore(path: Path, password_file: Path | None) -> LocalAccount:
 
 DEV_KEY_PREFIX = "dev:"
 KEYSTORE_PREFIX = "keystore:"
+REMOTE_PREFIX = "remote:"
 
 
 def dev_key_ref(name: str) -> str:
@@ -72,21 +76,26 @@ def keystore_key_ref(path: Path, password_file: Path) -> str:
     )
 
 
+def remote_key_ref(url: str, address: str) -> str:
+    """How a credential names an account whose key an external signer at `url` holds."""
+    return REMOTE_PREFIX + json.dumps({"url": url, "address": address}, sort_keys=True)
+
+
 class KeyResolver:
     """Turns a credential's key reference into the key that signs for it, opening each key once."""
 
     def __init__(self, data_dir: Path) -> None:
         self.keyring = DevKeyring(data_dir)
-        self._opened: dict[str, LocalAccount] = {}
+        self._opened: dict[str, TransactionSigner] = {}
 
-    def __call__(self, key_ref: str) -> LocalAccount:
+    def __call__(self, key_ref: str) -> TransactionSigner:
         account = self._opened.get(key_ref)
         if account is None:
             account = self._open(key_ref)
             self._opened[key_ref] = account
         return account
 
-    def _open(self, key_ref: str) -> LocalAccount:
+    def _open(self, key_ref: str) -> TransactionSigner:
         if key_ref.startswith(DEV_KEY_PREFIX):
             name = key_ref.removeprefix(DEV_KEY_PREFIX)
             if not (self.keyring.directory / f"{name}.key").exists():
@@ -99,6 +108,15 @@ class KeyResolver:
             except (ValueError, KeyError, TypeError):
                 raise ConfigurationError("a keystore key reference is malformed") from None
             return load_keystore(path, password_file)
+        if key_ref.startswith(REMOTE_PREFIX):
+            try:
+                where = json.loads(key_ref.removeprefix(REMOTE_PREFIX))
+                url, address = str(where["url"]), str(where["address"])
+            except (ValueError, KeyError, TypeError):
+                raise ConfigurationError("an external signer's key reference is malformed") from None
+            return RemoteSigner(url, address)
         if _NAME.fullmatch(key_ref):  # a bare development key name
             return self._open(DEV_KEY_PREFIX + key_ref)
-        raise ConfigurationError("unknown kind of key reference (expected dev:NAME or keystore:...)")
+        raise ConfigurationError(
+            "unknown kind of key reference (expected dev:NAME, keystore:... or remote:...)"
+        )

@@ -77,7 +77,7 @@ from provenance.chain.client import (
     registration_tuple,
     transform_args,
 )
-from provenance.chain.connection import Signer
+from provenance.chain.connection import TransactionSigner
 from provenance.chain.node_calls import Head, NodeCalls, Receipt, node_calls
 from provenance.domain.blocks import FINALIZED, Confirmations
 from provenance.domain.operations import (
@@ -276,7 +276,7 @@ class OutboxWorker:
         self,
         store: OutboxStorage,
         client: RegistryClient,
-        signer_for: Callable[[str], Signer],
+        signer_for: Callable[[str], TransactionSigner],
         *,
         confirmations: Confirmations = 0,
         recheck_blocks: int = 64,
@@ -324,7 +324,7 @@ class OutboxWorker:
         self._next_full_recheck = 0.0
         self._keyless: dict[str, float] = {}
         """Senders whose key could not be opened (lower case) -> when to try again."""
-        self._signers: dict[str, Signer] = {}
+        self._signers: dict[str, TransactionSigner] = {}
         self._refusals: dict[str, str] = {}
         """The last error the node gave each transaction hash, so a repeated one is not logged again."""
         self._troubles: dict[str, str] = {}
@@ -640,7 +640,7 @@ class OutboxWorker:
     def _send_one(
         self,
         operation: PendingOperation,
-        signer: Signer,
+        signer: TransactionSigner,
         fees: dict[str, int] | None,
         *,
         busy: bool,
@@ -664,7 +664,7 @@ class OutboxWorker:
             return None
 
     def _send_shared(
-        self, operations: Sequence[PendingOperation], signer: Signer, fees: Mapping[str, int]
+        self, operations: Sequence[PendingOperation], signer: TransactionSigner, fees: Mapping[str, int]
     ) -> int | None:
         """Sends small registrations of one sender and site as one `registerLots` transaction.
         None when the shared call is refused at simulation (or the node fails): the caller then
@@ -807,7 +807,7 @@ class OutboxWorker:
         return len(operation.pending)
 
     def _sign_and_send(
-        self, operation: PendingOperation, signer: Signer, ready: _Ready, fees: Mapping[str, int]
+        self, operation: PendingOperation, signer: TransactionSigner, ready: _Ready, fees: Mapping[str, int]
     ) -> int:
         self._deferred.pop(operation.id, None)
 
@@ -826,7 +826,7 @@ class OutboxWorker:
         return len(recorded)
 
     def _signed(
-        self, signer: Signer, nonce: int, data: bytes, gas: int, fees: Mapping[str, int]
+        self, signer: TransactionSigner, nonce: int, data: bytes, gas: int, fees: Mapping[str, int]
     ) -> SignedTransaction:
         """A call of the registry, signed with `fees` (from `_fees`)."""
         signed = signer.sign_transaction(
@@ -847,7 +847,7 @@ class OutboxWorker:
 
     # ---------------------------------------------------------------- node access
 
-    def _signer(self, sender: str, now: float) -> Signer | None:
+    def _signer(self, sender: str, now: float) -> TransactionSigner | None:
         """The key of `sender`, opened once; None (and the sender set aside a while) without one."""
         key = sender.lower()
         if key in self._keyless:

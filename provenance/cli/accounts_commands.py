@@ -34,6 +34,14 @@ def create(
         Path | None, typer.Option(help="Use this encrypted keystore's key instead of a dev key.")
     ] = None,
     password_file: Annotated[Path | None, typer.Option(help="File holding the keystore's password.")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="An account whose key the external signer holds (no key in this process)."),
+    ] = None,
+    signer_url: Annotated[
+        str | None,
+        typer.Option(help="The external signer (Web3Signer's eth1 JSON-RPC); default PROVENANCE_SIGNER_URL."),
+    ] = None,
 ) -> None:
     """Create an account with a role and print its API token (shown once)."""
     from provenance.accounts import create_account
@@ -41,7 +49,7 @@ def create(
 
     settings = Settings()
     try:
-        created = create_account(settings, name, role, site, keystore, password_file)
+        created = create_account(settings, name, role, site, keystore, password_file, address, signer_url)
     except (ProvenanceError, OSError) as error:
         _fail(str(error))
     typer.echo(f"account {name}: {created.address}, {created.described} ({created.granted})")

@@ -78,23 +78,37 @@ def deploy(
     password_file: Annotated[Path | None, typer.Option(help="File holding the keystore password.")] = None,
     admin: Annotated[str | None, typer.Option(help="Admin address (default: the deployer).")] = None,
     data_dir: Annotated[Path, typer.Option(help="Data directory holding dev keys.")] = Path("data"),
+    address: Annotated[
+        str | None, typer.Option(help="Deploy from this account, whose key the external signer holds.")
+    ] = None,
+    signer_url: Annotated[
+        str | None, typer.Option(help="The external signer (Web3Signer's eth1 JSON-RPC) holding --address.")
+    ] = None,
 ) -> None:
     """Deploy the registry and write a deployment record (chain id, genesis hash, address, block)."""
     from provenance.bootstrap import connect
-    from provenance.chain.connection import is_address
+    from provenance.chain.connection import TransactionSigner, is_address
     from provenance.chain.deployment import deploy_registry
     from provenance.chain.keys import DevKeyring, load_keystore
+    from provenance.chain.remote_signer import RemoteSigner
 
     if admin is not None and not is_address(admin):
         fail(f"--admin: {admin!r} is not an address")
+    if (address is None) != (signer_url is None):
+        fail("--address and --signer-url go together (a key the external signer holds)")
+    if address is not None and keystore is not None:
+        fail("--address (a key of the external signer) and --keystore exclude each other")
     if out.exists():
         fail(f"--out: {out} exists; a deployment record is never overwritten")
     try:
-        account = (
-            load_keystore(keystore, password_file)
-            if keystore
-            else DevKeyring(data_dir).get_or_create("admin")
-        )
+        account: TransactionSigner
+        if address is not None and signer_url is not None:
+            account = RemoteSigner(signer_url, address)
+            account.check_holds_key()
+        elif keystore:
+            account = load_keystore(keystore, password_file)
+        else:
+            account = DevKeyring(data_dir).get_or_create("admin")
         w3 = connect(rpc)
         if not w3.is_connected():
             fail(f"--rpc: no node answers at {rpc}")

@@ -18,8 +18,10 @@ from typer.testing import CliRunner, Result
 
 from api.app import create_app
 from provenance.bootstrap import admin_account, build_services, ensure_deployment
+from provenance.chain.client import RegistryClient
 from provenance.chain.connection import connect
-from provenance.chain.node import AnvilNode
+from provenance.chain.deployment import Deployment
+from provenance.chain.node import AnvilNode, free_port, fund
 from provenance.chain.outbox import OutboxWorker
 from provenance.cli.main import app
 from provenance.config import Settings
@@ -169,3 +171,182 @@ def test_account_mistakes_exit_2_with_a_message_and_no_traceback() -> None:
         assert result.exit_code == 2, (args, result.stdout, result.stderr)
         assert message in result.stderr, (args, result.stderr)
         assert isinstance(result.exception, SystemExit), result.exception  # an exit, not a crash
+
+
+# ------------------------------------------------------------------ keys held by an external signer
+
+
+@pytest.fixture
+def external_signer() -> Iterator[AnvilNode]:
+    """A signer outside the process, answering Web3Signer's eth1 calls (`eth_accounts`,
+    `eth_signTransaction`): anvil's own implementation of them, on the chain id of the embedded
+    node, with keys from a mnemonic of its own that nothing else here knows."""
+    node = AnvilNode(
+        extra_args=("--chain-id", str(EMBEDDED_CHAIN_ID), "--mnemonic-random", "--accounts", "2")
+    )
+    node.start()
+    try:
+        yield node
+    finally:
+        node.kill()
+
+
+EMBEDDED_CHAIN_ID = 31337
+
+
+def test_an_account_whose_key_only_an_external_signer_holds_writes_through_the_api(
+    embedded: dict[str, str], external_signer: AnvilNode, tmp_path: Path
+) -> None:
+    held = connect(external_signer.url).eth.accounts
+    quarry, lab = held[0], held[1]
+
+    created = cli_here(
+        "accounts", "create", "--name", "quarry-ext", "--role", "registrar", "--site", "SH2",
+        "--address", quarry, "--signer-url", external_signer.url,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.stderr
+    assert quarry in created.stdout
+    token = created.stdout.strip().splitlines()[-1]
+    lab_created = cli_here(
+        "accounts", "create", "--name", "lab-ext", "--role", "lab", "--address", lab,
+        "--signer-url", external_signer.url,
+    )  # fmt: skip
+    assert lab_created.exit_code == 0, lab_created.stderr
+    lab_token = lab_created.stdout.strip().splitlines()[-1]
+    assert not (tmp_path / "keys" / "quarry-ext.key").exists()  # no key of it in this process's data
+    listing = cli_here("accounts", "list")
+    assert f"quarry-ext\t{quarry}\tremote\tactive" in listing.stdout
+
+    services = build_services(Settings())
+    worker = OutboxWorker(services.outbox, services.client, services.signer_for)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, 0.05), daemon=True)
+    thread.start()
+    try:
+        with TestClient(create_app(services)) as http:
+            response = http.post(
+                "/v1/lots",
+                json=lot_body("EXT-1"),
+                params={"wait": "true", "timeout": 30},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "confirmed", response.text
+            [tx] = response.json()["transactions"]
+            sent = services.w3.eth.get_transaction(tx["tx_hash"])
+            assert sent["from"] == quarry
+            assert sent["chainId"] == EMBEDDED_CHAIN_ID
+            lot = services.client.lot("EXT-1")
+            assert lot is not None
+            assert lot.custodian == quarry
+
+            # typed data (an assay) is not among what the external signer is asked to sign here
+            refused = http.post(
+                "/v1/assays/sign", json=ASSAY, headers={"Authorization": f"Bearer {lab_token}"}
+            )
+            assert refused.status_code == 422, refused.text
+            assert "external signer" in refused.text
+    finally:
+        stop.set()
+        thread.join(10)
+        services.close()
+
+
+def test_a_signer_that_signs_for_another_chain_is_named_and_nothing_is_sent(
+    embedded: dict[str, str], tmp_path: Path
+) -> None:
+    elsewhere = AnvilNode(extra_args=("--chain-id", "4242", "--mnemonic-random", "--accounts", "1"))
+    elsewhere.start()
+    try:
+        [quarry] = connect(elsewhere.url).eth.accounts
+        created = cli_here(
+            "accounts", "create", "--name", "quarry-4242", "--role", "registrar", "--site", "SH2",
+            "--address", quarry, "--signer-url", elsewhere.url,
+        )  # fmt: skip
+        assert created.exit_code == 0, created.stderr
+        token = created.stdout.strip().splitlines()[-1]
+
+        services = build_services(Settings())
+        worker = OutboxWorker(services.outbox, services.client, services.signer_for)
+        try:
+            with TestClient(create_app(services)) as http:
+                auth = {"Authorization": f"Bearer {token}"}
+                accepted = http.post("/v1/lots", json=lot_body("EXT-4242"), headers=auth)
+                assert accepted.status_code == 202, accepted.text
+                operation_id = accepted.json()["id"]
+                for _ in range(3):
+                    worker.step()
+
+                operation = http.get(f"/v1/operations/{operation_id}", headers=auth).json()
+                assert operation["status"] == "pending"
+                assert "chainId 4242, not 31337" in operation["stuck_reason"]
+                assert services.w3.eth.get_transaction_count(quarry, "pending") == 0
+                assert services.client.lot("EXT-4242") is None
+        finally:
+            services.close()
+    finally:
+        elsewhere.kill()
+
+
+@pytest.mark.usefixtures("embedded")
+def test_an_external_signer_that_does_not_hold_the_key_or_does_not_answer_exits_2(
+    external_signer: AnvilNode,
+) -> None:
+    stranger = Account.create().address
+    not_held = cli_here(
+        "accounts", "create", "--name", "nobody", "--role", "buyer", "--address", stranger,
+        "--signer-url", external_signer.url,
+    )  # fmt: skip
+    assert not_held.exit_code == 2
+    assert f"holds no key of {stranger}" in not_held.stderr
+
+    silent = cli_here(
+        "accounts", "create", "--name", "nobody", "--role", "buyer", "--address", stranger,
+        "--signer-url", f"http://user:secret@127.0.0.1:{free_port()}",
+    )  # fmt: skip
+    assert silent.exit_code == 2
+    assert "no external signer answers at http://127.0.0.1:" in silent.stderr
+    assert "secret" not in silent.stderr
+
+    no_url = cli_here("accounts", "create", "--name", "nobody", "--role", "buyer", "--address", stranger)
+    assert no_url.exit_code == 2
+    assert "PROVENANCE_SIGNER_URL" in no_url.stderr
+
+
+def test_the_registry_deployed_and_roles_granted_by_an_admin_key_only_the_external_signer_holds(
+    external_signer: AnvilNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = AnvilNode()
+    w3 = chain.start()
+    try:
+        admin = connect(external_signer.url).eth.accounts[0]
+        fund(w3, admin)  # on this chain, as its operators would before deploying
+        record = tmp_path / "deployment.json"
+        deployed = cli_here(
+            "deploy", "--rpc", chain.url, "--out", str(record), "--address", admin,
+            "--signer-url", external_signer.url,
+        )  # fmt: skip
+        assert deployed.exit_code == 0, deployed.stderr
+        registry = RegistryClient(w3, Deployment.load(record).registry)
+        assert registry.has_role(registry.role("DEFAULT_ADMIN_ROLE"), admin)
+
+        for name, value in {
+            "PROVENANCE_DATA_DIR": str(tmp_path),
+            "PROVENANCE_RPC_URL": chain.url,
+            "PROVENANCE_SIGNER_URL": external_signer.url,
+            "PROVENANCE_ADMIN_ADDRESS": admin,
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("PROVENANCE_DATABASE_URL", raising=False)
+        upgrade(Settings().effective_database_url)
+        lab = Account.create().address
+        created = cli_here("accounts", "create", "--name", "lab-1", "--role", "lab", "--address", lab)
+        assert created.exit_code == 2  # the signer holds no key of it
+        granted = cli_here("accounts", "create", "--name", "lab-1", "--role", "lab")
+        assert granted.exit_code == 0, granted.stderr
+        lab_address = granted.stdout.split()[2].rstrip(",")
+        assert registry.has_role(registry.role("LAB_ROLE"), lab_address)
+        assert not list(tmp_path.glob("keys/admin.key"))  # the admin's key never came here
+    finally:
+        chain.kill()
