@@ -14,6 +14,8 @@ from api import errors
 from api.chain_head import ChainHead
 from api.known_tokens import KnownTokens
 from api.limits import BodyLimit, JsonDepthLimit
+from api.pages.api_docs import router as api_docs_router
+from api.pages.home import router as home_router
 from api.pages.router import router as pages_router  # with the site page (api/pages/__init__.py)
 from api.ratelimit import WriteRateLimiter
 from api.routers import assays, devices, documents, epcis, health, lots, operations, reads, verify
@@ -44,6 +46,8 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served by api/pages/api_docs.py, with its assets from here, not a CDN
+        redoc_url=None,
         title="Mineral provenance",
         version="1",
         summary="Ore lots on an EVM chain: register, transform, hand over, assay, document.",
@@ -72,6 +76,8 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.add_middleware(ServerTiming)  # outermost: the whole time the app spent on the request
     app.include_router(health.router)
     app.include_router(pages_router)
+    app.include_router(home_router)
+    app.include_router(api_docs_router)
     app.include_router(lots.router, prefix=API_PREFIX)
     app.include_router(assays.router, prefix=API_PREFIX)
     app.include_router(documents.router, prefix=API_PREFIX)

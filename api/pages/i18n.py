@@ -77,10 +77,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "recorded_in": ("Recorded in", "기록 위치"),
     "lineage": ("Lineage", "계보"),
     "lineage_help": (
-        "Mass flows from the origin lots (left) to this lot (right); each arrow gives the mass it carried. "
-        "Select a lot to open its page.",
-        "질량은 원광 로트(왼쪽)에서 이 로트(오른쪽)로 이동합니다. 화살표에는 옮겨진 중량이 표시됩니다. "
-        "로트를 선택하면 해당 페이지가 열립니다.",
+        "This lot is at the top left; what it was made from is to its right, back to the origin lots; each arrow "
+        "points where the mass went and gives the mass it carried. Select a lot to open its page.",
+        "이 로트는 왼쪽 위에 있고, 오른쪽으로 원료가 된 로트들이 원광 로트까지 이어집니다. 화살표는 중량이 "
+        "이동한 방향과 옮겨진 중량을 나타냅니다. 로트를 선택하면 해당 페이지가 열립니다.",
     ),
     "lineage_cut": (
         "The lineage is deeper than {depth} steps: it is drawn, and shares are computed, down to the deepest lots reached.",
@@ -173,6 +173,108 @@ WORDS: dict[str, tuple[str, str]] = {
     "corrections_count": ("corrections: {count}, net {mass}", "정정 {count}건, 합계 {mass}"),
     "legend_corrected": ("corrected after it was recorded", "기록 후 정정됨"),
     "legend_did_not_occur": ("declared not to have occurred", "발생하지 않은 것으로 선언됨"),
+    # the lot page's parties, map, documents and passport
+    "parties": ("Parties", "관계자"),
+    "parties_help": (
+        "Who acted on this lot, by the name the system knows for each address; an address it does not know is shown as such.",
+        "이 로트에 관여한 주체를 시스템이 아는 이름으로 표시합니다. 알 수 없는 주소는 그렇게 표시됩니다.",
+    ),
+    "party": ("Name", "이름"),
+    "organisation": ("Organisation", "소속 기관"),
+    "address": ("Address", "주소"),
+    "roles": ("On this lot", "이 로트에서의 역할"),
+    "unknown_account": ("unknown account", "알 수 없는 계정"),
+    "device_named": ("device {kind} of site {site}", "현장 {site}의 장치 {kind}"),
+    "role_creator": ("recorded the lot", "로트 기록"),
+    "role_custodian": ("custodian", "보관자"),
+    "role_receiver": ("offered the lot", "인계 제안 받음"),
+    "role_custodian_now": ("custodian now", "현재 보관자"),
+    "role_lab": ("lab (signed an assay)", "분석 기관(분석 서명)"),
+    "role_documents": ("anchored documents", "문서 등록"),
+    "role_corrections": ("declared corrections", "정정 선언"),
+    "role_device": ("device (measured origin loads)", "장치(원광 적재 계량)"),
+    "measured_by": ("Measured by", "계량 장치"),
+    "map": ("Where it came from", "원산지 지도"),
+    "map_help": (
+        "Each circle is a face the origin lots came from, its area by the face's share of this lot; drawn from the recorded places of the sites and faces.",
+        "각 원은 원광 로트가 채굴된 막장이며, 면적은 이 로트에서 차지하는 비율에 비례합니다. 현장과 막장의 등록된 위치로 그렸습니다.",
+    ),
+    "map_graph": ("Map of the origin faces of lot {lot_id}", "로트 {lot_id}의 원산지 막장 지도"),
+    "map_unplaced": ("Without a recorded place:", "등록된 위치가 없는 곳:"),
+    "map_none": (
+        "No place is recorded for the sites and faces of this lot's origins.",
+        "이 로트의 원산지 현장과 막장에는 등록된 위치가 없습니다.",
+    ),
+    "place": ("Place", "위치"),
+    "no_place": ("not recorded", "등록되지 않음"),
+    "lots_count": ("Lots", "로트 수"),
+    "origin_groups_help": (
+        "{count} origin lots, grouped by site, face and extraction day; open a group to see its lots.",
+        "원광 로트 {count}개를 현장, 막장, 채굴일별로 묶었습니다. 묶음을 열면 로트가 보입니다.",
+    ),
+    "group_summary": ("{lots} lots", "로트 {lots}개"),
+    "documents_help": (
+        "Every document's SHA-256 is anchored on the chain. Downloading a file needs an API token (none is public); "
+        "anyone can check a file they hold against the anchored hash, without a token.",
+        "모든 문서의 SHA-256이 블록체인에 등록되어 있습니다. 파일을 내려받으려면 API 토큰이 필요합니다(공개 문서 없음). "
+        "가지고 있는 파일이 등록된 해시와 같은지는 누구나 토큰 없이 확인할 수 있습니다.",
+    ),
+    "access": ("Access", "열람"),
+    "download_token": ("download (needs a token)", "내려받기(토큰 필요)"),
+    "not_stored": ("hash only: the file is not held here", "해시만 있음: 이 서버에 파일 없음"),
+    "verify_file": ("Check a file against the chain", "파일을 블록체인과 대조"),
+    "verify_file_button": ("Check the file", "파일 확인"),
+    "verify_file_help": (
+        "Sends the file to POST {href}, which hashes it (it is not stored) and answers, as JSON, whether and where that hash is anchored.",
+        "파일을 POST {href}로 보내면 해시를 계산하여(저장하지 않음) 그 해시가 어디에 등록되었는지 JSON으로 답합니다.",
+    ),
+    "passport": ("Download the passport (PDF)", "이력 증명서 내려받기(PDF)"),
+    "passport_title": ("Lot passport: {lot_id}", "로트 이력 증명서: {lot_id}"),
+    "passport_intro": (
+        "Printed from the provenance record on the blockchain. Scan the code for the live page, which checks the chain again.",
+        "블록체인의 원산지 기록에서 출력했습니다. 코드를 스캔하면 블록체인을 다시 대조하는 실시간 페이지가 열립니다.",
+    ),
+    "passport_footer": ("Lot {lot_id} · {url}", "로트 {lot_id} · {url}"),
+    "passport_lot": ("The lot", "로트"),
+    "passport_live": ("The live page", "실시간 페이지"),
+    "passport_many_origins": (
+        "{count} origin lots: by face and site above; each lot on the live page.",
+        "원광 로트 {count}개: 위에 막장별, 현장별로 정리했으며 로트별 내역은 실시간 페이지에 있습니다.",
+    ),
+    "checked_at_block": ("Checked at block", "검증 기준 블록"),
+    "made_in": ("Made by", "생성"),
+    "made_by_step": ("transformation #{transform}", "가공 #{transform}"),
+    # the home page (GET /)
+    "home_title": ("Mineral provenance", "광물 원산지 증명"),
+    "home_intro": (
+        "Ore lots from the mine face to the buyer, recorded on a blockchain. Enter the lot id from the paperwork to see its provenance.",
+        "채굴 막장에서 구매자까지 광석 로트의 이력을 블록체인에 기록합니다. 서류의 로트 ID를 입력하면 원산지를 볼 수 있습니다.",
+    ),
+    "find_lot": ("Find a lot", "로트 찾기"),
+    "lot_id": ("Lot id", "로트 ID"),
+    "find": ("Open", "열기"),
+    "latest_lots": ("Latest lots", "최근 로트"),
+    "latest_shipments": ("Latest shipments", "최근 출하(인수)"),
+    "latest_shipments_help": (
+        "Lots whose custody passed to another party, newest first.",
+        "보관자가 다른 주체로 바뀐 로트입니다(최신순).",
+    ),
+    "sites": ("Sites", "현장"),
+    "sites_help": (
+        "Each site's mass balance for {month}, the month of the chain's latest block.",
+        "블록체인 최신 블록의 달({month})의 현장별 물질 수지입니다.",
+    ),
+    "site_month": ("mass balance {month}", "{month} 물질 수지"),
+    "lots_total": ("{count} lots", "로트 {count}개"),
+    "for_developers": ("For developers and auditors", "개발자와 감사인을 위한 링크"),
+    "api_docs": ("The API (OpenAPI, offline)", "API 문서(OpenAPI, 오프라인)"),
+    "api_redoc": ("The API as one reference page", "API 참조 문서(한 페이지)"),
+    "epcis_events": ("EPCIS 2.0 events", "EPCIS 2.0 이벤트"),
+    "nothing_yet": ("Nothing recorded yet.", "아직 기록이 없습니다."),
+    "home_not_found": (
+        "There is no lot {lot_id} in the record.",
+        "기록에 로트 {lot_id}이(가) 없습니다.",
+    ),
     # the site page (GET /sites/{site})
     "site_title": ("Site {site}: mass balance, {period}", "현장 {site}: 물질 수지, {period}"),
     "site_intro": (

@@ -24,6 +24,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from api.deps import ServicesDep
 from api.pages import i18n
+from api.pages.directory import Parties, load_directory
+from api.pages.passport import document_lang, passport_pdf
 from api.pages.view import (
     MADE_COLOUR,
     LotPage,
@@ -37,9 +39,9 @@ from api.pages.view import (
 )
 from api.routers.reads import DEFAULT_MAX_DEPTH, Reading
 from provenance.bootstrap import Services, verification_readers
-from provenance.domain.trace import LotFacts
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
+from provenance.index.page_queries import PageQueries
 from provenance.verification.model import DEFAULT_MAX_LOTS
 from provenance.verification.service import verify_against_index
 
@@ -47,19 +49,20 @@ log = logging.getLogger(__name__)
 
 QR_SCALE = 4
 QR_BORDER = 4
-MAX_ORIGIN_DETAILS = 200
-"""Origin lots whose full record (the face) the page reads, one query each; past that, the origin
-table still gives site, day and share, from the lineage walk."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
 
 router = APIRouter(include_in_schema=False)
+
+
+class PageReading(Reading, PageQueries):
+    """A request's reads (one connection, its index block) with the pages' extra queries."""
 
 
 @cache
@@ -150,6 +153,84 @@ def lot_qr(lot_id: str, request: Request, services: ServicesDep) -> Response:
     )
 
 
+def gather(lot_id: str, request: Request, services: Services) -> LotPage | None:
+    """Everything the lot's page (and its passport) shows; None for an unknown lot. A fixed number
+    of queries whatever the lineage's size: the origins' facts and devices come in IN-lists."""
+    with PageReading(services) as reads:  # closed before the verdict, which may ask the chain
+        index_block = reads.block_seen
+        detail = reads.lot(lot_id)
+        trace = reads.provenance(lot_id, DEFAULT_MAX_DEPTH)
+        moves = reads.custody(lot_id)
+        if detail is None or trace is None or moves is None:
+            return None
+        origin_ids = [share.key for share in trace.by_origin_lot if share.key is not None]
+        origin_facts = reads.lots_facts(origin_ids)
+        measured_by = reads.measured_by([lot_id, *origin_ids])
+        addresses = {
+            detail.lot.creator,
+            detail.lot.custodian,
+            *(move.from_address for move in moves),
+            *(move.to_address for move in moves),
+            *(assay.lab for assay in detail.assays),
+            *measured_by.values(),
+        }
+        devices = reads.devices_at(addresses)
+    directory = load_directory(services.settings.data_dir)
+    parties = Parties(services.credentials.all(), devices, directory.organisations)
+    stored = frozenset(
+        document.document_hash.lower().removeprefix("0x")
+        for document in detail.documents
+        if services.documents.find(document.document_hash) is not None
+    )
+    return build_page(
+        detail,
+        trace,
+        moves,
+        origin_facts,
+        live_verdict(services, lot_id),
+        max_depth=DEFAULT_MAX_DEPTH,
+        explorer_url=services.settings.explorer_url,
+        index_block=index_block,
+        page_url=page_url(request, services, lot_id),
+        lot_href={node.lot_id: lot_path(request, node.lot_id) for node in trace.nodes},
+        parties=parties,
+        directory=directory,
+        measured_by=measured_by,
+        stored_documents=stored,
+        document_href=request.app.url_path_for("download_document", sha256="x")[:-1],
+    )
+
+
+@router.get("/lots/{lot_id:path}/passport.pdf", name="lot_passport")
+def lot_passport(
+    lot_id: str,
+    request: Request,
+    services: ServicesDep,
+    lang: Annotated[str | None, Query()] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The lot's passport: a print-ready PDF of the page's facts, with the QR code of the page."""
+    if not well_formed(lot_id):
+        return not_found(lot_id)
+    page = gather(lot_id, request, services)
+    if page is None:
+        return not_found(lot_id)
+    chosen = i18n.choose_lang(lang, accept_language)
+    document = passport_pdf(page, chosen)
+    filename = "passport-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in lot_id) + ".pdf"
+    return Response(
+        document,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Language": document_lang(chosen),
+            "Vary": "Accept-Language",
+            "Cache-Control": "no-cache",
+            **SECURITY_HEADERS,
+        },
+    )
+
+
 @router.get("/lots/{lot_id:path}", name="lot_page", response_class=HTMLResponse)
 def lot_page(
     lot_id: str,
@@ -161,31 +242,10 @@ def lot_page(
     """The page in the language asked (`?lang=ko|en`, else Accept-Language, else English)."""
     if not well_formed(lot_id):
         return not_found(lot_id)
-    with Reading(services) as reads:  # closed before the verdict, which may ask the chain
-        index_block = reads.block_seen
-        detail = reads.lot(lot_id)
-        trace = reads.provenance(lot_id, DEFAULT_MAX_DEPTH)
-        moves = reads.custody(lot_id)
-        if detail is None or trace is None or moves is None:
-            return not_found(lot_id)
-        origin_facts: dict[str, LotFacts] = {}
-        for share in trace.by_origin_lot[:MAX_ORIGIN_DETAILS]:
-            found = reads.lot(share.key) if share.key is not None else None
-            if found is not None:
-                origin_facts[found.lot.lot_id] = found.lot
+    page = gather(lot_id, request, services)
+    if page is None:
+        return not_found(lot_id)
     chosen = i18n.choose_lang(lang, accept_language)
-    page = build_page(
-        detail,
-        trace,
-        moves,
-        origin_facts,
-        live_verdict(services, lot_id),
-        max_depth=DEFAULT_MAX_DEPTH,
-        explorer_url=services.settings.explorer_url,
-        index_block=index_block,
-        page_url=page_url(request, services, lot_id),
-        lot_href={node.lot_id: lot_path(request, node.lot_id) for node in trace.nodes},
-    )
     return HTMLResponse(
         render_page(page, chosen, request),
         headers={
@@ -214,6 +274,8 @@ def render_page(page: LotPage, lang: i18n.Lang, request: Request) -> str:
             switch_href=f"{lot_path(request, page.lot.lot_id)}?lang={other}",
             lang_query=f"?lang={lang}",
             qr_href=request.url_for("lot_qr", lot_id=page.lot.lot_id).path,
+            passport_href=request.url_for("lot_passport", lot_id=page.lot.lot_id).path + f"?lang={lang}",
+            verify_document_href=str(request.app.url_path_for("verify_uploaded_document")),
             site_href=request.url_for("site_page", site=page.lot.site).path,
             raw_href=raw_href,
             made_colour=MADE_COLOUR,

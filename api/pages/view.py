@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
+from api.pages.directory import Directory, Parties, Party
+from api.pages.origin_map import FaceShare, OriginMap, origin_map
 from provenance.domain.lineage_layout import GraphEdge, GraphNode, Layout, layered_layout
 from provenance.domain.trace import (
     Coordinates,
@@ -47,6 +49,11 @@ SITE_COLOURS = (
 """Tableau 10: distinguishable, also in print; past ten sites the colours repeat (the legend and
 each box's title still name the site)."""
 MADE_COLOUR = "#f4f4f4"
+MAX_ORIGIN_BOXES = 12
+"""Past this many origin lots the picture draws one box per site, face and extraction day (each
+listed lot by lot under "Origin shares", folded), so 1,000 truckloads stay a readable picture."""
+GROUP_PREFIX = "origins "
+"""Node ids of origin groups in the picture: a space, so never a lot id (labels have none)."""
 
 
 # ------------------------------------------------------------------ formatting
@@ -178,6 +185,43 @@ class CorrectedLotRow:
 
 
 @dataclass(frozen=True)
+class OriginGroup:
+    """Origin lots of one site, face and extraction day, drawn as one box and listed folded."""
+
+    node_id: str
+    anchor: str
+    site: str
+    face: str | None
+    day: str | None
+    colour: str | None
+    percent: str
+    mass: str
+    rows: tuple[ShareRow, ...]
+    mark: str | None = None
+    """The worst mark of its lots: "did-not-occur", else "corrected", else none."""
+
+
+@dataclass(frozen=True)
+class PartyRole:
+    """A party the page names, with what it did for this lot."""
+
+    party: Party
+    roles: tuple[str, ...]
+    """Word keys: role_custodian, role_lab, role_device, ..."""
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    kind: str
+    document_hash: str
+    anchored_by: str
+    stored: bool
+    """Whether this server holds the file (then it downloads with a token)."""
+    download_href: str
+    tx: TxLink
+
+
+@dataclass(frozen=True)
 class VerdictView:
     """The live verification as the page states it: verified, failed, or could not verify (why)."""
 
@@ -218,6 +262,17 @@ class LotPage:
     has_inputs: frozenset[str]
     cut_lots: frozenset[str]
     """Lots made by a transformation where `max_depth` stopped the walk: drawn as stand-in origins."""
+    origin_groups: tuple[OriginGroup, ...] = ()
+    """Set when the origins are folded (more than MAX_ORIGIN_BOXES of them)."""
+    origin_map: OriginMap | None = None
+    face_shares: tuple[tuple[FaceShare, str], ...] = ()
+    """The origin faces with their shown percentage, largest first."""
+    parties: Parties = field(default_factory=lambda: Parties((), {}, {}))
+    party_roles: tuple[PartyRole, ...] = ()
+    documents: tuple[DocumentRow, ...] = ()
+    measured_by: str | None = None
+    """The device that measured this lot's load, if one did."""
+    directory: Directory = field(default_factory=Directory)
 
 
 class Links:
@@ -258,11 +313,52 @@ def site_colours(sites: list[str]) -> dict[str, str]:
     return {site: SITE_COLOURS[i % len(SITE_COLOURS)] for i, site in enumerate(sorted(set(sites)))}
 
 
-def lineage_picture(trace: Provenance) -> tuple[Layout, dict[str, str], int]:
-    """The layout of the trace's lots and links, the colour of each origin site, the heaviest edge."""
+def group_mark(rows: tuple[ShareRow, ...] | list[ShareRow], marks: Mapping[str, str]) -> str | None:
+    found = {marks.get(row.key or "") for row in rows}
+    return "did-not-occur" if "did-not-occur" in found else ("corrected" if "corrected" in found else None)
+
+
+def origin_groups(
+    trace: Provenance,
+    rows: tuple[ShareRow, ...],
+    colours: Mapping[str, str],
+    marks: Mapping[str, str] | None = None,
+) -> tuple[OriginGroup, ...]:
+    """The origin lots by site, face and extraction day, largest share first; their percentages
+    rounded together (largest remainder), so the groups too add up to exactly 100.00."""
+    fractions = {share.key: share.fraction for share in trace.by_origin_lot}
+    grams = {share.key: share.grams for share in trace.by_origin_lot}
+    members: dict[tuple[str, str, str], list[ShareRow]] = defaultdict(list)
+    for row in rows:
+        members[(row.site or "", row.face or "", row.extraction_day or "")].append(row)
+    keyed = sorted(members.items(), key=lambda item: (-sum(fractions[row.key] for row in item[1]), item[0]))
+    shown = percentages([sum((fractions[row.key] for row in group), Fraction(0)) for _, group in keyed])
+    return tuple(
+        OriginGroup(
+            node_id=f"{GROUP_PREFIX}{index}",
+            anchor=f"origin-group-{index}",
+            site=site,
+            face=face or None,
+            day=day or None,
+            colour=colours.get(site),
+            percent=percent,
+            mass=mass_text(sum((grams[row.key] for row in group), Fraction(0))),
+            rows=tuple(group),
+            mark=group_mark(group, marks or {}),
+        )
+        for index, (((site, face, day), group), percent) in enumerate(zip(keyed, shown, strict=True), 1)
+    )
+
+
+def lineage_picture(
+    trace: Provenance, groups: tuple[OriginGroup, ...] = ()
+) -> tuple[Layout, dict[str, str], int]:
+    """The layout of the trace's lots and links (the origin lots of each group as one box), the
+    colour of each origin site, the heaviest edge. The lot is the top-left box."""
     has_inputs = {link.output_lot_id for link in trace.links}
     origins = [node for node in trace.nodes if node.lot_id not in has_inputs]
     colours = site_colours([node.site for node in origins])
+    group_of = {row.key: group for group in groups for row in group.rows if row.key is not None}
     nodes = [
         GraphNode(
             node.lot_id,
@@ -270,10 +366,82 @@ def lineage_picture(trace: Provenance) -> tuple[Layout, dict[str, str], int]:
             node.site if node.lot_id not in has_inputs else None,
         )
         for node in trace.nodes
+        if node.lot_id not in group_of
     ]
-    edges = [GraphEdge(link.input_lot_id, link.output_lot_id, link.mass_g) for link in trace.links]
-    heaviest = max((link.mass_g for link in trace.links), default=1)
-    return layered_layout(nodes, edges), colours, max(heaviest, 1)
+    nodes += [
+        GraphNode(
+            group.node_id,
+            (
+                " · ".join(part for part in (group.site, group.face) if part),
+                group.day or "?",
+                f"n={len(group.rows)} · {group.mass}",
+            ),
+            group.site,
+        )
+        for group in groups
+    ]
+    carried: dict[tuple[str, str], int] = defaultdict(int)
+    for link in trace.links:
+        source = group_of[link.input_lot_id].node_id if link.input_lot_id in group_of else link.input_lot_id
+        carried[(source, link.output_lot_id)] += link.mass_g
+    edges = [GraphEdge(source, target, grams) for (source, target), grams in carried.items()]
+    heaviest = max(carried.values(), default=1)
+    return layered_layout(nodes, edges, lot_first=True), colours, max(heaviest, 1)
+
+
+def face_shares(trace: Provenance, origin_facts: Mapping[str, LotFacts]) -> tuple[tuple[FaceShare, str], ...]:
+    """The origin lots' shares summed by site and face, largest first, with shown percentages."""
+    node_of = {node.lot_id: node for node in trace.nodes}
+    fraction: dict[tuple[str, str | None], Fraction] = defaultdict(Fraction)
+    grams: dict[tuple[str, str | None], Fraction] = defaultdict(Fraction)
+    count: dict[tuple[str, str | None], int] = defaultdict(int)
+    for share in trace.by_origin_lot:
+        node = node_of[share.key or ""]
+        facts = origin_facts.get(node.lot_id)
+        key = (node.site, None if facts is None else facts.face)
+        fraction[key] += share.fraction
+        grams[key] += share.grams
+        count[key] += 1
+    keys = sorted(fraction, key=lambda key: (-fraction[key], key[0], key[1] or ""))
+    faces = [
+        FaceShare(site, face, fraction[(site, face)], grams[(site, face)], count[(site, face)])
+        for site, face in keys
+    ]
+    return tuple(zip(faces, percentages([face.fraction for face in faces]), strict=True))
+
+
+def party_roles(
+    lot: LotFacts,
+    detail: LotDetail,
+    moves: tuple[CustodyFact, ...],
+    parties: Parties,
+    devices: Mapping[str, int],
+) -> tuple[PartyRole, ...]:
+    """Every party the page names, in the order they first acted, each with its roles here;
+    `devices` counts the origin lots each device measured."""
+    roles: dict[str, list[str]] = {}
+
+    def add(address: str | None, role: str) -> None:
+        if address is None:
+            return
+        held = roles.setdefault(address.lower(), [address])
+        if role not in held[1:]:
+            held.append(role)
+
+    add(lot.creator, "role_creator")
+    for move in moves:
+        add(move.from_address, "role_custodian")
+        add(move.to_address, "role_receiver" if move.action != "accepted" else "role_custodian")
+    add(lot.custodian, "role_custodian_now")
+    for assay in detail.assays:
+        add(assay.lab, "role_lab")
+    for document in detail.documents:
+        add(document.anchored_by, "role_documents")
+    for correction in detail.corrections:
+        add(correction.corrected_by, "role_corrections")
+    for device in sorted(devices, key=lambda address: (-devices[address], address)):
+        add(device, "role_device")
+    return tuple(PartyRole(parties.of(held[0]), tuple(held[1:])) for held in roles.values())
 
 
 def share_rows(
@@ -393,9 +561,19 @@ def build_page(
     index_block: int | None,
     page_url: str,
     lot_href: Mapping[str, str],
+    parties: Parties | None = None,
+    directory: Directory | None = None,
+    measured_by: Mapping[str, str] | None = None,
+    stored_documents: frozenset[str] = frozenset(),
+    document_href: str = "/v1/documents/",
 ) -> LotPage:
     """Everything the template shows. `origin_facts` holds the full facts (face, ...) of the origin
-    lots the page lists; `lot_href` the link of each lot in the trace."""
+    lots the page lists; `lot_href` the link of each lot in the trace; `measured_by` the device of
+    each lot (the page's own and its origins) a device measured; `stored_documents` the hashes of
+    the documents this server holds."""
+    parties = parties or Parties((), {}, {})
+    directory = directory or Directory()
+    measured_by = measured_by or {}
     record = Links(explorer_url)
     lot = detail.lot
     created = record.tx(lot.created, "fact_created")
@@ -404,7 +582,9 @@ def build_page(
     corrections = correction_rows(detail.corrections, record)
     custody = custody_rows(lot, moves, record)
     steps = steps_of(trace.links, record)
-    layout, colours, heaviest = lineage_picture(trace)
+    colours = site_colours(
+        [node.site for node in trace.nodes if node.lot_id not in {link.output_lot_id for link in trace.links}]
+    )
     marks, corrected_lots = corrected_lineage(trace)
     node_of = {node.lot_id: node for node in trace.nodes}
     origin_fields: dict[str | None, dict[str, str | None]] = {}
@@ -418,9 +598,19 @@ def build_page(
             "colour": colours.get(node.site),
             "href": lot_href.get(node.lot_id),
         }
+    by_origin_lot = share_rows(trace.by_origin_lot, origin_fields)
+    groups = (
+        origin_groups(trace, by_origin_lot, colours, marks) if len(by_origin_lot) > MAX_ORIGIN_BOXES else ()
+    )
+    layout, colours, heaviest = lineage_picture(trace, groups)
     site_fields: dict[str | None, dict[str, str | None]] = {
         share.key: {"colour": colours.get(share.key or "")} for share in trace.by_site
     }
+    faces = face_shares(trace, origin_facts)
+    device_counts: dict[str, int] = defaultdict(int)
+    for share in trace.by_origin_lot:
+        if share.key is not None and share.key in measured_by:
+            device_counts[measured_by[share.key]] += 1
     chain_id = verdict.verification.chain_id if verdict.verification is not None else None
     has_inputs = frozenset(link.output_lot_id for link in trace.links)
     return LotPage(
@@ -433,7 +623,7 @@ def build_page(
         layout=layout,
         colours=colours,
         max_weight=heaviest,
-        by_origin_lot=share_rows(trace.by_origin_lot, origin_fields),
+        by_origin_lot=by_origin_lot,
         by_site=share_rows(trace.by_site, site_fields),
         by_day=share_rows(trace.by_extraction_day),
         steps=steps,
@@ -454,4 +644,24 @@ def build_page(
             for node in trace.nodes
             if node.lot_id not in has_inputs and node.origin != "registered"
         ),
+        origin_groups=groups,
+        origin_map=origin_map(
+            [face for face, _ in faces], [percent for _, percent in faces], directory, colours
+        ),
+        face_shares=faces,
+        parties=parties,
+        party_roles=party_roles(lot, detail, moves, parties, device_counts),
+        documents=tuple(
+            DocumentRow(
+                document.kind,
+                document.document_hash,
+                document.anchored_by,
+                document.document_hash.lower().removeprefix("0x") in stored_documents,
+                document_href + document.document_hash.lower().removeprefix("0x"),
+                link,
+            )
+            for document, link in zip(detail.documents, document_links, strict=True)
+        ),
+        measured_by=measured_by.get(lot.lot_id),
+        directory=directory,
     )

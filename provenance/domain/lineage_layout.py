@@ -15,7 +15,9 @@ out without JavaScript, so the server does (Sugiyama's method, kept small):
    two placements that keep the gaps keeps them too).
 
 Layers run left to right from the origins (highest layer) to the lot (layer 0), so the picture
-reads as mass flowing towards the lot. Sizes are in SVG user units (pixels at scale 1); the
+reads as mass flowing towards the lot; with `lot_first` the picture is mirrored and every layer is
+stacked from the top in its order, so the lot is the top-left box: what a narrow screen shows first (edges
+then run from the left side of a source to the right side of its target). Sizes are in SVG user units (pixels at scale 1); the
 caller fixes the font so that labels stay readable however large the graph grows: a big lineage
 makes a bigger picture to scroll, never smaller text.
 
@@ -267,6 +269,7 @@ def layered_layout(
     spacing: Spacing | None = None,
     *,
     sweeps: int = 12,
+    lot_first: bool = False,
 ) -> Layout:
     """Boxes and routed edges for a lineage graph; see the module docstring for the method."""
     spacing = spacing or Spacing()
@@ -319,12 +322,22 @@ def layered_layout(
         desired = {key: _centre(key, slots[key].up, slots) for key in order[index]}
         _place(order[index], slots, desired, gap)
 
+    if lot_first:
+        # every layer from the top, in its order: the lot top left, what it was made from fanning out
+        # to the right and down, so the top of the picture (what a phone shows) holds the lot
+        for keys in order:
+            stacked = 0.0
+            for key in keys:
+                slots[key].y = stacked
+                stacked += slots[key].height + gap
+
     top = min((slot.y for slot in slots.values()), default=0.0)
     bottom = max((slot.y + slot.height for slot in slots.values()), default=0.0)
     shift = spacing.margin - top
 
     def x_of(layer: int) -> float:
-        return spacing.margin + (depth - layer) * (node_width + spacing.layer_gap)
+        column = layer if lot_first else depth - layer
+        return spacing.margin + column * (node_width + spacing.layer_gap)
 
     boxes = tuple(
         Box(
@@ -363,15 +376,17 @@ def layered_layout(
         for i, y in zip(indices, _ports(len(indices), box.y, box.height), strict=True):
             in_port[i] = y
 
+    # the side an edge leaves a box by, and the side it arrives by, as offsets from the box's x
+    leave, arrive = (0.0, node_width) if lot_first else (node_width, 0.0)
     routes: list[Route] = []
     for index, (edge, chain) in enumerate(zip(ordered_edges, chains, strict=True)):
         source = box_of[edge.source]
-        points: list[Point] = [(source.x + source.width, out_port[index])]
+        points: list[Point] = [(source.x + leave, out_port[index])]
         for key in chain[1:-1]:
             slot = slots[key]
             y = slot.y + shift + slot.height / 2
-            points += [(x_of(slot.layer), y), (x_of(slot.layer) + node_width, y)]
-        points.append((box_of[edge.target].x, in_port[index]))
+            points += [(x_of(slot.layer) + arrive, y), (x_of(slot.layer) + leave, y)]
+        points.append((box_of[edge.target].x + arrive, in_port[index]))
         routes.append(Route(edge.source, edge.target, edge.weight, tuple(points)))
 
     width = 2 * spacing.margin + (depth + 1) * node_width + depth * spacing.layer_gap
