@@ -12,7 +12,7 @@ import typer
 from provenance.domain.blocks import Confirmations, parse_confirmations
 from provenance.errors import DomainError, ProvenanceError
 
-db_app = typer.Typer(help="The index database: schema migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="The index database: schema migrations, and moving it.", no_args_is_help=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -42,6 +42,42 @@ def db_upgrade() -> None:
     except ProvenanceError as error:
         _fail(str(error))
     typer.echo(f"index database {describe(make_engine(url))} is at the newest schema")
+
+
+@db_app.command("move")
+def db_move(
+    to: Annotated[
+        str,
+        typer.Option(
+            help="The empty database to move into, e.g. postgresql+psycopg://USER@HOST:5432/NAME "
+            "or sqlite:///PATH (created and migrated here)."
+        ),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="The database to move from (default: PROVENANCE_DATABASE_URL, else the data directory's SQLite).",
+        ),
+    ] = None,
+) -> None:
+    """Copy everything (credentials, the outbox, the index) into another database, all or nothing.
+
+    Stop every `provenance serve` on the database first; afterwards set PROVENANCE_DATABASE_URL
+    to the new one. API tokens issued before keep working there."""
+    from provenance.config import Settings
+    from provenance.index.move import move_database
+
+    settings = Settings()
+    try:
+        moved = move_database(source or settings.effective_database_url, to)
+    except ProvenanceError as error:
+        _fail(str(error))
+    typer.echo(f"moved {moved.total:,} rows from {moved.source} to {moved.target}:")
+    for table, rows in moved.rows.items():
+        if rows:
+            typer.echo(f"  {table}: {rows:,}")
+    typer.echo("now set PROVENANCE_DATABASE_URL to the new database (the old one is left as it was)")
 
 
 def index(
