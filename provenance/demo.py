@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from provenance.domain.trips import FleetPlan
 from provenance.errors import ProvenanceError
 from provenance.fleet import register_devices, signed_trips, trip_lines, wait_for_devices
 from provenance.ingest import HttpApi, TripIngest
+from provenance.wording import counted
 
 SITE = "SH2"
 FACES = ("SH2-F1", "SH2-F2", "SH2-F3")
@@ -146,7 +148,9 @@ def run_demo(
     registered = [signed.trip for signed in trips if signed.trip.lot_id not in rejected]
     rom_lots = [trip.lot_id for trip in registered]
     masses = {trip.lot_id: trip.mass_g for trip in registered}
-    say(f"{len(rom_lots)} truckloads registered from {len(trips)} trips ({len(rejected)} rejected)")
+    say(
+        f"{counted(len(rom_lots), 'truckload')} registered from {counted(len(trips), 'trip')} ({len(rejected)} rejected)"
+    )
     for truck in sorted({trip.truck for trip in registered}):
         for trip in [trip for trip in registered if trip.truck == truck][:2]:
             ticket_text = (
@@ -165,7 +169,7 @@ def run_demo(
     morning = rom_lots[:12]
     api.post("/v1/handovers", registrar.token, {"lot_ids": morning, "to": processor.address})
     api.post("/v1/handovers/accept", processor.token, {"lot_ids": morning})
-    say(f"{len(morning)} lots handed over to the plant")
+    say(f"{counted(len(morning), 'lot')} handed over to the plant")
 
     crushed = []
     for half, group in enumerate((morning[:6], morning[6:])):
@@ -260,6 +264,15 @@ def run_demo(
         api.post("/v1/handovers", processor.token, {"lot_ids": [lot_id], "to": buyer.address})
         api.post("/v1/handovers/accept", buyer.token, {"lot_ids": [lot_id]})
         say(f"{lot_id} accepted by {buyer_name} ({buyer.address})")
+
+    pages = (settings.public_url or api.base_url).rstrip("/")
+    say("pages to open:")
+    for lot_id in [*shipments, blend_id]:
+        say(f"  {pages}/lots/{urllib.parse.quote(lot_id, safe='')}")
+    say(f"  {pages}/sites/{SITE}?period={day:%Y-%m}")
+    say("API tokens of the accounts made for this run (shown once; only their hashes are kept):")
+    for name, account in accounts.items():
+        say(f"  {name}: {account.token}")
 
     return {
         "run": run,

@@ -38,6 +38,7 @@ from provenance.domain.trips import (
     parse_trip_record,
 )
 from provenance.errors import ProvenanceError
+from provenance.wording import counted
 
 MAX_PAGE = 500
 
@@ -303,7 +304,7 @@ class TripIngest:
         self.summary.skipped += len(known)
         fresh = [item for item in items if item.signed.trip.lot_id not in known]
         if not fresh:
-            self.say(f"{site}: {len(items)} lots already registered")
+            self.say(f"{site}: {counted(len(items), 'lot')} already registered")
             return
         lots = [attested_lot(item.signed) for item in fresh]
         content = "\n".join(f"{lot['lot_id']} {lot['signature']}" for lot in lots)
@@ -327,10 +328,10 @@ class TripIngest:
         if operation["status"] == "confirmed":
             if _before(str(operation.get("created_at", "")), self._started):
                 self.summary.resubmitted += len(fresh)
-                self.say(f"{site}: {len(fresh)} lots were sent before (operation {operation['id']})")
+                self.say(f"{site}: {counted(len(fresh), 'lot')} sent before (operation {operation['id']})")
             else:
                 self.summary.registered += len(fresh)
-                self.say(f"{site}: {len(fresh)} lots registered (operation {operation['id']})")
+                self.say(f"{site}: {counted(len(fresh), 'lot')} registered (operation {operation['id']})")
             return
         error = operation.get("error") or {}
         reason = f"the chain refused the batch: {error.get('name')} {json.dumps(error.get('args', {}))}"

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from provenance.wording import counted
+
 CHECKS = ("index_chain", "index_rows", "rules", "state")
 """The audit's four parts, in the order they run and are reported:
 
@@ -70,7 +72,7 @@ def summary(report: AuditReport, *, limit: int = 50) -> str:
     lines = [
         f"audit: {'OK, everything agrees' if r.ok else f'FAILED, {len(r.findings)} discrepancies'}",
         f"chain {r.chain_id}, registry {r.registry} (deployed in block {r.deployment_block})",
-        f"audited at block {r.block} (chain head {r.head}): {r.events:,} events, {r.lots:,} lots replayed",
+        f"audited at block {r.block} (chain head {r.head}): {counted(r.events, 'event')}, {counted(r.lots, 'lot')} replayed",
     ]
     for check in CHECKS:
         found = sum(1 for f in r.findings if f.check == check)

@@ -1,5 +1,7 @@
-"""`provenance audit --rpc URL --registry ADDRESS [--database URL] [--report FILE]`: an auditor's
-replay of the whole registry from the chain alone (see provenance/audit/service.py, docs/audit.md).
+"""`provenance audit [--rpc URL] [--registry ADDRESS] [--database URL] [--report FILE]`: an
+auditor's replay of the whole registry from the chain alone (see provenance/audit/service.py,
+docs/audit.md). Left out, the three default to the data directory's deployment record and the
+settings (`chain_defaults`).
 
 Exit status: 0 when everything agrees, 1 on any discrepancy (the summary and the report name each
 one), 2 for bad arguments, an unreachable node, no registry at the address or an unreadable index.
@@ -40,12 +42,20 @@ class _StderrProgress:
 
 
 def audit(
-    rpc: Annotated[str, typer.Option(help="JSON-RPC URL of a node you trust (your own).")],
-    registry: Annotated[str, typer.Option(help="Address of the OreLotRegistry.")],
+    rpc: Annotated[
+        str | None,
+        typer.Option(help="JSON-RPC URL of a node you trust (your own). Default: the configured node."),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="Address of the OreLotRegistry. Default: the data directory's deployment record."),
+    ] = None,
     database: Annotated[
         str | None,
         typer.Option(
-            help="The live index to check (SQLAlchemy URL). Without it, the index comparison is skipped."
+            help="The live index to check, as a SQLAlchemy URL: postgresql+psycopg://USER@HOST:5432/NAME "
+            "or sqlite:///PATH. Default: the configured index, when there is one; without any, the "
+            "index comparison is left out."
         ),
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the full JSON report to this file.")] = None,
@@ -55,7 +65,13 @@ def audit(
     from provenance.audit.report import summary
     from provenance.audit.service import audit as run_audit
     from provenance.chain.connection import connect, is_address
+    from provenance.cli.chain_defaults import default_database, resolve_chain_target
 
+    target = resolve_chain_target(rpc, registry, announce=not quiet)
+    rpc, registry = target.rpc, target.registry
+    database, database_defaulted = default_database(database)
+    if database_defaulted and not quiet:
+        typer.echo("comparing the configured index with the chain", err=True)
     if not is_address(registry):
         _fail(f"--registry: {registry!r} is not an address")
     if report is not None and not report.parent.is_dir():

@@ -22,6 +22,7 @@ from typing import Annotated, BinaryIO, NoReturn
 import typer
 
 from provenance.errors import DomainError, ProvenanceError
+from provenance.wording import counted
 
 simulate_app = typer.Typer(help="Simulate the testbed's machines.", no_args_is_help=True)
 devices_app = typer.Typer(help="Devices (truck scales) that sign loads.", no_args_is_help=True)
@@ -92,7 +93,10 @@ def simulate_trucks(
                 handle.write(line)
                 count += 1
     moment = datetime.fromtimestamp(begins, UTC).strftime("%Y-%m-%d %H:%M")
-    typer.echo(f"{count} trips of {trucks} trucks at {site} from {moment} UTC for {hours:g} h", err=True)
+    typer.echo(
+        f"{counted(count, 'trip')} of {counted(trucks, 'truck')} at {site} from {moment} UTC for {hours:g} h",
+        err=True,
+    )
 
 
 @devices_app.command("add")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperOption
 
 from provenance.cli.accounts_commands import accounts_app
 from provenance.cli.audit_command import audit
@@ -18,11 +19,22 @@ from provenance.cli.verify_command import verify
 from provenance.cli.verify_contract_command import verify_contract
 from provenance.errors import ProvenanceError
 
+
+def _flags_without_a_type(option: TyperOption, ctx: Any) -> str | None:
+    """typer 0.29's rich help labels every flag `<bool>` (its plain help does not): a flag takes no
+    value, so it shows none."""
+    return None if option.is_flag else _typed(option, ctx)
+
+
+_typed = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flags_without_a_type  # type: ignore[method-assign,assignment]
+
 app = typer.Typer(
     help="Provenance of ore lots on chain: compile, deploy, serve, index, verify, audit.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="markdown",  # a docstring's line breaks are not the help's: paragraphs flow
 )
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")

@@ -1,4 +1,4 @@
-"""`provenance verify LOT --rpc URL --registry ADDRESS`: a lot and its lineage checked against the chain
+"""`provenance verify LOT [--rpc URL] [--registry ADDRESS]`: a lot and its lineage checked against the chain
 alone, with no index and no API: what a buyer runs against their own node.
 
 Exit status: 0 verified, 1 failed (the report names each difference), 2 bad arguments, an
@@ -14,6 +14,7 @@ import typer
 
 from provenance.errors import ProvenanceError
 from provenance.verification.model import DEFAULT_MAX_LOTS, Status, Verification, verification_dict
+from provenance.wording import counted
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -23,19 +24,30 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def verify(
     lot: Annotated[str, typer.Argument(help="The lot id to verify.")],
-    rpc: Annotated[str, typer.Option(help="JSON-RPC URL of a node you trust (your own).")],
-    registry: Annotated[str, typer.Option(help="Address of the OreLotRegistry.")],
+    rpc: Annotated[
+        str | None,
+        typer.Option(help="JSON-RPC URL of a node you trust (your own). Default: the configured node."),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="Address of the OreLotRegistry. Default: the data directory's deployment record."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
     max_lots: Annotated[
         int, typer.Option(min=1, help="Stop walking the lineage after this many lots (and say so).")
     ] = DEFAULT_MAX_LOTS,
     from_block: Annotated[
-        int, typer.Option(min=0, help="Read logs from this block on (the registry's deployment block).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Read logs from this block on. Default: the recorded deployment block, else 0.",
+        ),
+    ] = None,
 ) -> None:
     """Verify a lot and its whole lineage from the chain alone: events, state, mass, lab signatures."""
     from provenance.chain.connection import connect, is_address
     from provenance.chain.reader import ChainReader
+    from provenance.cli.chain_defaults import resolve_chain_target
     from provenance.domain.values import encode_label
     from provenance.verification.service import verify_on_chain
 
@@ -43,6 +55,10 @@ def verify(
         encode_label(lot, "LOT")
     except ProvenanceError as error:
         _fail(str(error))
+    target = resolve_chain_target(rpc, registry, announce=not as_json)
+    rpc, registry = target.rpc, target.registry
+    if from_block is None:
+        from_block = target.from_block
     if not is_address(registry):
         _fail(f"--registry: {registry!r} is not an address")
     try:
@@ -67,7 +83,7 @@ def report(verification: Verification) -> str:
     lines = [
         f"lot {v.lot_id}: {v.verdict.value.upper()}",
         f"chain {v.chain_id}, registry {v.registry}, read at block {v.block_number}",
-        f"lineage: {len(v.lots_checked)} lot(s) checked: {', '.join(v.lots_checked)}",
+        f"lineage: {counted(len(v.lots_checked), 'lot')} checked: {', '.join(v.lots_checked)}",
     ]
     if v.bound_hit:
         lines.append(f"WARNING: stopped at --max-lots {v.max_lots}; older lineage was not checked")

@@ -1,4 +1,4 @@
-"""`provenance verify-contract --rpc URL --registry ADDRESS`: is the code at the address what the
+"""`provenance verify-contract [--rpc URL] [--registry ADDRESS]`: is the code at the address what the
 committed sources compile to? (provenance/chain/bytecode.py)
 
 Exit status: 0 for a full match (these exact sources, metadata included); 1 for a partial match
@@ -23,14 +23,24 @@ def _fail(message: str) -> NoReturn:
 
 
 def verify_contract(
-    rpc: Annotated[str, typer.Option(help="JSON-RPC URL of a node you trust.")],
-    registry: Annotated[str, typer.Option(help="Address of the deployed OreLotRegistry.")],
+    rpc: Annotated[
+        str | None, typer.Option(help="JSON-RPC URL of a node you trust. Default: the configured node.")
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="Address of the deployed OreLotRegistry. Default: the data directory's deployment record."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
 ) -> None:
     """Recompile the committed sources with the recorded compiler and compare with the deployed code."""
     from provenance.chain.bytecode import verify_contract as run
     from provenance.chain.connection import connect, is_address
+    from provenance.cli.chain_defaults import resolve_chain_target
 
+    target = resolve_chain_target(rpc, registry, announce=not as_json)
+    rpc, registry = target.rpc, target.registry
     if not is_address(registry):
         _fail(f"--registry: {registry!r} is not an address")
     w3 = connect(rpc, timeout_s=30.0)

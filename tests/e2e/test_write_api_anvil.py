@@ -21,10 +21,12 @@ from provenance.bootstrap import admin_account, build_services, ensure_deploymen
 from provenance.chain.client import RegistryClient
 from provenance.chain.connection import connect
 from provenance.chain.deployment import Deployment
+from provenance.chain.logsource import RpcLogSource
 from provenance.chain.node import AnvilNode, free_port, fund
 from provenance.chain.outbox import OutboxWorker
 from provenance.cli.main import app
 from provenance.config import Settings
+from provenance.index import Indexer
 from provenance.index.db import upgrade
 from provenance.node_keeper import NodeKeeper
 from tests.e2e.conftest import lot_body
@@ -350,3 +352,42 @@ def test_the_registry_deployed_and_roles_granted_by_an_admin_key_only_the_extern
         assert not list(tmp_path.glob("keys/admin.key"))  # the admin's key never came here
     finally:
         chain.kill()
+
+
+def test_the_chain_tools_default_to_the_data_directorys_deployment_and_index(
+    embedded: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = cli_here("accounts", "create", "--name", "quarry", "--role", "registrar", "--site", "SH2")
+    assert created.exit_code == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    services = build_services(Settings())
+    worker = OutboxWorker(services.outbox, services.client, services.signer_for)
+    try:
+        with TestClient(create_app(services)) as http:
+            auth = {"Authorization": f"Bearer {token}"}
+            operation = http.post("/v1/lots", json=lot_body("TOOLS-1"), headers=auth).json()
+            for _ in range(100):
+                worker.step()
+                operation = http.get(f"/v1/operations/{operation['id']}", headers=auth).json()
+                if operation["status"] == "confirmed":
+                    break
+            assert operation["status"] == "confirmed", operation
+        source = RpcLogSource(services.w3, services.deployment.registry)
+        Indexer(services.engine, source, services.deployment).sync()
+    finally:
+        services.close()
+
+    verified = cli_here("verify", "TOOLS-1")
+    assert verified.exit_code == 0, verified.output
+    assert "lot TOOLS-1: VERIFIED" in verified.stdout
+    assert f"using the registry {services.deployment.registry}" in verified.stderr
+    contract = cli_here("verify-contract")
+    assert contract.exit_code == 0, contract.output
+    audited = cli_here("audit", "--quiet")
+    assert audited.exit_code == 0, audited.output
+    assert "index" in audited.stdout.lower()
+
+    monkeypatch.setenv("PROVENANCE_DATA_DIR", str(tmp_path / "elsewhere"))
+    nothing = cli_here("verify", "TOOLS-1")
+    assert nothing.exit_code == 2
+    assert "--registry: give the registry's address (no deployment record in" in nothing.stderr

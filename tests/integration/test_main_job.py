@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -126,6 +127,13 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
     demo = run_cli("demo", env=serve_env(tmp_path, port, api_port))
     assert demo.returncode == 0, demo.stderr
     summary = json.loads(demo.stdout[demo.stdout.index("{") :])
+    said = demo.stdout[: demo.stdout.index("{")]
+    for shipment in summary["shipments"]:  # the pages to open, and the new accounts' tokens, once
+        assert f"http://127.0.0.1:{api_port}/lots/{shipment}" in said
+    assert f"http://127.0.0.1:{api_port}/sites/{summary['site']}?period=" in said
+    assert (
+        len(re.findall(r"^  (?:registrar|processor|lab|buyer-a|buyer-b): prv_\S+$", said, re.MULTILINE)) == 5
+    )
     assert wait_until(
         lambda: (
             indexed_custodians(tmp_path, summary["shipments"])

@@ -44,7 +44,7 @@ def test_a_good_lot_is_verified_from_the_chain_alone(anvil_chain: tuple[AnvilNod
 
     assert result.exit_code == 0, result.output
     assert "lot B1: VERIFIED" in result.output
-    assert "4 lot(s) checked" in result.output
+    assert "4 lots checked" in result.output
     assert "Traceback" not in result.output
 
 
