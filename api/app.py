@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import epcis_rest, errors
 from api.chain_head import ChainHead
 from api.known_tokens import KnownTokens
 from api.limits import BodyLimit, JsonDepthLimit
@@ -86,6 +86,7 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(epcis.router, prefix=API_PREFIX)
     app.include_router(devices.router, prefix=API_PREFIX)
+    app.mount(epcis_rest.BASE_PATH, epcis_rest.create(services, chain_head))  # EPCIS 2.0 queries
     return app
 
 

@@ -5,7 +5,10 @@ The only package that imports SQLAlchemy.
 """
 
 # the write path's tables share the index's Base: importing the package puts them in its metadata
-from provenance.index import write_models  # noqa: F401
+from provenance.index import (
+    epcis_models,  # noqa: F401  (the EPCIS query interface's tables)
+    write_models,  # noqa: F401
+)
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import check_current, make_engine, upgrade
 from provenance.index.indexer import Indexer, LogSource, SyncResult

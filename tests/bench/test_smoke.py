@@ -28,6 +28,7 @@ SCRIPTS: dict[str, tuple[set[str], list[pytest.MarkDecorator]]] = {
         {"verdict", "exactly_once", "missing", "duplicated", "audit_exit_code", "unresolved_5xx"},
         [pytest.mark.anvil],
     ),
+    "epcis.py": ({"lots", "blocks", "target_ms", "sqlite", "postgresql"}, [pytest.mark.postgres]),
     "failover.py": (
         {
             "leader_kills",

@@ -1,0 +1,37 @@
+"""The EPCIS query interface's own tables, beside the index's on the same `Base` (migration 0009).
+
+* `record_times`: when the index stored each dated block, in milliseconds since 1970 in the
+  database's clock: an event's EPCIS `recordTime` (when this repository captured it). A trigger on
+  `block_times` writes it in the indexer's own transaction, so the indexer needs no code for it and
+  a block stored again after a reorg is recorded again. Not derived from the chain, so not one of
+  the `INDEX_TABLES` an audit compares with a rebuild.
+* `epcis_named_queries`: named queries (`POST /epcis/queries`), their definition as the client
+  gave it, and the account whose token created them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from provenance.index.models import ADDRESS, Base, JsonArgs
+
+QUERY_NAME = 200
+
+
+class RecordTime(Base):
+    __tablename__ = "record_times"
+
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    recorded_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class NamedQuery(Base):
+    __tablename__ = "epcis_named_queries"
+
+    name: Mapped[str] = mapped_column(String(QUERY_NAME), primary_key=True)
+    query: Mapped[dict[str, Any]] = mapped_column(JsonArgs)
+    created_by: Mapped[str] = mapped_column(String(ADDRESS))
+    created_at: Mapped[float] = mapped_column(Float(precision=53))

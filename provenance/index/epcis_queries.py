@@ -1,0 +1,607 @@
+"""The EPCIS query interface's reads: events chosen by a parsed `EventQuery`
+(`provenance.epcis_query`), in keyset pages in chain order; business locations; named queries.
+
+Each kind of event (`epcis_query.KINDS`) is one indexed SELECT over the table its facts come from,
+ordered by chain coordinates and limited to a page (and one more, to know whether a next page
+exists); the kinds' pages are merged by (block, transaction, log, part). Times become block bounds
+through the stored block times (which never decrease with the block number), so a time window is
+an index range; record times are the blocks' `record_times`. Only eventIDs (CBV hashes of the
+event's content) cannot be chosen in SQL: a query naming them reads in larger batches and keeps
+the events whose hash matches. Nothing here asks the node.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, literal, or_, select, union_all
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from provenance.domain.trace import Coordinates
+from provenance.epcis import (
+    Assayed,
+    Chain,
+    Corrected,
+    CustodyStep,
+    Fact,
+    Registered,
+    Transformed,
+    error_declaration,
+    event_of,
+)
+from provenance.epcis_query import (
+    ACCEPTED,
+    ASSAYED,
+    DECLARED_REGISTRATION,
+    OFFERED,
+    REGISTERED,
+    TRANSFORMED,
+    VOIDED,
+    EventQuery,
+    Key,
+    Kind,
+    ResourceAlreadyExistsException,
+)
+from provenance.index.epcis_models import NamedQuery, RecordTime
+from provenance.index.models import (
+    AssayRecord,
+    BlockTime,
+    ChainMirror,
+    Correction,
+    CustodyMove,
+    Lot,
+    Transformation,
+    TransformInput,
+)
+
+lots = Lot.__table__
+transformations = Transformation.__table__
+inputs = TransformInput.__table__
+moves = CustodyMove.__table__
+assays = AssayRecord.__table__
+corrections = Correction.__table__
+block_times = BlockTime.__table__
+record_times = RecordTime.__table__
+named_queries = NamedQuery.__table__
+
+_chains: dict[str, Chain] = {}
+SCAN_BATCH = 500
+"""Events read at a time while looking for eventIDs."""
+IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Found:
+    key: Key
+    kind: Kind
+    fact: Fact
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[dict[str, Any]]
+    next_key: Key | None
+    """Where the next page starts (None on the last page)."""
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """A query's times as blocks: `first` included, `before` excluded; `empty` when none can match."""
+
+    first: int | None = None
+    before: int | None = None
+    empty: bool = False
+
+
+def _coordinates(row: Any, prefix: str = "") -> Coordinates:
+    return Coordinates(
+        getattr(row, prefix + "block_number"),
+        getattr(row, prefix + "block_hash"),
+        getattr(row, prefix + "tx_hash"),
+        getattr(row, prefix + "tx_index"),
+        getattr(row, prefix + "log_index"),
+    )
+
+
+def _after(table: Any, key: Key | None, part: int) -> list[ColumnElement[bool]]:
+    """Rows after `key` in chain order, for a kind whose events have `part`."""
+    if key is None:
+        return []
+    block, tx_index, log_index, key_part = key
+    # the same coordinates come after the key only for a later part of the same correction
+    later_log = table.c.log_index >= log_index if part > key_part else table.c.log_index > log_index
+    return [
+        table.c.block_number >= block,
+        or_(
+            table.c.block_number > block,
+            table.c.tx_index > tx_index,
+            and_(table.c.tx_index == tx_index, later_log),
+        ),
+    ]
+
+
+def _within(column: Any, bounds: _Bounds) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if bounds.first is not None:
+        found.append(column >= bounds.first)
+    if bounds.before is not None:
+        found.append(column < bounds.before)
+    return found
+
+
+class EpcisQueries:
+    """Reads on one connection (the request's)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    # ------------------------------------------------------------------ events
+
+    def chain(self) -> Chain | None:
+        """The chain the index mirrors; kept once known (a database never mirrors another one:
+        the indexer refuses it), so a read does not ask for it again."""
+        database = self._connection.engine.url.render_as_string(hide_password=True)
+        known = _chains.get(database)
+        if known is not None:
+            return known
+        row = self._connection.execute(
+            select(ChainMirror.chain_id, ChainMirror.registry_address)
+        ).one_or_none()
+        if row is None:
+            return None
+        found = _chains[database] = Chain(int(row.chain_id), str(row.registry_address))
+        return found
+
+    def page(self, query: EventQuery, *, per_page: int | None = None) -> EventPage:
+        """A page of the events matching `query`, after `query.after`, in chain order."""
+        size = query.per_page if per_page is None else per_page
+        kinds = query.kinds()
+        chain = self.chain() if kinds else None
+        if chain is None:
+            return EventPage([], None)
+        event_blocks = self._bounds(query.event_from, query.event_before)
+        declared_blocks = self._bounds(query.declared_from, query.declared_before)
+        if event_blocks.empty or declared_blocks.empty:
+            return EventPage([], None)
+        batch = max(size + 1, SCAN_BATCH) if query.post_filtered else size + 1
+        kept: list[tuple[Key, dict[str, Any]]] = []
+        after = query.after
+        while len(kept) <= size:
+            found = self._candidates(query, kinds, after, batch, event_blocks, declared_blocks)
+            for item, event in zip(found, self._events(found, chain), strict=True):
+                if query.keeps(event):
+                    kept.append((item.key, event))
+            if len(found) < batch or not query.post_filtered:
+                break
+            after = found[-1].key
+        if len(kept) > size:
+            return EventPage([event for _, event in kept[:size]], kept[size - 1][0])
+        return EventPage([event for _, event in kept], None)
+
+    def _bounds(self, first_time: int | None, before_time: int | None) -> _Bounds:
+        """Times as blocks: the first dated block at or after each time (block times never
+        decrease, and only blocks with events are dated)."""
+        first = before = None
+        if first_time is not None:
+            first = self._first_block_at(first_time)
+            if first is None:
+                return _Bounds(empty=True)
+        if before_time is not None:
+            before = self._first_block_at(before_time)
+        return _Bounds(first, before)
+
+    def _first_block_at(self, timestamp: int) -> int | None:
+        # block times never decrease with the number: the first by time is the first by number,
+        # and (timestamp, number) order walks the timestamp index from its first match only
+        found: int | None = self._connection.scalar(
+            select(block_times.c.number)
+            .where(block_times.c.timestamp >= timestamp)
+            .order_by(block_times.c.timestamp, block_times.c.number)
+            .limit(1)
+        )
+        return found
+
+    def _candidates(
+        self,
+        query: EventQuery,
+        kinds: Sequence[Kind],
+        after: Key | None,
+        limit: int,
+        event_blocks: _Bounds,
+        declared_blocks: _Bounds,
+    ) -> list[Found]:
+        """One SELECT per table the kinds come from (custody steps and corrections carry several
+        kinds each), merged in chain order."""
+        found: list[Found] = []
+        chosen = set(kinds)
+        for kind in (REGISTERED, TRANSFORMED, ASSAYED):
+            if kind in chosen:
+                found.extend(self._kind(kind, query, after, limit, event_blocks))
+        steps = [kind for kind in (OFFERED, ACCEPTED) if kind in chosen]
+        if steps:
+            found.extend(self._custody(steps, query, after, limit, event_blocks))
+        corrective = [kind for kind in kinds if kind.declaration or kind.part]
+        if corrective:
+            found.extend(self._corrections(corrective, query, after, limit, event_blocks, declared_blocks))
+        found.sort(key=lambda item: item.key)
+        return found[:limit]
+
+    def _recorded(self, column: Any, query: EventQuery) -> list[ColumnElement[bool]]:
+        if query.record_from_ms is None and query.record_before_ms is None:
+            return []
+        bounds = []
+        if query.record_from_ms is not None:
+            bounds.append(record_times.c.recorded_ms >= query.record_from_ms)
+        if query.record_before_ms is not None:
+            bounds.append(record_times.c.recorded_ms < query.record_before_ms)
+        return [column.in_(select(record_times.c.number).where(*bounds))]
+
+    @staticmethod
+    def _lot_filters(column: Any, query: EventQuery) -> list[ColumnElement[bool]]:
+        """An ObjectEvent's one lot (its quantityList) against MATCH_epcClass / MATCH_anyEPCClass."""
+        return [column.in_(sorted(lots_)) for lots_ in (query.lots, query.any_lots) if lots_ is not None]
+
+    def _transformation_filters(self, column: Any, query: EventQuery) -> list[ColumnElement[bool]]:
+        """A transformation (its id in `column`) against the MATCH_ parameters on its lists. The
+        transformations that consumed or made the lots are looked up first, by the lots' indexes:
+        an OR of subqueries in the page's own SELECT made PostgreSQL scan every transformation."""
+        chosen: set[int] | None = None
+
+        def narrow(found: set[int]) -> None:
+            nonlocal chosen
+            chosen = found if chosen is None else chosen & found
+
+        if query.input_lots is not None:
+            narrow(self._touching(query.input_lots, consumed=True, made=False))
+        if query.output_lots is not None:
+            narrow(self._touching(query.output_lots, consumed=False, made=True))
+        if query.any_lots is not None:
+            narrow(self._touching(query.any_lots, consumed=True, made=True))
+        if query.transform_ids is not None:
+            narrow(set(query.transform_ids))
+        return [] if chosen is None else [column.in_(sorted(chosen))]
+
+    def _touching(self, lot_ids: frozenset[str], *, consumed: bool, made: bool) -> set[int]:
+        """The transformations that consumed or made (or either) some lots, in one SELECT."""
+        if not lot_ids:
+            return set()
+        wanted = sorted(lot_ids)
+        parts = []
+        if consumed:
+            parts.append(select(inputs.c.transform_id).where(inputs.c.lot_id.in_(wanted)))
+        if made:
+            parts.append(
+                select(lots.c.transform_id).where(lots.c.lot_id.in_(wanted), lots.c.transform_id.is_not(None))
+            )
+        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+        return {row[0] for row in self._connection.execute(statement)}
+
+    def _kind(
+        self, kind: Kind, query: EventQuery, after: Key | None, limit: int, event_blocks: _Bounds
+    ) -> list[Found]:
+        table = {REGISTERED: lots, TRANSFORMED: transformations, ASSAYED: assays}[kind]
+        conditions = [
+            *_after(table, after, kind.part),
+            *_within(table.c.block_number, event_blocks),
+            *self._recorded(table.c.block_number, query),
+        ]
+        if kind is REGISTERED:
+            conditions.append(lots.c.origin == "registered")
+        if kind.located and query.sites is not None:
+            conditions.append(table.c.site.in_(sorted(query.sites)))
+        if kind.transformation:
+            conditions.extend(self._transformation_filters(table.c.transform_id, query))
+        else:
+            conditions.extend(self._lot_filters(table.c.lot_id, query))
+        rows = self._ordered(table, conditions, limit)
+        if kind is TRANSFORMED:
+            facts: list[Fact] = list(self._transformations(rows))
+        else:
+            facts = [self._fact(kind, row) for row in rows]
+        return [Found((*_key(fact.at), kind.part), kind, fact) for fact in facts]
+
+    def _ordered(self, table: Any, conditions: list[ColumnElement[bool]], limit: int) -> Sequence[Any]:
+        return self._connection.execute(
+            select(table)
+            .where(*conditions)
+            .order_by(table.c.block_number, table.c.tx_index, table.c.log_index)
+            .limit(limit)
+        ).all()
+
+    def _custody(
+        self, kinds: Sequence[Kind], query: EventQuery, after: Key | None, limit: int, event_blocks: _Bounds
+    ) -> list[Found]:
+        """Handover offers (shipping) and acceptances (receiving), from one table."""
+        actions = {OFFERED: "offered", ACCEPTED: "accepted"}
+        conditions = [
+            moves.c.action.in_([actions[kind] for kind in kinds]),
+            *_after(moves, after, 0),
+            *_within(moves.c.block_number, event_blocks),
+            *self._recorded(moves.c.block_number, query),
+            *self._lot_filters(moves.c.lot_id, query),
+        ]
+        rows = self._ordered(moves, conditions, limit)
+        kind_of = {"offered": OFFERED, "accepted": ACCEPTED}
+        return [
+            Found((*_key(_coordinates(row)), 0), kind_of[row.action], self._fact(OFFERED, row))
+            for row in rows
+        ]
+
+    @staticmethod
+    def _fact(kind: Kind, row: Any) -> Fact:
+        at = _coordinates(row)
+        if kind is REGISTERED:
+            return Registered(row.lot_id, row.site, row.mass_g, at)
+        if kind is ASSAYED:
+            return Assayed(
+                row.lot_id, row.lab, row.grade_ppm, row.method, row.certificate_hash, row.assayed_at, at
+            )
+        return CustodyStep(row.lot_id, row.action, row.from_address, row.to_address, at)
+
+    def _corrections(
+        self,
+        kinds: Sequence[Kind],
+        query: EventQuery,
+        after: Key | None,
+        limit: int,
+        event_blocks: _Bounds,
+        declared_blocks: _Bounds,
+    ) -> list[Found]:
+        """A correction's two events, from one SELECT that says which kinds each row gives: the
+        declaration (a copy of the event that made the lot, at that event's time) and the
+        corrective event (at the correction's time)."""
+        made = lots.alias("made")
+        wanted = {
+            kind: and_(*self._correction_conditions(kind, made, query, after, event_blocks)) for kind in kinds
+        }
+        rows = self._connection.execute(
+            select(
+                corrections,
+                *(case((condition, 1), else_=0).label(kind.name) for kind, condition in wanted.items()),
+            )
+            .join(made, made.c.lot_id == corrections.c.lot_id)
+            .where(
+                or_(*wanted.values()),
+                *self._recorded(corrections.c.block_number, query),
+                *_within(corrections.c.block_number, declared_blocks),
+            )
+            .order_by(corrections.c.block_number, corrections.c.tx_index, corrections.c.log_index)
+            .limit(limit)
+        ).all()
+        found = []
+        for row, fact in zip(rows, self._corrected(rows), strict=True):
+            for kind in kinds:
+                if getattr(row, kind.name):
+                    found.append(Found((*_key(fact.at), kind.part), kind, fact))
+        return found
+
+    def _correction_conditions(
+        self, kind: Kind, made: Any, query: EventQuery, after: Key | None, event_blocks: _Bounds
+    ) -> list[ColumnElement[bool]]:
+        conditions = _after(corrections, after, kind.part)
+        if not kind.declaration:
+            reason = "did_not_occur" if kind is VOIDED else "incorrect_data"
+            return [
+                *conditions,
+                corrections.c.reason == reason,
+                *_within(corrections.c.block_number, event_blocks),
+                *self._lot_filters(corrections.c.lot_id, query),
+            ]
+        conditions.extend(_within(made.c.block_number, event_blocks))
+        if query.error_reasons is not None:
+            conditions.append(corrections.c.reason.in_(sorted(query.error_reasons)))
+        if kind is DECLARED_REGISTRATION:
+            conditions.append(made.c.transform_id.is_(None))
+            conditions.extend(self._lot_filters(corrections.c.lot_id, query))
+            if query.sites is not None:
+                conditions.append(made.c.site.in_(sorted(query.sites)))
+            return conditions
+        conditions.append(made.c.transform_id.is_not(None))
+        conditions.extend(self._transformation_filters(made.c.transform_id, query))
+        if query.sites is not None:
+            conditions.append(
+                made.c.transform_id.in_(
+                    select(transformations.c.transform_id).where(
+                        transformations.c.site.in_(sorted(query.sites))
+                    )
+                )
+            )
+        return conditions
+
+    def _corrected(self, rows: Sequence[Any]) -> list[Corrected]:
+        if not rows:
+            return []
+        made = {
+            row.lot_id: row
+            for row in self._connection.execute(
+                select(lots).where(lots.c.lot_id.in_(sorted({row.lot_id for row in rows})))
+            )
+        }
+        transform_ids = sorted({lot.transform_id for lot in made.values() if lot.transform_id is not None})
+        by_id = {
+            fact.transform_id: fact
+            for fact in self._transformations(
+                self._connection.execute(
+                    select(transformations).where(transformations.c.transform_id.in_(transform_ids))
+                ).all()
+                if transform_ids
+                else []
+            )
+        }
+        found = []
+        for row in rows:
+            lot = made[row.lot_id]
+            original: Registered | Transformed = (
+                Registered(lot.lot_id, lot.site, lot.mass_g, _coordinates(lot))
+                if lot.transform_id is None
+                else by_id[lot.transform_id]
+            )
+            found.append(
+                Corrected(
+                    row.lot_id,
+                    row.reason,
+                    row.adjustment_g,
+                    row.remaining_g,
+                    row.corrected_by,
+                    row.record_hash,
+                    original,
+                    _coordinates(row),
+                )
+            )
+        return found
+
+    def _transformations(self, rows: Sequence[Any]) -> list[Transformed]:
+        ids = [row.transform_id for row in rows]
+        consumed: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        produced: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        if ids:
+            # inputs and outputs in one SELECT: `side` 0 for what was consumed, 1 for what was made
+            both = union_all(
+                select(
+                    literal(0).label("side"),
+                    inputs.c.transform_id,
+                    inputs.c.lot_id,
+                    inputs.c.mass_g,
+                    inputs.c.log_index,
+                ).where(inputs.c.transform_id.in_(ids)),
+                select(
+                    literal(1).label("side"),
+                    lots.c.transform_id,
+                    lots.c.lot_id,
+                    lots.c.mass_g,
+                    lots.c.log_index,
+                ).where(lots.c.transform_id.in_(ids)),
+            ).subquery()
+            for row in self._connection.execute(select(both).order_by(both.c.side, both.c.log_index)):
+                (produced if row.side else consumed)[row.transform_id].append((row.lot_id, row.mass_g))
+        return [
+            Transformed(
+                row.transform_id,
+                row.kind,
+                row.site,
+                tuple(consumed[row.transform_id]),
+                tuple(produced[row.transform_id]),
+                _coordinates(row),
+            )
+            for row in rows
+        ]
+
+    def _events(self, found: Sequence[Found], chain: Chain) -> list[dict[str, Any]]:
+        """The EPCIS events of `found`, each with its `recordTime` where the index has it."""
+        blocks = {item.fact.at.block_number for item in found}
+        blocks |= {item.fact.original.at.block_number for item in found if isinstance(item.fact, Corrected)}
+        times, recorded = self._times(blocks)
+        events = []
+        for item in found:
+            fact = item.fact
+            block = fact.at.block_number
+            event = event_of(fact, chain, times[block])
+            if item.kind.declaration:
+                assert isinstance(fact, Corrected)
+                original = event_of(fact.original, chain, times[fact.original.at.block_number])
+                event = error_declaration(original, times[block], fact.reason, [event["eventID"]])
+            if block in recorded:
+                event["recordTime"] = record_time(recorded[block])
+            events.append(event)
+        return events
+
+    def _times(self, blocks: Iterable[int]) -> tuple[dict[int, int], dict[int, int]]:
+        """Block times and record times of `blocks`, in one SELECT per chunk."""
+        wanted = sorted(blocks)
+        times: dict[int, int] = {}
+        recorded: dict[int, int] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = self._connection.execute(
+                select(block_times.c.number, block_times.c.timestamp, record_times.c.recorded_ms)
+                .outerjoin(record_times, record_times.c.number == block_times.c.number)
+                .where(block_times.c.number.in_(wanted[start : start + IN_CHUNK]))
+            )
+            for number, timestamp, recorded_ms in rows:
+                times[number] = timestamp
+                if recorded_ms is not None:
+                    recorded[number] = recorded_ms
+        return times, recorded
+
+    # ------------------------------------------------------------------ collections
+
+    def sites(self, after: str | None, limit: int) -> list[str]:
+        """Sites of lots and transformations (the business locations of our events), in order:
+        one index probe per site, so a page costs the same at a million lots."""
+        found: list[str] = []
+        last = after
+        while len(found) < limit:
+            candidates = [
+                self._connection.scalar(
+                    select(func.min(table.c.site)).where(*([] if last is None else [table.c.site > last]))
+                )
+                for table in (lots, transformations)
+            ]
+            present = [site for site in candidates if site is not None]
+            if not present:
+                break
+            last = min(present)
+            found.append(last)
+        return found
+
+
+def record_time(milliseconds: int) -> str:
+    moment = datetime.datetime.fromtimestamp(milliseconds / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{milliseconds % 1000:03d}Z"
+
+
+def _key(at: Coordinates) -> tuple[int, int, int]:
+    return at.block_number, at.tx_index, at.log_index
+
+
+# ---------------------------------------------------------------------- named queries
+
+
+@dataclass(frozen=True)
+class StoredQuery:
+    name: str
+    query: dict[str, Any]
+    created_by: str
+
+
+class NamedQueries:
+    """Named queries in SQL; each method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, name: str, query: dict[str, Any], created_by: str) -> None:
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    insert(NamedQuery).values(
+                        name=name, query=query, created_by=created_by, created_at=time.time()
+                    )
+                )
+        except IntegrityError:
+            raise ResourceAlreadyExistsException(f"a query named {name!r} exists", "name") from None
+
+    def get(self, name: str) -> StoredQuery | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(named_queries).where(named_queries.c.name == name)).one_or_none()
+        return None if row is None else StoredQuery(row.name, dict(row.query), row.created_by)
+
+    def page(self, after: str | None, limit: int) -> list[StoredQuery]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(named_queries)
+                .where(*([] if after is None else [named_queries.c.name > after]))
+                .order_by(named_queries.c.name)
+                .limit(limit)
+            ).all()
+        return [StoredQuery(row.name, dict(row.query), row.created_by) for row in rows]
+
+    def delete(self, name: str) -> bool:
+        with self._engine.begin() as connection:
+            deleted = connection.execute(delete(NamedQuery).where(named_queries.c.name == name))
+        return bool(deleted.rowcount)
