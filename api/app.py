@@ -16,9 +16,22 @@ from api.known_tokens import KnownTokens
 from api.limits import BodyLimit, JsonDepthLimit
 from api.pages.api_docs import router as api_docs_router
 from api.pages.home import router as home_router
+from api.pages.router import live_verdict
 from api.pages.router import router as pages_router  # with the site page (api/pages/__init__.py)
+from api.pages.verdicts import PageCache, VerdictCache
 from api.ratelimit import WriteRateLimiter
-from api.routers import assays, devices, documents, epcis, health, lots, operations, reads, verify
+from api.routers import (
+    assays,
+    corrections,
+    devices,
+    documents,
+    epcis,
+    health,
+    lots,
+    operations,
+    reads,
+    verify,
+)
 from api.timing import ServerTiming
 from api.waiting import FinalWaits
 from provenance.bootstrap import Services
@@ -35,6 +48,8 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
         lambda: int(services.w3.eth.block_number), read_index=ReadQueries(services.engine).index_block
     )
 
+    verdicts = VerdictCache(lambda lot_id: live_verdict(services, lot_id))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if watch_head:
@@ -43,6 +58,7 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
             yield
         finally:
             chain_head.stop()
+            verdicts.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -66,6 +82,8 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.state.final_waits = FinalWaits(services.outbox)
     app.state.known_tokens = KnownTokens()
     app.state.chain_head = chain_head
+    app.state.verdicts = verdicts
+    app.state.lot_pages = PageCache()
     errors.install(app)
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit, which bounds what it buffers
     app.add_middleware(
@@ -86,6 +104,7 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.include_router(reads.router, prefix=API_PREFIX)
     app.include_router(epcis.router, prefix=API_PREFIX)
     app.include_router(devices.router, prefix=API_PREFIX)
+    app.include_router(corrections.router, prefix=API_PREFIX)
     app.mount(epcis_rest.BASE_PATH, epcis_rest.create(services, chain_head))  # EPCIS 2.0 queries
     return app
 

@@ -75,15 +75,16 @@ class ChainHead:
             self.ask()
             self._stop.wait(self._interval_s)
 
-    def ask(self) -> None:
-        """One question to the node (and, first, the index's cursor); skipped if one is under way."""
+    def ask(self, index_cursor: int | None = None) -> None:
+        """One question to the node (and, first, the index's cursor, unless the caller read it just
+        now: `index_cursor`); skipped if one is under way."""
         if not self._asking.acquire(blocking=False):
             return
         try:
             self._asked_at = self._clock()
-            cursor = None
+            cursor = index_cursor
             try:
-                if self._read_index is not None:
+                if cursor is None and self._read_index is not None:
                     cursor = self._read_index()
                 block = self._read_head()
             except Exception as error:  # the node's or database's errors, whatever the transport
@@ -94,12 +95,13 @@ class ChainHead:
         finally:
             self._asking.release()
 
-    def seen(self) -> HeadSeen:
-        """What was last heard; never waits on the node while watched."""
+    def seen(self, index_cursor: int | None = None) -> HeadSeen:
+        """What was last heard; never waits on the node while watched. A read passes the index
+        block it read on its own connection, so an unwatched app's question takes no other one."""
         if self._thread is None:
             due = self._asked_at is None or self._clock() - self._asked_at >= self._interval_s
             if due:
-                self.ask()
+                self.ask(index_cursor)
         answered_at = self._answered_at
         fresh = answered_at is not None and self._clock() - answered_at < UNREACHABLE_AFTER_S
         error = self._error

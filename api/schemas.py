@@ -928,13 +928,16 @@ class AccountLineOut(FromDomain):
     key: str
     label: str
     grams: int
-    direction: Literal["balance", "in", "out", "adjustment", "memo"]
+    direction: Literal["balance", "in", "out", "adjustment", "internal"] = Field(
+        description="in and out lines are never negative (the direction gives the sign); internal: processing."
+    )
 
 
 class SiteAccountOut(FromDomain):
     """A site's mass-balance account for a period; see docs/api.md for what each line counts.
 
-    opening + extracted + received + transformed_in - transformed_out - lost + corrected = closing."""
+    opening + extracted + received - shipped - lost + corrected = closing; processing at the site is
+    internal (processed = produced + lost) and adds no stock."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -949,15 +952,17 @@ class SiteAccountOut(FromDomain):
                     "opening_g": 0,
                     "extracted_g": 3000,
                     "received_g": 1000,
-                    "transformed_in_g": 1400,
-                    "transformed_out_g": 1400,
+                    "shipped_g": 1400,
                     "lost_g": 100,
                     "corrected_g": -500,
-                    "closing_g": 3400,
-                    "expected_closing_g": 3400,
+                    "closing_g": 2000,
+                    "expected_closing_g": 2000,
                     "reconciles": True,
-                    "handed_over_g": 1000,
-                    "handovers": 1,
+                    "processed_g": 2500,
+                    "produced_g": 2400,
+                    "returned_g": 0,
+                    "transferred_g": 0,
+                    "shipments": 1,
                     "tolerance_ppm": 5000,
                     "stock_checks": [],
                     "stock_agrees": True,
@@ -976,18 +981,28 @@ class SiteAccountOut(FromDomain):
     to_block: int
     opening_g: int
     extracted_g: int
-    received_g: int = Field(description="Made here by transformations from other sites' lots.")
-    transformed_in_g: int = Field(description="Made here by transformations from this site's own lots.")
-    transformed_out_g: int = Field(description="Consumed by transformations, without the loss charged.")
-    lost_g: int
+    received_g: int = Field(
+        description="Came from elsewhere: taken by processing here from lots outside the site's stock, "
+        "plus the site's lots whose custody came back (returned_g)."
+    )
+    shipped_g: int = Field(
+        description="Custody left the site (accepted by an account without the site's registrar or "
+        "processor role), plus what processing at other sites took from the site's stock (transferred_g)."
+    )
+    lost_g: int = Field(description="Declared by the transformations recorded at this site.")
     corrected_g: int = Field(description="The sum of correction adjustments (may be negative).")
     closing_g: int = Field(description="Held at the end, read from the lots' current state.")
     expected_closing_g: int = Field(
-        description="opening + extracted + received + transformed_in - transformed_out - lost + corrected."
+        description="opening + extracted + received - shipped - lost + corrected."
     )
-    reconciles: bool = Field(description="closing equals expected_closing and no figure is negative.")
-    handed_over_g: int = Field(description="Memo: mass of the site's lots whose custody moved in the period.")
-    handovers: int
+    reconciles: bool = Field(
+        description="closing equals expected_closing, processed = produced + lost, no figure is negative."
+    )
+    processed_g: int = Field(description="Internal: input mass consumed by the transformations at this site.")
+    produced_g: int = Field(description="Internal: mass of the lots those transformations made.")
+    returned_g: int = Field(description="Part of received_g: the site's own lots whose custody came back.")
+    transferred_g: int = Field(description="Part of shipped_g: taken by transformations at other sites.")
+    shipments: int = Field(description="How many times custody of one of the site's lots left the site.")
     tolerance_ppm: int
     stock_checks: list[StockCheckOut]
     stock_agrees: bool = Field(description="Every stock count is within the tolerance of the book.")
@@ -1060,6 +1075,65 @@ class DeviceIn(Request):
     device: Address
     site: Label
     kind: Label
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class CorrectionIn(Request):
+    """Declares a lot's record wrong (a CBV 2.0 error declaration) without rewriting it:
+    `adjustment_g` changes its remaining mass. The lot's custodian or an admin (on chain)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lot_id": "SH2-2024-000417",
+                    "reason": "incorrect_data",
+                    "adjustment_g": -200_000,
+                    "record_hash": EXAMPLE_HASH,
+                }
+            ]
+        }
+    )
+
+    lot_id: Label
+    reason: Literal["did_not_occur", "incorrect_data"] = Field(
+        description="CBV 2.0 error reason: did_not_occur (the lot's mass goes to zero) or incorrect_data."
+    )
+    adjustment_g: int = Field(
+        ge=-MAX_MASS_G,
+        le=MAX_MASS_G,
+        description="Signed grams added to the lot's remaining mass (negative: less than recorded).",
+    )
+    record_hash: Hash32 = Field(description="Hash of the off-chain correction record (why, by whom).")
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class StockCountIn(Request):
+    """A physical stock count at a site, to set beside the book stock. A registrar of the site."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "site": "SH2",
+                    "counted_g": 3_500_000_000,
+                    "counted_at": EXAMPLE_TIME,
+                    "record_hash": EXAMPLE_HASH,
+                }
+            ]
+        }
+    )
+
+    site: Label
+    counted_g: int = Field(ge=0, le=MAX_MASS_G, description="The mass found, in whole grams.")
+    counted_at: UnixSeconds = Field(
+        description="When the count was taken (at most 15 minutes ahead of the chain)."
+    )
+    record_hash: Hash32 = Field(description="Hash of the off-chain count sheet.")
 
     def payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

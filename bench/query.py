@@ -289,7 +289,9 @@ def chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]
         yield rows[start : start + CHUNK]
 
 
-def load(engine: Engine, kind: str, built: Builder) -> None:
+def load(engine: Engine, kind: str, built: Builder, *, with_cursor: bool = True) -> None:
+    """The built rows into the index's tables; `with_cursor`: and the index's cursor at the last
+    block (bench/pages.py leaves the cursor to the indexer that indexed its chain)."""
     tables = Base.metadata.tables
     if kind == "postgresql":
         raw = engine.raw_connection()
@@ -303,10 +305,11 @@ def load(engine: Engine, kind: str, built: Builder) -> None:
                 with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row([row[column] for column in columns])
-            cursor.execute(
-                "INSERT INTO index_cursor (id, block_number, block_hash) VALUES (1, %s, %s)",
-                (built.block, h("b", built.block)),
-            )
+            if with_cursor:
+                cursor.execute(
+                    "INSERT INTO index_cursor (id, block_number, block_hash) VALUES (1, %s, %s)",
+                    (built.block, h("b", built.block)),
+                )
             raw.commit()
             # A steady-state index has been vacuumed: without it the first reads of freshly copied
             # pages set their hint bits and write them back, which is load, not query, cost.
@@ -320,10 +323,11 @@ def load(engine: Engine, kind: str, built: Builder) -> None:
         for name in TABLE_ORDER:
             for batch in chunks(built.rows[name]):
                 connection.execute(insert(tables[name]), list(batch))
-        connection.execute(
-            insert(tables["index_cursor"]),
-            [{"id": 1, "block_number": built.block, "block_hash": h("b", built.block)}],
-        )
+        if with_cursor:
+            connection.execute(
+                insert(tables["index_cursor"]),
+                [{"id": 1, "block_number": built.block, "block_hash": h("b", built.block)}],
+            )
     with engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE")
 

@@ -112,6 +112,14 @@ def _read(path: Path, _mtime_ns: int) -> Directory:
         return Directory()
 
 
+def directory_stamp(data_dir: Path) -> int | None:
+    """When `directory.json` last changed (None: there is none), for what is kept of pages."""
+    try:
+        return (data_dir / DIRECTORY_FILE).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def load_directory(data_dir: Path) -> Directory:
     """The data directory's `directory.json`, read again only when it changes."""
     path = data_dir / DIRECTORY_FILE

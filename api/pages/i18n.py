@@ -35,6 +35,11 @@ WORDS: dict[str, tuple[str, str]] = {
         "The database behind this page and the chain disagree on {count} facts (listed below). Do not rely on this page.",
         "이 페이지의 데이터베이스와 블록체인이 {count}건의 정보에서 일치하지 않습니다(아래 참조). 이 페이지를 신뢰하지 마십시오.",
     ),
+    "checking": ("Checking against the chain…", "블록체인과 대조하는 중…"),
+    "checking_detail": (
+        "This lot and its lineage ({count} lots) are being checked against the chain; the facts below come from our database. This page reloads itself in {seconds} seconds.",
+        "이 로트와 그 계보(로트 {count}개)를 블록체인과 대조하는 중입니다. 아래 정보는 데이터베이스의 내용입니다. 이 페이지는 {seconds}초 뒤에 다시 읽힙니다.",
+    ),
     "unverifiable": ("Could not verify", "검증할 수 없음"),
     "unverifiable_detail": (
         "The facts below come from our database and could not be checked against the chain just now.",
@@ -320,32 +325,44 @@ WORDS: dict[str, tuple[str, str]] = {
         "Stock count at block {block}: {counted} found, book {book}, variance {variance} ({percent}), beyond {tolerance}.",
         "블록 {block}의 재고 실사: 실사 {counted}, 장부 {book}, 차이 {variance} ({percent}), 허용 오차 {tolerance} 초과.",
     ),
+    "problem_processing": (
+        "Processing consumed {processed} but made {produced} and lost {lost}: it must conserve mass.",
+        "가공 투입 {processed}이(가) 산출 {produced}와 손실 {lost}의 합과 다릅니다. 질량이 보존되어야 합니다.",
+    ),
     "mass_flow": ("Mass flow", "물질 흐름"),
     "mass_flow_help": (
         "Ore flows from the left (opening stock and what came in) through the site's stock to the right "
-        "(closing stock, processing, losses). Each band is as wide as the mass it carries.",
-        "광석은 왼쪽(기초 재고와 유입)에서 현장 재고를 거쳐 오른쪽(기말 재고, 가공, 손실)으로 흐릅니다. "
+        "(closing stock, shipments, losses). Each band is as wide as the mass it carries.",
+        "광석은 왼쪽(기초 재고와 유입)에서 현장 재고를 거쳐 오른쪽(기말 재고, 출하, 손실)으로 흐릅니다. "
         "띠의 폭은 옮겨진 중량에 비례합니다.",
     ),
     "mass_flow_graph": ("Mass flow of site {site}, {period}", "현장 {site}의 물질 흐름, {period}"),
     "mass_flow_empty": ("No stock and no movement in this period.", "이 기간에는 재고도 이동도 없습니다."),
-    "mass_flow_memo": (
-        "Dashed: handed over to another custodian (custody only; the mass stays in the site's lots).",
-        "점선: 다른 보관자에게 인계됨(보관만 바뀌며 중량은 현장 로트에 남습니다).",
+    "mass_flow_loop": (
+        "Processing is internal: what it consumes comes back into the stock as its products (the band "
+        "below); only its losses leave.",
+        "가공은 내부 흐름입니다. 가공에 투입된 중량은 산출물로 재고에 되돌아오며(아래 띠) 손실만 빠져나갑니다.",
     ),
+    "processing_internal": (
+        "Processing at the site (internal: adds no stock)",
+        "현장 내 가공(내부 흐름: 재고를 늘리지 않음)",
+    ),
+    "unit_t": ("Tonnes", "톤"),
+    "unit_kg": ("Kilograms", "킬로그램"),
+    "unit_g": ("Grams", "그램"),
     "account": ("Account", "수지 내역"),
     "line": ("Line", "항목"),
     "tonnes": ("Tonnes", "톤"),
     "grams": ("Grams", "그램"),
     "flow_opening_g": ("Opening stock", "기초 재고"),
     "flow_extracted_g": ("Extracted", "채굴"),
-    "flow_received_g": ("Received from other sites", "타 현장에서 반입"),
-    "flow_transformed_in_g": ("Transformed in", "가공 산출(반입)"),
-    "flow_transformed_out_g": ("Transformed out (processed)", "가공 투입(반출)"),
-    "flow_lost_g": ("Losses", "손실"),
+    "flow_received_g": ("Received from elsewhere", "외부에서 반입"),
+    "flow_shipped_g": ("Shipped (custody left the site)", "출하(보관이 현장을 떠남)"),
+    "flow_processed_g": ("Processing: input consumed", "가공: 투입 중량"),
+    "flow_produced_g": ("Processing: output produced", "가공: 산출 중량"),
+    "flow_lost_g": ("Process losses", "가공 손실"),
     "flow_corrected_g": ("Corrections", "정정"),
     "flow_closing_g": ("Closing stock", "기말 재고"),
-    "flow_handed_over_g": ("Handed over (memo)", "인계(참고)"),
     "flow_expected_closing_g": ("Expected closing stock", "계산상 기말 재고"),
     "flow_corrected_in": ("Corrections (+)", "정정(+)"),
     "flow_corrected_out": ("Corrections (−)", "정정(−)"),
@@ -353,7 +370,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "flow_difference_out": ("Unexplained difference", "설명되지 않은 차이"),
     "flow_stock": ("Site stock", "현장 재고"),
     "flow_processing": ("Processing", "가공"),
-    "handovers": ("{count} handovers", "인계 {count}건"),
+    "shipments": ("{count} lots handed out", "로트 {count}건 인도"),
     "stock_checks": ("Stock counts", "재고 실사"),
     "stock_checks_help": (
         "Each physical count beside the book stock just before it; tolerance {tolerance}.",

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterable
 from functools import cache
 from typing import Annotated
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -24,8 +26,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from api.deps import ServicesDep
 from api.pages import i18n
-from api.pages.directory import Parties, load_directory
+from api.pages.directory import Parties, directory_stamp, load_directory
 from api.pages.passport import document_lang, passport_pdf
+from api.pages.verdicts import PageCache, VerdictCache
 from api.pages.view import (
     MADE_COLOUR,
     LotPage,
@@ -92,6 +95,15 @@ def lot_path(request: Request, lot_id: str) -> str:
     return request.url_for("lot_page", lot_id=lot_id).path
 
 
+def lot_paths(request: Request, lot_ids: Iterable[str]) -> dict[str, str]:
+    """The page path of each lot: the route resolved once (once per lot took a fifth of a page
+    with a 1,000-lot lineage), each id percent-encoded but for "/" (an id with "?" or "#" would
+    otherwise link to another lot)."""
+    marker = "LOT-ID-MARKER"
+    head, _, tail = lot_path(request, marker).partition(marker)
+    return {lot_id: head + quote(lot_id, safe="/") + tail for lot_id in lot_ids}
+
+
 def page_url(request: Request, services: Services, lot_id: str) -> str:
     """The page's absolute URL, as printed in its QR code: under `public_url` when set (behind a proxy
     the request's own host may be an internal one), else the request's."""
@@ -138,6 +150,16 @@ def live_verdict(services: Services, lot_id: str) -> VerdictView:
     return verdict_of(verification, None)
 
 
+def verdicts_of(request: Request) -> VerdictCache:
+    cache: VerdictCache = request.app.state.verdicts
+    return cache
+
+
+def pages_of(request: Request) -> PageCache:
+    cache: PageCache = request.app.state.lot_pages
+    return cache
+
+
 @router.get("/lots/{lot_id:path}/qr.svg", name="lot_qr")
 def lot_qr(lot_id: str, request: Request, services: ServicesDep) -> Response:
     if not well_formed(lot_id):
@@ -153,11 +175,20 @@ def lot_qr(lot_id: str, request: Request, services: ServicesDep) -> Response:
     )
 
 
-def gather(lot_id: str, request: Request, services: Services) -> LotPage | None:
+SYNC_VERIFY_MAX_LOTS = 200
+"""A lineage of more lots is checked against the chain in the background on a page's first view
+(it takes seconds): the page shows the facts at once, says the check is under way and reloads."""
+CHECKING_REFRESH_S = 5
+
+
+def gather(
+    lot_id: str, request: Request, services: Services, *, wait_for_verdict: bool = False
+) -> LotPage | None:
     """Everything the lot's page (and its passport) shows; None for an unknown lot. A fixed number
     of queries whatever the lineage's size: the origins' facts and devices come in IN-lists."""
     with PageReading(services) as reads:  # closed before the verdict, which may ask the chain
         index_block = reads.block_seen
+        cursor = reads.index_cursor()
         detail = reads.lot(lot_id)
         trace = reads.provenance(lot_id, DEFAULT_MAX_DEPTH)
         moves = reads.custody(lot_id)
@@ -175,6 +206,13 @@ def gather(lot_id: str, request: Request, services: Services) -> LotPage | None:
             *measured_by.values(),
         }
         devices = reads.devices_at(addresses)
+    verdicts = verdicts_of(request)
+    verdict = verdicts.kept(lot_id, cursor)
+    if verdict is None and not wait_for_verdict and len(trace.nodes) > SYNC_VERIFY_MAX_LOTS:
+        verdicts.check_later(lot_id, cursor)
+        verdict = VerdictView("checking")
+    elif verdict is None:
+        verdict = verdicts.verdict(lot_id, cursor)
     directory = load_directory(services.settings.data_dir)
     parties = Parties(services.credentials.all(), devices, directory.organisations)
     stored = frozenset(
@@ -187,12 +225,12 @@ def gather(lot_id: str, request: Request, services: Services) -> LotPage | None:
         trace,
         moves,
         origin_facts,
-        live_verdict(services, lot_id),
+        verdict,
         max_depth=DEFAULT_MAX_DEPTH,
         explorer_url=services.settings.explorer_url,
         index_block=index_block,
         page_url=page_url(request, services, lot_id),
-        lot_href={node.lot_id: lot_path(request, node.lot_id) for node in trace.nodes},
+        lot_href=lot_paths(request, (node.lot_id for node in trace.nodes)),
         parties=parties,
         directory=directory,
         measured_by=measured_by,
@@ -212,7 +250,7 @@ def lot_passport(
     """The lot's passport: a print-ready PDF of the page's facts, with the QR code of the page."""
     if not well_formed(lot_id):
         return not_found(lot_id)
-    page = gather(lot_id, request, services)
+    page = gather(lot_id, request, services, wait_for_verdict=True)  # a certificate states a verdict
     if page is None:
         return not_found(lot_id)
     chosen = i18n.choose_lang(lang, accept_language)
@@ -242,12 +280,29 @@ def lot_page(
     """The page in the language asked (`?lang=ko|en`, else Accept-Language, else English)."""
     if not well_formed(lot_id):
         return not_found(lot_id)
-    page = gather(lot_id, request, services)
-    if page is None:
-        return not_found(lot_id)
     chosen = i18n.choose_lang(lang, accept_language)
+    with PageReading(services) as reads:
+        cursor = reads.index_cursor()
+    # what a page shows besides the index: the names of parties and the directory of places
+    key = (
+        lot_id,
+        cursor,
+        chosen,
+        str(request.base_url),
+        directory_stamp(services.settings.data_dir),
+        len(services.credentials.all()),
+    )
+    kept = verdicts_of(request).kept(lot_id, cursor)
+    html = None if kept is None else pages_of(request).get(key, kept)
+    if html is None:
+        page = gather(lot_id, request, services)
+        if page is None:
+            return not_found(lot_id)
+        html = render_page(page, chosen, request)
+        if cursor is not None and page.verdict.state in ("verified", "failed"):
+            pages_of(request).put(key, page.verdict, html)
     return HTMLResponse(
-        render_page(page, chosen, request),
+        html,
         headers={
             "Content-Language": chosen,
             "Vary": "Accept-Language",
@@ -279,5 +334,6 @@ def render_page(page: LotPage, lang: i18n.Lang, request: Request) -> str:
             site_href=request.url_for("site_page", site=page.lot.site).path,
             raw_href=raw_href,
             made_colour=MADE_COLOUR,
+            refresh_s=CHECKING_REFRESH_S if page.verdict.state == "checking" else None,
         )
     )

@@ -5,7 +5,9 @@ Same rules as the lot page: plain HTML, no script (the same Content-Security-Pol
 English (`?lang=`, else Accept-Language). The account is `ReadQueries.site_account`, the period
 mapped to blocks exactly as `GET /v1/sites/{site}/mass-balance` does (by the block timestamps the
 index stores, `ReadQueries.first_block_at_or_after`). Without `period`, the current calendar month
-in UTC. The page never asks the node, so it answers while the node is down.
+in UTC. Masses in tonnes unless `?unit=kg|g`. The "next month" link is left out when that month
+starts after the index's latest block time (the chain's "now", never the server's clock). The page
+never asks the node, so it answers while the node is down.
 
 Errors are pages, never tracebacks: a malformed site, period or tolerance is a 422 page naming
 the parameter, in both languages; a site with no record a 404 page.
@@ -23,9 +25,10 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import ServicesDep
 from api.pages import i18n
-from api.pages.router import SECURITY_HEADERS, templates
-from api.pages.site_view import SitePage, build_site_page, tonnes_text
-from api.routers.reads import Reading
+from api.pages.router import SECURITY_HEADERS, PageReading, templates
+from api.pages.site_view import SitePage, build_site_page
+from provenance.chain.audit_reads import site_roles
+from provenance.domain.mass_units import MassUnit, mass_text
 from provenance.domain.site_balance import DEFAULT_TOLERANCE_PPM, Period, parse_tolerance
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
@@ -84,16 +87,18 @@ def site_page(
     services: ServicesDep,
     period: Annotated[str | None, Query()] = None,
     tolerance: Annotated[str | None, Query()] = None,
+    unit: Annotated[str | None, Query()] = None,
     lang: Annotated[str | None, Query()] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> HTMLResponse:
     """The page in the language asked (`?lang=ko|en`, else Accept-Language, else English)."""
     try:
         span, tolerance_ppm = parse_request(site, period, tolerance)
+        mass_unit = MassUnit.T if unit is None else MassUnit.parse(unit[:MAX_PARAMETER])
     except DomainError as error:
-        asked = {"site": site, "period": period, "tolerance": tolerance}
+        asked = {"site": site, "period": period, "tolerance": tolerance, "unit": unit}
         return bad_parameter(error, asked.get(error.field) or "")
-    with Reading(services) as reads:
+    with PageReading(services) as reads:
         if not reads.site_timeline(site, None, 1):
             return error_page(
                 404,
@@ -109,11 +114,12 @@ def site_page(
         head = deployed if index_block is None else index_block
         first = reads.first_block_at_or_after(span.starts_at, deployed, head)
         last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
-        account = reads.site_account(site, first, last, span, tolerance_ppm)
-    page = build_site_page(account, span, index_block)
+        account = reads.site_account(site, first, last, span, tolerance_ppm, site_roles(site))
+        latest_time = reads.latest_block_time()
+    page = build_site_page(account, span, index_block, latest_time, mass_unit)
     chosen = i18n.choose_lang(lang, accept_language)
     return HTMLResponse(
-        render_site_page(page, chosen, request, tolerance),
+        render_site_page(page, chosen, request, tolerance, unit),
         headers={
             "Content-Language": chosen,
             "Vary": "Accept-Language",
@@ -123,14 +129,20 @@ def site_page(
     )
 
 
-def render_site_page(page: SitePage, lang: i18n.Lang, request: Request, tolerance: str | None) -> str:
+def render_site_page(
+    page: SitePage, lang: i18n.Lang, request: Request, tolerance: str | None, unit: str | None = None
+) -> str:
     account = page.account
     path = request.url_for("site_page", site=account.site).path
     other = i18n.other(lang)
 
     def href(period: str, to_lang: i18n.Lang) -> str:
         asked = {"period": period, "lang": to_lang}
-        return f"{path}?{urlencode(asked if tolerance is None else {**asked, 'tolerance': tolerance})}"
+        if tolerance is not None:
+            asked["tolerance"] = tolerance
+        if unit is not None:
+            asked["unit"] = str(page.unit)
+        return f"{path}?{urlencode(asked)}"
 
     raw_href = None
     if "/" not in account.site:  # /v1/sites/{site}/... takes one path segment
@@ -148,8 +160,9 @@ def render_site_page(page: SitePage, lang: i18n.Lang, request: Request, toleranc
             other_lang=other,
             switch_href=href(account.period, other),
             previous_href=href(page.previous_month, lang),
-            next_href=href(page.next_month, lang),
+            next_href=None if page.next_month is None else href(page.next_month, lang),
             raw_href=raw_href,
-            tonnes=tonnes_text,
+            tonnes=lambda grams: mass_text(grams, page.unit),
+            unit=page.unit,
         )
     )

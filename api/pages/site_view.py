@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from provenance.domain.mass_flow_layout import FlowLayout, mass_flow_layout
+from provenance.domain.mass_units import MassUnit
 from provenance.domain.site_balance import AccountLine, Period, SiteAccount, StockCheck
 
 GRAMS_PER_TONNE = 1_000_000
@@ -84,11 +85,13 @@ class SitePage:
     problems: tuple[Problem, ...]
     tolerance: str
     previous_month: str
-    next_month: str
+    next_month: str | None
+    """None when that month starts after the index's latest block time: the chain has not got there."""
     starts: str
     ends: str
     has_blocks: bool
     index_block: int | None
+    unit: MassUnit = MassUnit.T
 
 
 def problems_of(account: SiteAccount) -> tuple[Problem, ...]:
@@ -105,6 +108,17 @@ def problems_of(account: SiteAccount) -> tuple[Problem, ...]:
                     "closing": tonnes_text(account.closing_g),
                     "expected": tonnes_text(account.expected_closing_g),
                     "difference": tonnes_text(account.closing_g - account.expected_closing_g),
+                },
+            )
+        )
+    if not account.processing_conserves:
+        found.append(
+            Problem(
+                "problem_processing",
+                {
+                    "processed": tonnes_text(account.processed_g),
+                    "produced": tonnes_text(account.produced_g),
+                    "lost": tonnes_text(account.lost_g),
                 },
             )
         )
@@ -126,7 +140,20 @@ def problems_of(account: SiteAccount) -> tuple[Problem, ...]:
     return tuple(found)
 
 
-def build_site_page(account: SiteAccount, period: Period, index_block: int | None) -> SitePage:
+def build_site_page(
+    account: SiteAccount,
+    period: Period,
+    index_block: int | None,
+    latest_block_time: int | None = None,
+    unit: MassUnit = MassUnit.T,
+) -> SitePage:
+    """`latest_block_time` is "now" as the chain tells it (the index's latest block time): a month
+    that starts after it has nothing yet, so the page offers no link to it."""
+    following = month_of(period.starts_at, +1)
+    if latest_block_time is None or Period.parse(following).starts_at > latest_block_time:
+        following_or_none: str | None = None
+    else:
+        following_or_none = following
     negative = set(account.negative)
     closing_wrong = account.expected_closing_g != account.closing_g
     rows = tuple(
@@ -141,9 +168,10 @@ def build_site_page(account: SiteAccount, period: Period, index_block: int | Non
         problems=problems_of(account),
         tolerance=percent_text(account.tolerance_ppm),
         previous_month=month_of(period.starts_at, -1),
-        next_month=month_of(period.starts_at, +1),
+        next_month=following_or_none,
         starts=utc_text(period.starts_at),
         ends=utc_text(period.ends_at),
         has_blocks=account.to_block >= account.from_block,
         index_block=index_block,
+        unit=unit,
     )

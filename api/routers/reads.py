@@ -35,6 +35,7 @@ from api.schemas import (
     TimelineOut,
 )
 from provenance.bootstrap import Services, brief_error
+from provenance.chain.audit_reads import site_roles
 from provenance.domain.site_balance import Period, parse_tolerance
 from provenance.domain.trace import LotFilter, TimelineEvent, parse_time
 from provenance.errors import DomainError
@@ -91,7 +92,8 @@ class Reading(RequestReads):
                 self.__exit__()
                 raise
         try:
-            self.head = self._chain_head.seen() if self._chain_head is not None else None
+            primary_block = self.block_seen if self.source == PRIMARY else None
+            self.head = self._chain_head.seen(primary_block) if self._chain_head is not None else None
         except BaseException:
             self.__exit__()
             raise
@@ -424,5 +426,5 @@ def mass_balance(
             last = reads.first_block_at_or_after(parse_time("to", to_time), deployed, head) - 1
         if last < first and span is None and from_time is None and to_time is None:
             raise DomainError("to_block", "the period ends before it starts")
-        account = reads.site_account(site, first, last, span, tolerance_ppm)
+        account = reads.site_account(site, first, last, span, tolerance_ppm, site_roles(site))
         return reply(SiteAccountOut.of_account(account), reads)

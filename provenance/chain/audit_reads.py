@@ -27,6 +27,7 @@ from provenance.chain.logsource import RpcLogSource
 from provenance.chain.reader import ChainReader
 from provenance.chain.signing import ASSAY_TYPES, LOAD_TYPES, assay_message, attested_load, domain
 from provenance.domain.records import Assay
+from provenance.domain.site_balance import SiteRoles
 from provenance.domain.values import decode_label, encode_label
 from provenance.errors import ChainError, DeploymentError
 
@@ -57,6 +58,11 @@ def registrar_role_id(site: str) -> str:
         ["bytes32", "bytes32"], [Web3.keccak(text="REGISTRAR_ROLE"), encode_label(site, "site")]
     )
     return Web3.keccak(encoded).to_0x_hex()
+
+
+def site_roles(site: str) -> SiteRoles:
+    """The role ids whose holders a site's mass-balance account counts as the site's own."""
+    return SiteRoles(registrar_role_id(site).lower(), role_id("PROCESSOR_ROLE").lower())
 
 
 def role_ids() -> dict[str, str]:

@@ -85,9 +85,11 @@ from provenance.domain.operations import (
     OperationStatus,
     parse_assay,
     parse_attested_registrations,
+    parse_correction,
     parse_device,
     parse_lot_ids,
     parse_registrations,
+    parse_stock_count,
     parse_transformation,
 )
 from provenance.domain.outbox import (
@@ -219,6 +221,23 @@ def call_for(kind: OperationKind, payload: Mapping[str, Any], start: int | None,
                 encode_label(device_site, "site"),
                 encode_label(device_kind, "kind"),
             ),
+        )
+    if kind is OperationKind.CORRECT_LOT:
+        correction = parse_correction(payload)
+        return Call(
+            "correctLot",
+            (
+                encode_label(correction.lot_id, "lot_id"),
+                int(correction.reason),
+                correction.adjustment_g,
+                correction.record_hash,
+            ),
+        )
+    if kind is OperationKind.RECORD_STOCK_COUNT:
+        count = parse_stock_count(payload)
+        return Call(
+            "recordStockCount",
+            (encode_label(count.site, "site"), count.counted_g, count.counted_at, count.record_hash),
         )
     if kind is OperationKind.TRANSFORM:
         return Call("transform", transform_args(parse_transformation(payload)))

@@ -13,6 +13,7 @@ from provenance.cli.audit_command import audit
 from provenance.cli.fleet_commands import devices_app, ingest_app, simulate_app
 from provenance.cli.index_commands import db_app, index
 from provenance.cli.outbox_commands import outbox_app
+from provenance.cli.records_commands import corrections_app, stock_app
 from provenance.cli.report_commands import report_app
 from provenance.cli.serve_command import serve
 from provenance.cli.verify_command import verify
@@ -43,6 +44,8 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(corrections_app, name="corrections")
+app.add_typer(stock_app, name="stock")
 app.command()(index)
 app.command()(serve)
 app.command()(verify)

@@ -1,7 +1,8 @@
 """`provenance report mass-balance`: a site's account for a period, read from the index directly.
 
 A calendar period becomes blocks by the block timestamps the index stores (the node is never
-asked, so a report runs where only the index database is reachable). Exit codes: 0 the account is clean, 1 it has problems (it does not reconcile, a
+asked, so a report runs where only the index database is reachable). Masses are in tonnes unless
+`--unit g|kg` (CSV keeps exact grams beside them). Exit codes: 0 the account is clean, 1 it has problems (it does not reconcile, a
 figure is negative, a stock count is beyond the tolerance), 2 bad arguments or no index.
 """
 
@@ -14,6 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from provenance.domain.mass_units import MassUnit, mass_amount, mass_text
 from provenance.domain.site_balance import Period, SiteAccount, parse_tolerance
 from provenance.domain.trace import parse_time
 from provenance.errors import ProvenanceError
@@ -47,11 +49,13 @@ def mass_balance_report(
     to_block: Annotated[int | None, typer.Option(min=0, help="Last block, included.")] = None,
     tolerance: Annotated[str, typer.Option(help="Stock-count tolerance, percent of book stock.")] = "0.5%",
     output: Annotated[Format, typer.Option("--format", help="table or csv.")] = Format.TABLE,
+    unit: Annotated[MassUnit, typer.Option(help="Masses in t (tonnes), kg or g.")] = MassUnit.T,
     database: Annotated[
         str | None, typer.Option(help="Index database URL (default: the configured one).")
     ] = None,
 ) -> None:
     """A site's mass-balance account: opening, in, out, corrections, closing, and stock counts."""
+    from provenance.chain.audit_reads import site_roles
     from provenance.config import Settings
     from provenance.index.db import make_engine
     from provenance.index.queries import ReadQueries
@@ -94,34 +98,49 @@ def mass_balance_report(
                 last = reads.first_block_at_or_after(ends, deployed, head) - 1
         elif last < first:
             _fail("--to-block: the period ends before it starts")
-        account = reads.site_account(site, first, last, span, tolerance_ppm)
+        account = reads.site_account(site, first, last, span, tolerance_ppm, site_roles(site))
     finally:
         engine.dispose()
-    typer.echo(render_csv(account) if output is Format.CSV else render_table(account), nl=False)
+    typer.echo(render_csv(account, unit) if output is Format.CSV else render_table(account, unit), nl=False)
     if account.problems:
         raise typer.Exit(1)
 
 
-def render_table(account: SiteAccount) -> str:
-    width = max(len(line.label) for line in account.lines())
+def render_table(account: SiteAccount, unit: MassUnit = MassUnit.T) -> str:
+    """The account as a manager reads it: every figure once, with its sign in the first column
+    (an outflow is "- Shipped  1.950 t", never a negative number after a minus); processing below,
+    as internal flows that add no stock."""
+    lines = account.lines()
+    width = max(len(line.label) for line in lines)
+
+    def row(sign: str, label: str, grams: int) -> str:
+        return f"  {sign} {label:<{width}}  {mass_text(grams, unit):>24}"
+
     rows = [
         f"Mass balance of site {account.site}, period {account.period} "
         f"(blocks {account.from_block}-{account.to_block})",
         "",
     ]
-    for line in account.lines():
-        sign = {"in": "+", "out": "-", "adjustment": "±", "balance": "=", "memo": " "}[line.direction]
-        grams = -line.grams if line.direction == "out" else line.grams
-        rows.append(f"  {sign} {line.label:<{width}}  {grams:>20,} g")
-    rows.append(f"    {'Expected closing':<{width}}  {account.expected_closing_g:>20,} g")
+    for line in lines:
+        if line.direction == "internal":
+            continue
+        if line.direction == "adjustment":
+            sign, grams = ("-", -line.grams) if line.grams < 0 else ("+", line.grams)
+        else:
+            sign, grams = {"in": "+", "out": "-", "balance": "="}[line.direction], line.grams
+        rows.append(row(sign, line.label, grams))
+    rows.append(row(" ", "Expected closing", account.expected_closing_g))
     rows.append(f"    reconciles: {'yes' if account.reconciles else 'NO'}")
+    rows += ["", "Processing at the site (internal: adds no stock):"]
+    rows += [row(" ", line.label, line.grams) for line in lines if line.direction == "internal"]
     if account.stock_checks:
         rows += ["", f"Stock counts (tolerance {account.tolerance_ppm / 10_000:g} %):"]
         for check in account.stock_checks:
             relative = "n/a" if check.variance_ppm is None else f"{check.variance_ppm / 10_000:+.4f} %"
+            variance = ("+" if check.variance_g >= 0 else "-") + mass_text(abs(check.variance_g), unit)
             rows.append(
-                f"  block {check.coordinates.block_number}: counted {check.counted_g:,} g, book "
-                f"{check.book_g:,} g, variance {check.variance_g:+,} g ({relative}) "
+                f"  block {check.coordinates.block_number}: counted {mass_text(check.counted_g, unit)}, "
+                f"book {mass_text(check.book_g, unit)}, variance {variance} ({relative}) "
                 f"{'ok' if check.within_tolerance else 'BEYOND TOLERANCE'}"
             )
     if account.problems:
@@ -129,26 +148,30 @@ def render_table(account: SiteAccount) -> str:
     return "\n".join(rows) + "\n"
 
 
-def render_csv(account: SiteAccount) -> str:
-    """One row per line of the account, then one per stock count (`line` names what it is)."""
+def render_csv(account: SiteAccount, unit: MassUnit = MassUnit.T) -> str:
+    """One row per line of the account, then one per stock count (`line` names what it is);
+    `grams` exact, `amount` the same in `unit`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["site", "period", "from_block", "to_block", "line", "label", "grams", "detail"])
+    writer.writerow(
+        ["site", "period", "from_block", "to_block", "line", "label", "grams", "detail", "amount", "unit"]
+    )
     head = [account.site, account.period, account.from_block, account.to_block]
+
+    def figure(key: str, label: str, grams: int, detail: str) -> None:
+        writer.writerow([*head, key, label, grams, detail, mass_amount(grams, unit), str(unit)])
+
     for line in account.lines():
-        writer.writerow([*head, line.key, line.label, line.grams, line.direction])
-    writer.writerow([*head, "expected_closing_g", "Expected closing", account.expected_closing_g, ""])
+        figure(line.key, line.label, line.grams, line.direction)
+    figure("expected_closing_g", "Expected closing", account.expected_closing_g, "")
     writer.writerow([*head, "reconciles", "Reconciles", "", str(account.reconciles).lower()])
     for check in account.stock_checks:
-        writer.writerow(
-            [
-                *head,
-                "stock_count",
-                f"block {check.coordinates.block_number}",
-                check.counted_g,
-                f"book={check.book_g};variance_g={check.variance_g};variance_ppm={check.variance_ppm};"
-                f"within_tolerance={str(check.within_tolerance).lower()}",
-            ]
+        figure(
+            "stock_count",
+            f"block {check.coordinates.block_number}",
+            check.counted_g,
+            f"book={check.book_g};variance_g={check.variance_g};variance_ppm={check.variance_ppm};"
+            f"within_tolerance={str(check.within_tolerance).lower()}",
         )
     for problem in account.problems:
         writer.writerow([*head, "problem", "", "", problem])

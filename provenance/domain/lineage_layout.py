@@ -168,20 +168,41 @@ def _layers(nodes: Sequence[GraphNode], edges: Sequence[GraphEdge]) -> dict[str,
 
 
 def _crossings(upper: Sequence[str], lower: Sequence[str], slots: Mapping[str, _Slot]) -> int:
-    """Crossings between two adjacent layers: pairs of edges whose ends are in opposite orders."""
+    """Crossings between two adjacent layers: pairs of edges whose ends are in opposite orders.
+
+    Counted as inversions with a Fenwick tree, O(E log E): the pairwise count took most of a
+    1,000-lot lineage's page."""
     position = {key: index for index, key in enumerate(lower)}
-    ends = [
+    ends = sorted(
         (index, position[neighbour])
         for index, key in enumerate(upper)
         for neighbour in slots[key].down
         if neighbour in position
-    ]
-    ends.sort()
-    count = 0
-    for i, (a_top, a_bottom) in enumerate(ends):
-        for b_top, b_bottom in ends[i + 1 :]:
-            if b_top != a_top and b_bottom < a_bottom:
-                count += 1
+    )
+    tree = [0] * (len(lower) + 1)
+
+    def inserted_up_to(bottom: int) -> int:
+        total, at = 0, bottom + 1
+        while at > 0:
+            total += tree[at]
+            at -= at & -at
+        return total
+
+    count = inserted = start = 0
+    while start < len(ends):
+        top = ends[start][0]
+        end = start
+        while end < len(ends) and ends[end][0] == top:
+            end += 1
+        for _, bottom in ends[start:end]:  # edges of earlier tops that end below this one
+            count += inserted - inserted_up_to(bottom)
+        for _, bottom in ends[start:end]:
+            at = bottom + 1
+            while at < len(tree):
+                tree[at] += 1
+                at += at & -at
+            inserted += 1
+        start = end
     return count
 
 

@@ -4,21 +4,22 @@ The site page shows the account (see `site_balance`) as bands flowing left to ri
 as the mass it carries:
 
     opening stock  ─┐                ┌─────────────────────> closing stock
-    extracted      ─┤                │
-    received       ─┼─> site stock ──┼─> processing ─┬─────> transformed out
-    transformed in ─┤                │               └─────> losses
-    corrections +  ─┘                ├─────────────────────> corrections −
-                                     └─────────────────────> unexplained difference (if any)
-                       (dashed, below the stock node) ·····> handed over (memo: custody, not mass)
+    extracted      ─┼─> site stock ──┼─────────────────────> shipped
+    received       ─┤       ▲        ├─> processing ─┬─────> losses
+    corrections +  ─┘       │        │               │
+                            │        ├─────────────────────> corrections −
+                            │        └─────────────────────> unexplained difference (if any)
+                            └────────── products ────┘  (back into the stock: internal)
 
-Every band's mass enters the site-stock node and leaves it again, so the stock node conserves
-mass: the sum in equals the sum out. An account that does not reconcile (or has a negative line,
-which the drawing cannot show as a width) gets an "unexplained difference" band on the short side,
-so the picture still balances and the gap is drawn where a manager sees it. Zero flows are
-omitted (no band, no node), never drawn as hairlines; any non-zero flow is at least
-`Geometry.min_band` wide, so a 25 g loss beside 300 t of ore is still visible. Handed-over mass
-is a memo line (custody moves no mass between lots): it is drawn dashed below the stock node and
-is not part of the balance.
+Processing is an internal loop: what it consumes leaves the stock node and what it makes (the
+products) comes back into it, so it adds no stock; only its loss leaves. Every band's mass enters
+the stock node and leaves it again, so the stock node conserves mass: the sum in equals the sum
+out (and the processing node's, for an account whose processing conserves mass). An account that
+does not reconcile (or has a negative line, which the drawing cannot show as a width) gets an
+"unexplained difference" band on the short side, so the picture still balances and the gap is
+drawn where a manager sees it. Zero flows are omitted (no band, no node), never drawn as
+hairlines; any non-zero flow is at least `Geometry.min_band` wide, so a 25 g loss beside 300 t of
+ore is still visible.
 
 Keys, not words: the caller labels each node in its language. Standard library only; the same
 account gives the same layout.
@@ -33,18 +34,17 @@ from typing import Literal
 from provenance.domain.site_balance import SiteAccount
 
 Column = Literal[0, 1, 2, 3]
-Kind = Literal["source", "stock", "process", "sink", "memo"]
+Kind = Literal["source", "stock", "process", "sink"]
 Anchor = Literal["start", "middle", "end"]
 
 STOCK = "stock"
 PROCESSING = "processing"
-SOURCES = ("opening_g", "extracted_g", "received_g", "transformed_in_g", "corrected_in", "difference_in")
-"""Into the stock node, top to bottom."""
-PROCESSED = ("transformed_out_g", "lost_g")
-"""Out of the processing node, top to bottom."""
-SINKS = ("closing_g", *PROCESSED, "corrected_out", "difference_out")
+PRODUCTS = "produced_g"
+"""The band from the processing node back into the stock node."""
+SOURCES = ("opening_g", "extracted_g", "received_g", "corrected_in", "difference_in")
+"""Into the stock node from the left, top to bottom (the products come in below them)."""
+SINKS = ("closing_g", "shipped_g", "lost_g", "corrected_out", "difference_out")
 """The last column, top to bottom."""
-MEMO = "handed_over_g"
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ class Geometry:
     node_gap: float = 14.0
     processing_gap: float = 44.0
     """Between the closing band and the processing node, for the processing node's label."""
-    memo_gap: float = 18.0
+    loop_gap: float = 22.0
+    """Below everything else, where the products' band runs back to the stock node."""
 
 
 @dataclass(frozen=True)
@@ -100,15 +101,36 @@ class FlowBand:
     y0: float
     x1: float
     y1: float
-    memo: bool = False
+    loop_y: float | None = None
+    """For a band that runs back (right to left): the top of its run below the picture."""
 
     @property
     def path(self) -> str:
+        if self.loop_y is not None:
+            return self._loop_path(self.loop_y)
         middle = (self.x0 + self.x1) / 2
         top = f"M{self.x0:.2f},{self.y0:.2f} C{middle:.2f},{self.y0:.2f} {middle:.2f},{self.y1:.2f} {self.x1:.2f},{self.y1:.2f}"
         bottom0, bottom1 = self.y0 + self.width, self.y1 + self.width
         back = f"L{self.x1:.2f},{bottom1:.2f} C{middle:.2f},{bottom1:.2f} {middle:.2f},{bottom0:.2f} {self.x0:.2f},{bottom0:.2f} Z"
         return f"{top} {back}"
+
+    def _loop_path(self, low: float) -> str:
+        """Out of the right side at (x0, y0), down and back left under the picture, into the left
+        side at (x1, y1): the outer edge then the inner one, as one closed ribbon."""
+        w, reach = self.width, 30.0 + self.width
+        x0, y0, x1, y1 = self.x0, self.y0, self.x1, self.y1
+        bottom = low + w
+        outer = (
+            f"M{x0:.2f},{y0:.2f} C{x0 + reach:.2f},{y0:.2f} {x0 + reach:.2f},{bottom:.2f} {x0:.2f},{bottom:.2f} "
+            f"L{x1:.2f},{bottom:.2f} C{x1 - reach:.2f},{bottom:.2f} {x1 - reach:.2f},{y1:.2f} {x1:.2f},{y1:.2f}"
+        )
+        inner_reach = reach - w
+        inner = (
+            f"L{x1:.2f},{y1 + w:.2f} C{x1 - inner_reach:.2f},{y1 + w:.2f} {x1 - inner_reach:.2f},{low:.2f} "
+            f"{x1:.2f},{low:.2f} L{x0:.2f},{low:.2f} C{x0 + inner_reach:.2f},{low:.2f} "
+            f"{x0 + inner_reach:.2f},{y0 + w:.2f} {x0:.2f},{y0 + w:.2f} Z"
+        )
+        return f"{outer} {inner}"
 
 
 @dataclass(frozen=True)
@@ -132,19 +154,20 @@ class FlowLayout:
 
 
 def flows(account: SiteAccount) -> tuple[dict[str, int], dict[str, int], int]:
-    """The grams into the stock node, out of it (processing split into its parts), and the
-    difference added to balance them; negative figures count as 0 (they are listed as problems)."""
+    """The grams into the stock node (the products included), out of it (processing's input
+    included), and the difference added to balance them; negative figures count as 0 (they are
+    listed as problems)."""
     into = {
         "opening_g": max(account.opening_g, 0),
         "extracted_g": max(account.extracted_g, 0),
         "received_g": max(account.received_g, 0),
-        "transformed_in_g": max(account.transformed_in_g, 0),
         "corrected_in": max(account.corrected_g, 0),
+        PRODUCTS: max(account.produced_g, 0),
     }
     out = {
         "closing_g": max(account.closing_g, 0),
-        "transformed_out_g": max(account.transformed_out_g, 0),
-        "lost_g": max(account.lost_g, 0),
+        "shipped_g": max(account.shipped_g, 0),
+        PROCESSING: max(account.processed_g, 0),
         "corrected_out": max(-account.corrected_g, 0),
     }
     difference = sum(out.values()) - sum(into.values())
@@ -202,14 +225,11 @@ def mass_flow_layout(account: SiteAccount, geometry: Geometry = Geometry()) -> F
         return placed, end
 
     sources, sources_end = stack(SOURCES, into, x_source, "source", 0)
-    processing_g = out["transformed_out_g"] + out["lost_g"]
+    produced, lost = into[PRODUCTS], max(account.lost_g, 0)
     stock_out = {
-        "closing_g": out["closing_g"],
-        PROCESSING: processing_g,
-        "corrected_out": out["corrected_out"],
-        "difference_out": out["difference_out"],
+        key: out[key] for key in ("closing_g", "shipped_g", PROCESSING, "corrected_out", "difference_out")
     }
-    in_height = sum(thickness(n.grams) for n in sources.values())
+    in_height = sum(thickness(n.grams) for n in sources.values()) + (thickness(produced) if produced else 0.0)
     out_height = sum(thickness(grams) for grams in stock_out.values() if grams > 0)
     stock = column_node(STOCK, "stock", 1, throughput, x_stock, top, max(in_height, out_height, g.min_band))
 
@@ -219,8 +239,9 @@ def mass_flow_layout(account: SiteAccount, geometry: Geometry = Geometry()) -> F
             FlowBand(key, key, STOCK, node.grams, node.height, node.x + g.node_width, node.y, stock.x, y)
         )
         y += node.height
+    products_y = y
 
-    sink_grams = {key: out[key] for key in SINKS}
+    sink_grams = {key: out.get(key, 0) for key in SINKS} | {"lost_g": lost}
     sinks, sinks_end = stack(SINKS, sink_grams, x_sink, "sink", 3)
     y = stock.y
     process: FlowNode | None = None
@@ -229,9 +250,9 @@ def mass_flow_layout(account: SiteAccount, geometry: Geometry = Geometry()) -> F
             continue
         h = thickness(grams)
         if key == PROCESSING:
-            parts_height = sum(thickness(out[part]) for part in PROCESSED if out[part] > 0)
-            closing_band = thickness(out["closing_g"]) if out["closing_g"] > 0 else 0.0
-            process_y = stock.y + closing_band + g.processing_gap
+            parts_height = sum(thickness(part) for part in (produced, lost) if part > 0)
+            above = sum(thickness(out[k]) for k in ("closing_g", "shipped_g") if out[k] > 0)
+            process_y = stock.y + above + g.processing_gap
             process = column_node(PROCESSING, "process", 2, grams, x_process, process_y, max(h, parts_height))
             bands.append(
                 FlowBand(
@@ -242,40 +263,43 @@ def mass_flow_layout(account: SiteAccount, geometry: Geometry = Geometry()) -> F
             target = sinks[key]
             bands.append(FlowBand(key, STOCK, key, grams, h, stock.x + g.node_width, y, target.x, target.y))
         y += h
+    bottom = max([sources_end, sinks_end] + [node.y + node.height for node in nodes])
     if process is not None:
         y = process.y
-        for key in PROCESSED:
-            if out[key] > 0:
-                target = sinks[key]
-                bands.append(
-                    FlowBand(
-                        key,
-                        PROCESSING,
-                        key,
-                        out[key],
-                        target.height,
-                        process.x + g.node_width,
-                        y,
-                        target.x,
-                        target.y,
-                    )
+        if lost > 0:
+            target = sinks["lost_g"]
+            bands.append(
+                FlowBand(
+                    "lost_g",
+                    PROCESSING,
+                    "lost_g",
+                    lost,
+                    target.height,
+                    process.x + g.node_width,
+                    y,
+                    target.x,
+                    target.y,
                 )
-                y += target.height
-
-    bottom = max([sources_end, sinks_end] + [node.y + node.height for node in nodes])
-    if account.handed_over_g > 0:
-        h = thickness(account.handed_over_g)
-        start = stock.y + stock.height + g.memo_gap
-        memo_y = max(bottom + g.node_gap, start)
-        memo = column_node(
-            MEMO, "memo", 3, account.handed_over_g, x_sink, memo_y + (max(h, g.label_height) - h) / 2, h
-        )
-        bands.append(
-            FlowBand(
-                MEMO, STOCK, MEMO, memo.grams, h, stock.x + g.node_width, start, memo.x, memo.y, memo=True
             )
-        )
-        bottom = max(bottom, memo_y + max(h, g.label_height), start + h)
+            y += target.height
+        if produced > 0:
+            h = thickness(produced)
+            low = bottom + g.loop_gap
+            bands.append(
+                FlowBand(
+                    PRODUCTS,
+                    PROCESSING,
+                    STOCK,
+                    produced,
+                    h,
+                    process.x + g.node_width,
+                    y,
+                    stock.x,
+                    products_y,
+                    loop_y=low,
+                )
+            )
+            bottom = low + h + g.label_height
     return FlowLayout(
         width=g.width,
         height=round(bottom + g.margin, 2),

@@ -25,7 +25,7 @@ from provenance.domain.records import (
     TransformInput,
     TransformOutput,
 )
-from provenance.domain.values import TransformKind, encode_label
+from provenance.domain.values import MAX_MASS_G, CorrectionReason, TransformKind, encode_label
 from provenance.errors import DomainError
 
 MAX_BATCH_LOTS = 1_000
@@ -46,6 +46,8 @@ class OperationKind(enum.StrEnum):
     ANCHOR_DOCUMENT = "anchor_document"
     REGISTER_ATTESTED_LOTS = "register_attested_lots"
     ADD_DEVICE = "add_device"
+    CORRECT_LOT = "correct_lot"
+    RECORD_STOCK_COUNT = "record_stock_count"
 
 
 class OperationStatus(enum.StrEnum):
@@ -291,6 +293,69 @@ def parse_lot_ids(payload: Mapping[str, Any]) -> list[str]:
     return list(lot_ids)
 
 
+@dataclass(frozen=True)
+class LotCorrection:
+    """`correctLot`: a CBV 2.0 error declaration of a lot's record with its signed adjustment."""
+
+    lot_id: str
+    reason: CorrectionReason
+    adjustment_g: int
+    record_hash: bytes
+
+
+@dataclass(frozen=True)
+class StockCountRecord:
+    """`recordStockCount`: a physical count of a site's stock."""
+
+    site: str
+    counted_g: int
+    counted_at: int
+    record_hash: bytes
+
+
+def _whole(value: Any, field_name: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise DomainError(field_name, f"must be a whole number from {low} to {high}")
+    return value
+
+
+def _nonzero_hash(value: Any, field_name: str) -> bytes:
+    raw = _hash(value, field_name)
+    if not any(raw):
+        raise DomainError(field_name, "must not be zero: it commits to the off-chain record")
+    return raw
+
+
+def parse_correction(payload: Mapping[str, Any]) -> LotCorrection:
+    """A correction as `POST /v1/corrections` takes it: the reason as its CBV name."""
+    lot_id = _require(payload, "lot_id")
+    encode_label(lot_id, "lot_id")
+    reason_name = _require(payload, "reason")
+    try:
+        reason = CorrectionReason[str(reason_name).upper()]
+    except KeyError:
+        raise DomainError("reason", "must be did_not_occur or incorrect_data (CBV 2.0)") from None
+    adjustment = _whole(_require(payload, "adjustment_g"), "adjustment_g", -MAX_MASS_G, MAX_MASS_G)
+    if reason is CorrectionReason.INCORRECT_DATA and adjustment == 0:
+        raise DomainError("adjustment_g", "an incorrect_data correction must change the mass")
+    if reason is CorrectionReason.DID_NOT_OCCUR and adjustment > 0:
+        raise DomainError("adjustment_g", "a lot that did not occur is corrected to zero: adjustment_g <= 0")
+    return LotCorrection(
+        lot_id, reason, adjustment, _nonzero_hash(_require(payload, "record_hash"), "record_hash")
+    )
+
+
+def parse_stock_count(payload: Mapping[str, Any]) -> StockCountRecord:
+    site = _require(payload, "site")
+    encode_label(site, "site")
+    return StockCountRecord(
+        site,
+        _whole(_require(payload, "counted_g"), "counted_g", 0, MAX_MASS_G),
+        _whole(_require(payload, "counted_at"), "counted_at", 0, 2**64 - 1),
+        _nonzero_hash(_require(payload, "record_hash"), "record_hash"),
+    )
+
+
 def validate_payload(kind: OperationKind, payload: Mapping[str, Any]) -> None:
     """Raises DomainError naming the field unless `payload` is a well-formed `kind` request."""
     if kind is OperationKind.REGISTER_LOTS:
@@ -299,6 +364,10 @@ def validate_payload(kind: OperationKind, payload: Mapping[str, Any]) -> None:
         parse_attested_registrations(payload)
     elif kind is OperationKind.ADD_DEVICE:
         parse_device(payload)
+    elif kind is OperationKind.CORRECT_LOT:
+        parse_correction(payload)
+    elif kind is OperationKind.RECORD_STOCK_COUNT:
+        parse_stock_count(payload)
     elif kind is OperationKind.TRANSFORM:
         parse_transformation(payload)
     elif kind is OperationKind.SUBMIT_ASSAY:

@@ -1,16 +1,31 @@
 """A site's mass-balance account for a period, and the physical stock counts compared with it.
 
-A site's stock is the mass remaining in its lots (lots registered at the site, or made there by a
-transformation). Over a period the account is
+The account reads as a chain-of-custody mass balance (ISO 22095, ISCC) does:
 
-    opening + extracted + received + transformed_in - transformed_out - lost + corrected = closing
+    opening + extracted + received - shipped - lost + corrected = closing
 
-`received` is the mass of lots made here from other sites' lots, `transformed_in` from this site's
-own lots; `transformed_out` what transformations took from the site's lots (less the loss charged
-to them, `lost`). Handovers move custody, not mass between lots, so `handed_over` is a memo line
-beside the account. `closing` is read from the lots' current state (rolled back to the period's
-end), so `reconciles` compares two independent figures; a negative stock is always an error (the
-chain refuses to take a lot below zero, so one here means the index is wrong).
+**The site** is its own accounts: whoever holds the site's registrar role (`registrarRole(site)`) or
+the `PROCESSOR_ROLE` at the moment in question (processors run the plants that lots of any site
+go through). **The site's stock** at a moment is the mass remaining in the site's lots (registered
+at the site, or made there by a transformation) that are in the site's custody: every lot starts
+there (its creator is a registrar or a processor), leaves when a handover is accepted by an account
+that is not the site's (a buyer, a lab, another site's registrar: no role of the site at that
+block) and comes back when one of the site's accounts accepts it again.
+
+* `extracted`: mass of the lots registered at the site in the period.
+* processing (internal, no stock added): the transformations recorded at the site consume input
+  mass (`processed`) and make new lots (`produced`); processed = produced + lost.
+* `received`: mass that came from elsewhere: what processing here took from lots outside the
+  site's stock (other sites' lots), plus the site's own lots whose custody came back (`returned`).
+* `shipped`: mass whose custody left: the remaining mass of each lot at the acceptance that took
+  it out of the site, plus what transformations at other sites took from the site's stock
+  (`transferred`).
+* `lost`: the loss the site's transformations declared.
+* `corrected`: the signed adjustments of corrections to lots while they were in the site's stock.
+* `opening` and `closing`: the site's stock at the end of the block before the period and of its
+  last block. `closing` is read from the lots' current state (`remaining_g`, rolled back past the
+  period), so `reconciles` compares two independent figures; a negative stock is always an error
+  (the chain refuses to take a lot below zero, so one here means the index is wrong).
 
 Periods are calendar spans in UTC: a month (`2026-11`, the usual accounting period), a day
 (`2026-11-03`), an ISO week (`2026-W45`), or a year (`2026`); `Period.between` takes any two times.
@@ -21,8 +36,8 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Literal
@@ -116,6 +131,118 @@ def parse_tolerance(text: str, field: str = "tolerance") -> int:
     return int(value)
 
 
+Moment = tuple[int, int]
+"""A place in the chain's order: (block, transaction index)."""
+END_OF_BLOCK = 2**31
+"""A transaction index after any real one: (b, END_OF_BLOCK) is the end of block b."""
+
+
+@dataclass(frozen=True)
+class SiteRoles:
+    """The role ids (0x-hex bytes32, lower case) whose holders are the site's own accounts."""
+
+    registrar: str
+    processor: str
+
+
+ChangeKind = Literal["processed_here", "processed_elsewhere", "corrected"]
+
+
+@dataclass(frozen=True)
+class LotChange:
+    """A change of a lot's remaining mass: consumed by a transformation at this site or another
+    (negative grams), or a correction's signed adjustment."""
+
+    at: Moment
+    grams: int
+    kind: ChangeKind
+
+
+@dataclass(frozen=True)
+class OutsideFlows:
+    """What one lot did while outside the site's custody, and its moves across the boundary."""
+
+    processed_here_g: int = 0
+    processed_elsewhere_g: int = 0
+    corrected_g: int = 0
+    shipped_g: int = 0
+    shipments: int = 0
+    returned_g: int = 0
+
+
+@dataclass(frozen=True)
+class LotCustody:
+    """A lot of the site whose custody left the site at least once: its acceptances (each with
+    whether the accepting account was the site's then) and the changes of its remaining mass, so
+    that the account can take out what happened to it while it was outside."""
+
+    lot_id: str
+    created_at: Moment
+    mass_g: int
+    remaining_g: int
+    acceptances: tuple[tuple[Moment, bool], ...]
+    """In chain order: (moment, accepted by one of the site's accounts)."""
+    changes: tuple[LotChange, ...] = field(default=())
+
+    def inside_before(self, moment: Moment) -> bool:
+        """In the site's custody just before `moment` (created before it, too)."""
+        inside = True
+        for at, by_site in self.acceptances:
+            if at >= moment:
+                break
+            inside = by_site
+        return self.created_at < moment and inside
+
+    def remaining_before(self, moment: Moment) -> int:
+        """The remaining mass just before `moment`, replayed from the events."""
+        return self.mass_g + sum(change.grams for change in self.changes if change.at < moment)
+
+    def remaining_from_state(self, moment: Moment) -> int:
+        """The same, from the current remaining mass with the later changes rolled back."""
+        return self.remaining_g - sum(change.grams for change in self.changes if change.at >= moment)
+
+    def crossings(self) -> list[tuple[Moment, bool]]:
+        """The acceptances that moved the lot across the boundary: (moment, going out)."""
+        found, inside = [], True
+        for at, by_site in self.acceptances:
+            if by_site != inside:
+                found.append((at, inside))
+                inside = by_site
+        return found
+
+    def outside_flows(self, first_block: int, last_block: int) -> OutsideFlows:
+        """Within blocks first..last: changes made while outside, and the crossings."""
+        processed_here = processed_elsewhere = corrected = 0
+        for change in self.changes:
+            if not first_block <= change.at[0] <= last_block or self.inside_before(change.at):
+                continue
+            if change.kind == "processed_here":
+                processed_here -= change.grams
+            elif change.kind == "processed_elsewhere":
+                processed_elsewhere -= change.grams
+            else:
+                corrected += change.grams
+        shipped = shipments = returned = 0
+        for at, going_out in self.crossings():
+            if first_block <= at[0] <= last_block:
+                if going_out:
+                    shipped += self.remaining_before(at)
+                    shipments += 1
+                else:
+                    returned += self.remaining_before(at)
+        return OutsideFlows(processed_here, processed_elsewhere, corrected, shipped, shipments, returned)
+
+
+def outside_stock(lots: Sequence[LotCustody], moment: Moment, *, from_state: bool = False) -> int:
+    """The mass of the site's lots that are outside its custody just before `moment` (the part of
+    "every lot of the site" that is not the site's stock), replayed or from the state cache."""
+    return sum(
+        lot.remaining_from_state(moment) if from_state else lot.remaining_before(moment)
+        for lot in lots
+        if lot.created_at < moment and not lot.inside_before(moment)
+    )
+
+
 @dataclass(frozen=True)
 class StockCheck:
     """A physical stock count (StockCounted) beside the book stock just before its transaction."""
@@ -145,12 +272,13 @@ class StockCheck:
         return abs(self.variance_g) * PPM <= self.tolerance_ppm * self.book_g
 
 
-Direction = Literal["balance", "in", "out", "adjustment", "memo"]
+Direction = Literal["balance", "in", "out", "adjustment", "internal"]
 
 
 @dataclass(frozen=True)
 class AccountLine:
-    """One line of the account as a renderer shows it (in order): grams are signed as booked."""
+    """One line of the account as a renderer shows it (in order). Grams are never negative for an
+    "in", "out" or "internal" line: the direction says which way it goes; a correction is signed."""
 
     key: str
     label: str
@@ -173,13 +301,15 @@ class SiteAccount:
     opening_g: int
     extracted_g: int
     received_g: int
-    transformed_in_g: int
-    transformed_out_g: int
+    shipped_g: int
     lost_g: int
     corrected_g: int
     closing_g: int
-    handed_over_g: int
-    handovers: int
+    processed_g: int
+    produced_g: int
+    returned_g: int
+    transferred_g: int
+    shipments: int
     tolerance_ppm: int
     stock_checks: tuple[StockCheck, ...] = ()
 
@@ -201,28 +331,35 @@ class SiteAccount:
             opening_g=balance.opening_g,
             extracted_g=balance.extracted_g,
             received_g=balance.received_g,
-            transformed_in_g=balance.transformed_in_g,
-            transformed_out_g=balance.transformed_out_g,
+            shipped_g=balance.shipped_g,
             lost_g=balance.lost_g,
             corrected_g=balance.corrected_g,
             closing_g=balance.closing_g,
-            handed_over_g=balance.handed_over_g,
-            handovers=balance.handovers,
+            processed_g=balance.processed_g,
+            produced_g=balance.produced_g,
+            returned_g=balance.returned_g,
+            transferred_g=balance.transferred_g,
+            shipments=balance.shipments,
             tolerance_ppm=tolerance_ppm,
             stock_checks=stock_checks,
         )
 
     @property
     def total_in_g(self) -> int:
-        return self.extracted_g + self.received_g + self.transformed_in_g
+        return self.extracted_g + self.received_g
 
     @property
     def total_out_g(self) -> int:
-        return self.transformed_out_g + self.lost_g
+        return self.shipped_g + self.lost_g
 
     @property
     def expected_closing_g(self) -> int:
         return self.opening_g + self.total_in_g - self.total_out_g + self.corrected_g
+
+    @property
+    def processing_conserves(self) -> bool:
+        """Input consumed by the site's processing = output produced + loss (the chain's rule)."""
+        return self.processed_g == self.produced_g + self.lost_g
 
     @property
     def negative(self) -> tuple[str, ...]:
@@ -231,9 +368,10 @@ class SiteAccount:
             "opening_g": self.opening_g,
             "extracted_g": self.extracted_g,
             "received_g": self.received_g,
-            "transformed_in_g": self.transformed_in_g,
-            "transformed_out_g": self.transformed_out_g,
+            "shipped_g": self.shipped_g,
             "lost_g": self.lost_g,
+            "processed_g": self.processed_g,
+            "produced_g": self.produced_g,
             "closing_g": self.closing_g,
             "expected_closing_g": self.expected_closing_g,
         }
@@ -241,8 +379,9 @@ class SiteAccount:
 
     @property
     def reconciles(self) -> bool:
-        """Closing equals opening + in - out + corrections, and no stock is negative."""
-        return self.expected_closing_g == self.closing_g and not self.negative
+        """Closing equals opening + in - out + corrections, processing conserves mass, and no
+        stock is negative."""
+        return self.expected_closing_g == self.closing_g and self.processing_conserves and not self.negative
 
     @property
     def stock_agrees(self) -> bool:
@@ -257,6 +396,11 @@ class SiteAccount:
                 f"closing stock {self.closing_g} g differs from opening + in - out + corrections "
                 f"({self.expected_closing_g} g) by {self.closing_g - self.expected_closing_g} g"
             )
+        if not self.processing_conserves:
+            found.append(
+                f"processing consumed {self.processed_g} g but produced {self.produced_g} g and lost "
+                f"{self.lost_g} g"
+            )
         for check in self.stock_checks:
             if not check.within_tolerance:
                 found.append(
@@ -267,17 +411,18 @@ class SiteAccount:
         return tuple(found)
 
     def lines(self) -> tuple[AccountLine, ...]:
-        """The account in reading order, for a table or a mass-flow diagram."""
+        """The account in reading order, for a table or a mass-flow diagram: the balance, then
+        processing as internal lines (they add no stock)."""
         return (
             AccountLine("opening_g", "Opening stock", self.opening_g, "balance"),
             AccountLine("extracted_g", "Extracted", self.extracted_g, "in"),
-            AccountLine("received_g", "Received from other sites", self.received_g, "in"),
-            AccountLine("transformed_in_g", "Transformed in", self.transformed_in_g, "in"),
-            AccountLine("transformed_out_g", "Transformed out", self.transformed_out_g, "out"),
-            AccountLine("lost_g", "Losses", self.lost_g, "out"),
+            AccountLine("received_g", "Received from elsewhere", self.received_g, "in"),
+            AccountLine("shipped_g", "Shipped (custody left the site)", self.shipped_g, "out"),
+            AccountLine("lost_g", "Process losses", self.lost_g, "out"),
             AccountLine("corrected_g", "Corrections", self.corrected_g, "adjustment"),
             AccountLine("closing_g", "Closing stock", self.closing_g, "balance"),
-            AccountLine("handed_over_g", "Handed over (memo)", self.handed_over_g, "memo"),
+            AccountLine("processed_g", "Processing: input consumed", self.processed_g, "internal"),
+            AccountLine("produced_g", "Processing: output produced", self.produced_g, "internal"),
         )
 
 

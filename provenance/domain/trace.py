@@ -389,14 +389,15 @@ class LotFilter:
 
 @dataclass(frozen=True)
 class MassBalance:
-    """The mass of a site's lots (lots registered at the site or made there by a transformation)
-    over the blocks `from_block` to `to_block`, both included.
+    """A site's stock over the blocks `from_block` to `to_block`, both included, as a mass-balance
+    account (`provenance.domain.site_balance` defines each figure):
 
-    opening + extracted + received + transformed_in - transformed_out - lost + corrected = closing,
-    where `received` is the mass of lots made here from other sites' lots and `transformed_in` from
-    the site's own lots; `closing` is read from the lots' current state (rolled back past
-    `to_block`), not from the same sums: `reconciles` says whether the event rows and the state
-    cache agree.
+        opening + extracted + received - shipped - lost + corrected = closing
+
+    Processing at the site (transformations recorded at it) is internal: `processed_g` is the input
+    mass it consumed and `produced_g` the mass of the lots it made, and processed = produced + lost.
+    `closing` is read from the lots' current state (rolled back past `to_block`), not from the same
+    sums: `reconciles` says whether the event rows and the state cache agree.
     """
 
     site: str
@@ -405,15 +406,18 @@ class MassBalance:
     opening_g: int
     extracted_g: int
     received_g: int
-    transformed_in_g: int
-    transformed_out_g: int
+    shipped_g: int
     lost_g: int
     corrected_g: int
     closing_g: int
-    handed_over_g: int
-    """Mass of the site's lots whose custody another account accepted in the period (at acceptance);
-    custody moves no mass between lots, so it is not a term of the balance."""
-    handovers: int
+    processed_g: int
+    produced_g: int
+    returned_g: int = 0
+    """Part of `received_g`: the site's own lots whose custody came back to the site."""
+    transferred_g: int = 0
+    """Part of `shipped_g`: what transformations at other sites took from the site's stock."""
+    shipments: int = 0
+    """How many times custody of one of the site's lots left the site."""
 
     @property
     def expected_closing_g(self) -> int:
@@ -421,8 +425,7 @@ class MassBalance:
             self.opening_g
             + self.extracted_g
             + self.received_g
-            + self.transformed_in_g
-            - self.transformed_out_g
+            - self.shipped_g
             - self.lost_g
             + self.corrected_g
         )

@@ -102,6 +102,9 @@ def _copy(
         reading.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
     rows: dict[str, int] = {}
     for table in Base.metadata.sorted_tables:
+        # the target was empty: rows there now were made by a trigger on a table copied before
+        # (record_times, from block_times), with the time of the move; the source's rows replace them
+        writing.execute(table.delete())
         copied = 0
         result = reading.execution_options(yield_per=BATCH_ROWS).execute(
             select(table).order_by(*table.primary_key.columns)

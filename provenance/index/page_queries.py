@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from provenance.domain.devices import DeviceFact
 from provenance.domain.trace import CustodyFact, LotFacts
-from provenance.index.models import Device, LoadAttestationRecord
+from provenance.index.models import Device, IndexCursor, LoadAttestationRecord
 from provenance.index.queries import (
     IN_LIST_CHUNK,
     ReadQueries,
@@ -46,6 +46,12 @@ def _chunked(ids: Iterable[str]) -> list[list[str]]:
 
 class PageQueries(ReadQueries):
     """The extra reads, on the same connection as the rest of a request's (`RequestReads`)."""
+
+    def index_cursor(self) -> tuple[int, str] | None:
+        """The last indexed block's number and hash (a verdict is kept per cursor)."""
+        with self._connect() as connection:
+            row = connection.execute(select(IndexCursor.block_number, IndexCursor.block_hash)).first()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def lots_facts(self, lot_ids: Iterable[str]) -> dict[str, LotFacts]:
         """The facts of each of these lots the index holds (an unknown id is left out)."""

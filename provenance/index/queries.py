@@ -20,7 +20,17 @@ from sqlalchemy import Connection, Engine, Integer, String, case, func, literal,
 from sqlalchemy.sql.elements import ColumnElement
 
 from provenance.domain.devices import DeviceFact
-from provenance.domain.site_balance import Period, SiteAccount, StockCheck
+from provenance.domain.site_balance import (
+    ChangeKind,
+    LotChange,
+    LotCustody,
+    Moment,
+    Period,
+    SiteAccount,
+    SiteRoles,
+    StockCheck,
+    outside_stock,
+)
 from provenance.domain.trace import (
     AssayFact,
     Coordinates,
@@ -51,6 +61,7 @@ from provenance.index.models import (
     IndexCursor,
     LineageEdge,
     Lot,
+    RoleChange,
     StockCount,
     Transformation,
     TransformInput,
@@ -462,9 +473,12 @@ class ReadQueries:
 
     # ------------------------------------------------------------------ mass balance
 
-    def mass_balance(self, site: str, from_block: int, to_block: int) -> MassBalance:
-        """The site's mass over blocks from_block..to_block (see `MassBalance`)."""
+    def mass_balance(self, site: str, from_block: int, to_block: int, roles: SiteRoles) -> MassBalance:
+        """The site's account over blocks from_block..to_block (see `site_balance`). Sums over all
+        the site's lots come from SQL; the few lots whose custody ever left the site are replayed
+        in plain Python (`LotCustody`) to take out what happened to them while outside."""
         site_lot = select(lots.c.lot_id).where(lots.c.site == site)
+        transforms = Transformation.__table__
 
         def total(column: Any, *where: ColumnElement[bool]) -> Any:
             return select(func.coalesce(func.sum(column), 0)).where(*where)
@@ -475,8 +489,12 @@ class ReadQueries:
                 where.append(lots.c.origin == origin)
             return total(lots.c.mass_g, *where, *_between(lots.c.block_number, first, last))
 
-        def consumed(column: Any, first: int | None, last: int | None) -> Any:
-            return total(column, inputs.c.lot_id.in_(site_lot), *_between(inputs.c.block_number, first, last))
+        def consumed(first: int | None, last: int | None, *where: ColumnElement[bool]) -> Any:
+            return total(inputs.c.mass_g, *where, *_between(inputs.c.block_number, first, last))
+
+        def processed_at(here: bool) -> ColumnElement[bool]:
+            at_site = select(transforms.c.transform_id).where(transforms.c.site == site)
+            return inputs.c.transform_id.in_(at_site) if here else inputs.c.transform_id.not_in(at_site)
 
         def adjusted(first: int | None, last: int | None) -> Any:
             return total(
@@ -490,58 +508,158 @@ class ReadQueries:
             def value(query: Any) -> int:
                 return int(connection.scalar(query) or 0)
 
-            before = from_block - 1
+            outside = self._custody_left(connection, site, roles)
+            before, later = from_block - 1, to_block + 1
+            own = inputs.c.lot_id.in_(site_lot)
             opening = (
                 value(created(None, before))
-                - value(consumed(inputs.c.mass_g, None, before))
+                - value(consumed(None, before, own))
                 + value(adjusted(None, before))
+                - outside_stock(outside, (from_block, 0))
             )
-            consumed_g = value(consumed(inputs.c.mass_g, from_block, to_block))
-            lost = value(consumed(inputs.c.loss_g, from_block, to_block))
-            later = to_block + 1
             closing = (
                 value(total(lots.c.remaining_g, lots.c.site == site))
                 - value(created(later, None))
-                + value(consumed(inputs.c.mass_g, later, None))
+                + value(consumed(later, None, own))
                 - value(adjusted(later, None))
+                - outside_stock(outside, (later, 0), from_state=True)
             )
-            handed_over, handovers = self._handed_over(connection, site, from_block, to_block)
-            received = value(self._received(site, from_block, to_block))
+            flows = [lot.outside_flows(from_block, to_block) for lot in outside]
+            processed = value(consumed(from_block, to_block, processed_at(here=True)))
+            processed_own = value(consumed(from_block, to_block, processed_at(here=True), own)) - sum(
+                flow.processed_here_g for flow in flows
+            )
+            transferred = value(consumed(from_block, to_block, processed_at(here=False), own)) - sum(
+                flow.processed_elsewhere_g for flow in flows
+            )
+            returned = sum(flow.returned_g for flow in flows)
+            handed_out = sum(flow.shipped_g for flow in flows)
             return MassBalance(
                 site=site,
                 from_block=from_block,
                 to_block=to_block,
                 opening_g=opening,
                 extracted_g=value(created(from_block, to_block, "registered")),
-                received_g=received,
-                transformed_in_g=value(created(from_block, to_block, "transformed")) - received,
-                transformed_out_g=consumed_g - lost,
-                lost_g=lost,
-                corrected_g=value(adjusted(from_block, to_block)),
+                received_g=processed - processed_own + returned,
+                shipped_g=handed_out + transferred,
+                lost_g=value(
+                    total(
+                        transforms.c.loss_g,
+                        transforms.c.site == site,
+                        *_between(transforms.c.block_number, from_block, to_block),
+                    )
+                ),
+                corrected_g=value(adjusted(from_block, to_block)) - sum(flow.corrected_g for flow in flows),
                 closing_g=closing,
-                handed_over_g=handed_over,
-                handovers=handovers,
+                processed_g=processed,
+                produced_g=value(created(from_block, to_block, "transformed")),
+                returned_g=returned,
+                transferred_g=transferred,
+                shipments=sum(flow.shipments for flow in flows),
             )
 
     @staticmethod
-    def _received(site: str, first: int, last: int) -> Any:
-        """Grams that lots made at the site in the period took from other sites' lots (by the
-        lineage edges, which add up to each output's mass exactly)."""
-        output, source = lots.alias("output"), lots.alias("source")
-        return (
-            select(func.coalesce(func.sum(edges.c.mass_g), 0))
-            .select_from(edges)
-            .join(output, output.c.lot_id == edges.c.output_lot_id)
-            .join(source, source.c.lot_id == edges.c.input_lot_id)
-            .where(output.c.site == site, source.c.site != site, *_between(edges.c.block_number, first, last))
+    def _custody_left(connection: Connection, site: str, roles: SiteRoles) -> list[LotCustody]:
+        """The site's lots that an account outside the site accepted at least once, with their
+        acceptances and mass changes. An account is the site's at an acceptance when the latest
+        change (before that transaction) of its registrar or processor role was a grant."""
+        changes = RoleChange.__table__
+
+        def held(role: str) -> Any:
+            latest = (
+                select(changes.c.granted)
+                .where(
+                    changes.c.role == role,
+                    changes.c.account == moves.c.to_address,
+                    tuple_(changes.c.block_number, changes.c.tx_index)
+                    < tuple_(moves.c.block_number, moves.c.tx_index),
+                )
+                .order_by(
+                    changes.c.block_number.desc(), changes.c.tx_index.desc(), changes.c.log_index.desc()
+                )
+                .limit(1)
+                .scalar_subquery()
+            )
+            return func.coalesce(latest, False)
+
+        by_site = or_(held(roles.registrar.lower()), held(roles.processor.lower()))
+        site_moves = (
+            select(moves.c.lot_id, moves.c.block_number, moves.c.tx_index, by_site.label("by_site"))
+            .join(lots, lots.c.lot_id == moves.c.lot_id)
+            .where(lots.c.site == site, moves.c.action == "accepted")
+        ).subquery()
+        left = sorted(
+            connection.scalars(select(site_moves.c.lot_id).where(site_moves.c.by_site.is_(False)).distinct())
         )
+        if not left:
+            return []
+        acceptances: dict[str, list[tuple[Moment, bool]]] = defaultdict(list)
+        mass_changes: dict[str, list[LotChange]] = defaultdict(list)
+        facts: dict[str, Any] = {}
+        transforms = Transformation.__table__
+        for chunk in _chunks(left):
+            for row in connection.execute(
+                select(site_moves)
+                .where(site_moves.c.lot_id.in_(chunk))
+                .order_by(site_moves.c.block_number, site_moves.c.tx_index)
+            ):
+                acceptances[row.lot_id].append(((row.block_number, row.tx_index), bool(row.by_site)))
+            for row in connection.execute(
+                select(
+                    inputs.c.lot_id,
+                    inputs.c.block_number,
+                    inputs.c.tx_index,
+                    inputs.c.mass_g,
+                    transforms.c.site,
+                )
+                .join(transforms, transforms.c.transform_id == inputs.c.transform_id)
+                .where(inputs.c.lot_id.in_(chunk))
+            ):
+                kind: ChangeKind = "processed_here" if row.site == site else "processed_elsewhere"
+                mass_changes[row.lot_id].append(
+                    LotChange((row.block_number, row.tx_index), -row.mass_g, kind)
+                )
+            for row in connection.execute(
+                select(
+                    corrections.c.lot_id,
+                    corrections.c.block_number,
+                    corrections.c.tx_index,
+                    corrections.c.adjustment_g,
+                ).where(corrections.c.lot_id.in_(chunk))
+            ):
+                mass_changes[row.lot_id].append(
+                    LotChange((row.block_number, row.tx_index), row.adjustment_g, "corrected")
+                )
+            for row in connection.execute(
+                select(
+                    lots.c.lot_id, lots.c.block_number, lots.c.tx_index, lots.c.mass_g, lots.c.remaining_g
+                ).where(lots.c.lot_id.in_(chunk))
+            ):
+                facts[row.lot_id] = row
+        return [
+            LotCustody(
+                lot_id,
+                (facts[lot_id].block_number, facts[lot_id].tx_index),
+                facts[lot_id].mass_g,
+                facts[lot_id].remaining_g,
+                tuple(acceptances[lot_id]),
+                tuple(sorted(mass_changes[lot_id], key=lambda change: change.at)),
+            )
+            for lot_id in left
+        ]
 
     def site_account(
-        self, site: str, from_block: int, to_block: int, period: Period | None, tolerance_ppm: int
+        self,
+        site: str,
+        from_block: int,
+        to_block: int,
+        period: Period | None,
+        tolerance_ppm: int,
+        roles: SiteRoles,
     ) -> SiteAccount:
         """The site's account over the blocks, with every stock count recorded in them compared
         with the book stock just before the count's transaction."""
-        balance = self.mass_balance(site, from_block, to_block)
+        balance = self.mass_balance(site, from_block, to_block, roles)
         counts = StockCount.__table__
         with self._connect() as connection:
             rows = connection.execute(
@@ -549,10 +667,12 @@ class ReadQueries:
                 .where(counts.c.site == site, *_between(counts.c.block_number, from_block, to_block))
                 .order_by(counts.c.block_number, counts.c.tx_index, counts.c.log_index)
             ).all()
+            outside = self._custody_left(connection, site, roles) if rows else []
             checks = tuple(
                 StockCheck(
                     counted_g=row.counted_g,
-                    book_g=self._stock_before(connection, site, row.block_number, row.tx_index),
+                    book_g=self._stock_before(connection, site, row.block_number, row.tx_index)
+                    - outside_stock(outside, (row.block_number, row.tx_index)),
                     counted_at=row.counted_at,
                     counted_by=row.counted_by,
                     record_hash=row.record_hash,
@@ -565,7 +685,7 @@ class ReadQueries:
 
     @staticmethod
     def _stock_before(connection: Connection, site: str, block: int, tx_index: int) -> int:
-        """The site's book stock after every transaction before (block, tx_index)."""
+        """What every lot of the site held after every transaction before (block, tx_index)."""
         site_lot = select(lots.c.lot_id).where(lots.c.site == site)
 
         def total(column: Any, table: Any, *where: ColumnElement[bool]) -> int:
@@ -604,38 +724,6 @@ class ReadQueries:
         with self._connect() as connection:
             block: int | None = connection.scalar(select(ChainMirror.deployment_block))
             return block
-
-    @staticmethod
-    def _handed_over(connection: Connection, site: str, first: int, last: int) -> tuple[int, int]:
-        """Accepted handovers of the site's lots in the period, and the mass each lot held then
-        (its mass, less what transactions before the acceptance consumed, plus their corrections)."""
-        before = tuple_(moves.c.block_number, moves.c.tx_index)
-        consumed = (
-            select(func.coalesce(func.sum(inputs.c.mass_g), 0))
-            .where(
-                inputs.c.lot_id == moves.c.lot_id, tuple_(inputs.c.block_number, inputs.c.tx_index) < before
-            )
-            .scalar_subquery()
-        )
-        adjusted = (
-            select(func.coalesce(func.sum(corrections.c.adjustment_g), 0))
-            .where(
-                corrections.c.lot_id == moves.c.lot_id,
-                tuple_(corrections.c.block_number, corrections.c.tx_index) < before,
-            )
-            .scalar_subquery()
-        )
-        row = connection.execute(
-            select(func.count(), func.coalesce(func.sum(lots.c.mass_g - consumed + adjusted), 0))
-            .select_from(moves)
-            .join(lots, lots.c.lot_id == moves.c.lot_id)
-            .where(
-                lots.c.site == site,
-                moves.c.action == "accepted",
-                *_between(moves.c.block_number, first, last),
-            )
-        ).one()
-        return int(row[1]), int(row[0])
 
 
 class RequestReads(ReadQueries):

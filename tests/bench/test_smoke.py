@@ -72,6 +72,10 @@ SCRIPTS: dict[str, tuple[set[str], list[pytest.MarkDecorator]]] = {
         },
         [pytest.mark.anvil],
     ),
+    "pages.py": (
+        {"origins", "lineage_lots", "lots", "target_ms", "sqlite", "postgresql"},
+        [pytest.mark.anvil, pytest.mark.postgres],
+    ),
     "query.py": ({"lots", "lineage_edges", "sqlite", "postgresql"}, [pytest.mark.postgres]),
 }
 

@@ -32,11 +32,9 @@ COUNTED_G = 860_000_000
 FLOWS = (
     ("opening_g", "Opening stock", "기초 재고"),
     ("extracted_g", "Extracted", "채굴"),
-    ("received_g", "Received from other sites", "타 현장에서 반입"),
-    ("transformed_in_g", "Transformed in", "가공 산출(반입)"),
+    ("received_g", "Received from elsewhere", "외부에서 반입"),
     ("closing_g", "Closing stock", "기말 재고"),
-    ("transformed_out_g", "Transformed out (processed)", "가공 투입(반출)"),
-    ("lost_g", "Losses", "손실"),
+    ("lost_g", "Process losses", "가공 손실"),
 )
 
 

@@ -14,9 +14,12 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from provenance.bootstrap import build_services
+from provenance.chain.logsource import RpcLogSource
 from provenance.chain.outbox import OutboxWorker
 from provenance.cli.main import app
+from provenance.index import Indexer
 from provenance.index.db import make_engine
+from provenance.index.epcis_models import RecordTime
 from provenance.index.leases import Leases
 from provenance.index.write_models import ApiCredential, Operation
 from tests.dbs import postgres_database
@@ -42,11 +45,25 @@ def counts(url: str) -> tuple[int, int]:
         engine.dispose()
 
 
+def record_times(url: str) -> list[tuple[int, int]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(RecordTime.number, RecordTime.recorded_ms).order_by(RecordTime.number)
+            )
+            return [(int(number), int(recorded)) for number, recorded in rows]
+    finally:
+        engine.dispose()
+
+
 def test_tokens_and_operations_move_from_sqlite_to_postgresql(tmp_path: Path) -> None:
     running = start_stack(tmp_path, "MOVE")
     stack = next(running)
     before = [stack.write("/v1/lots", stack.operator, lot_body(f"MOVE-{n}"))["id"] for n in range(3)]
     sqlite_url = stack.settings.effective_database_url
+    source = RpcLogSource(stack.w3, stack.services.deployment.registry)
+    Indexer(stack.services.engine, source, stack.services.deployment).sync()
     running.close()  # serve stopped: the worker is gone
 
     with postgres_database() as postgres_url:
@@ -54,6 +71,8 @@ def test_tokens_and_operations_move_from_sqlite_to_postgresql(tmp_path: Path) ->
 
         assert code == 0, output
         assert counts(postgres_url) == counts(sqlite_url)
+        # the index came along, with when each block was recorded (not when it was moved)
+        assert record_times(postgres_url) == record_times(sqlite_url) != []
         assert "api_credentials: 4" in output
         settings = stack.settings.model_copy(update={"database_url": postgres_url})
         services = build_services(settings, w3=stack.w3)

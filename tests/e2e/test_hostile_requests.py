@@ -776,6 +776,128 @@ CASES: list[Hostile] = [
     Hostile("traversal-period", 422, "period", get(f"/v1/sites/{SITE}/mass-balance", period=TRAVERSAL)),
     Hostile("sql-tolerance", 422, "tolerance", get(f"/v1/sites/{SITE}/mass-balance", tolerance=SQL)),
     Hostile("sql-epcis-from", 422, "from", get("/v1/epcis/events", **{"from": SQL})),
+    # ---------------------------------------------------------------- corrections and stock counts
+    Hostile(
+        "correction-sql-lot",
+        422,
+        "lot_id",
+        post(
+            "/v1/corrections",
+            {"lot_id": SQL, "reason": "incorrect_data", "adjustment_g": -1, "record_hash": digest("c")},
+        ),
+    ),
+    Hostile(
+        "correction-reason-unknown",
+        422,
+        "reason",
+        post(
+            "/v1/corrections",
+            lambda w: {"lot_id": w.held, "reason": DROP, "adjustment_g": -1, "record_hash": digest("c")},
+        ),
+    ),
+    Hostile(
+        "correction-overflow",
+        422,
+        "adjustment_g",
+        post(
+            "/v1/corrections",
+            lambda w: {
+                "lot_id": w.held,
+                "reason": "incorrect_data",
+                "adjustment_g": -(2**255),
+                "record_hash": digest("c"),
+            },
+        ),
+    ),
+    Hostile(
+        "correction-float",
+        422,
+        "adjustment_g",
+        post(
+            "/v1/corrections",
+            lambda w: {
+                "lot_id": w.held,
+                "reason": "incorrect_data",
+                "adjustment_g": -1.5,
+                "record_hash": digest("c"),
+            },
+        ),
+    ),
+    Hostile(
+        "correction-extra-field",
+        422,
+        "custodian",
+        post(
+            "/v1/corrections",
+            lambda w: {
+                "lot_id": w.held,
+                "reason": "incorrect_data",
+                "adjustment_g": -1,
+                "record_hash": digest("c"),
+                "custodian": SQL,
+            },
+        ),
+    ),
+    Hostile(
+        "correction-no-token",
+        401,
+        "",
+        post(
+            "/v1/corrections",
+            lambda w: {
+                "lot_id": w.held,
+                "reason": "incorrect_data",
+                "adjustment_g": -1,
+                "record_hash": digest("c"),
+            },
+            who=None,
+        ),
+    ),
+    Hostile(
+        "stock-count-traversal-site",
+        422,
+        "site",
+        post(
+            "/v1/stock-counts",
+            {"site": TRAVERSAL, "counted_g": 1, "counted_at": EXTRACTED_AT, "record_hash": digest("s")},
+        ),
+    ),
+    Hostile(
+        "stock-count-over-uint96",
+        422,
+        "counted_g",
+        post(
+            "/v1/stock-counts",
+            {"site": SITE, "counted_g": UINT96_OVER, "counted_at": EXTRACTED_AT, "record_hash": digest("s")},
+        ),
+    ),
+    Hostile(
+        "stock-count-time-overflow",
+        422,
+        "counted_at",
+        post(
+            "/v1/stock-counts",
+            {"site": SITE, "counted_g": 1, "counted_at": 2**64, "record_hash": digest("s")},
+        ),
+    ),
+    Hostile(
+        "stock-count-sql-hash",
+        422,
+        "record_hash",
+        post(
+            "/v1/stock-counts", {"site": SITE, "counted_g": 1, "counted_at": EXTRACTED_AT, "record_hash": SQL}
+        ),
+    ),
+    Hostile(
+        "stock-count-not-registrar",
+        403,
+        "registrar of site",
+        post(
+            "/v1/stock-counts",
+            {"site": SITE, "counted_g": 1, "counted_at": EXTRACTED_AT, "record_hash": digest("s")},
+            who="buyer",
+        ),
+    ),
 ]
 
 

@@ -14,6 +14,8 @@ import io
 import json
 import re
 import socket
+import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from decimal import Decimal
@@ -185,16 +187,14 @@ def test_with_the_chain_node_down_the_page_shows_the_facts_and_says_it_could_not
     assert "Could not verify" in client.get("/lots/X1?lang=en").text
 
 
-def test_when_the_index_disagrees_with_the_chain_the_page_says_verification_failed(
-    http: TestClient, stack: PageStack
-) -> None:
+def test_when_the_index_disagrees_with_the_chain_the_page_says_verification_failed(stack: PageStack) -> None:
     def set_mass(grams: int) -> None:
         with stack.engine.begin() as connection:
             connection.execute(text("UPDATE lots SET mass_g = :g WHERE lot_id = 'A2'"), {"g": grams})
 
     set_mass(2_500)
     try:
-        html = http.get("/lots/X1").text
+        html = app_with(stack).get("/lots/X1").text  # a first view: nothing kept yet
     finally:
         set_mass(2_000)
 
@@ -204,7 +204,35 @@ def test_when_the_index_disagrees_with_the_chain_the_page_says_verification_fail
     assert "massG" in row
     assert "2500" in row
     assert "2000" in row
-    assert verdict_of(http.get("/lots/X1").text) == "verified"
+    assert verdict_of(app_with(stack).get("/lots/X1").text) == "verified"
+
+
+def test_a_verdict_is_kept_for_its_block_and_checked_again_once_the_index_moves(stack: PageStack) -> None:
+    def set_mass(grams: int) -> None:
+        with stack.engine.begin() as connection:
+            connection.execute(text("UPDATE lots SET mass_g = :g WHERE lot_id = 'A2'"), {"g": grams})
+
+    with app_with(stack) as client:
+        verdicts = client.app.state.verdicts  # type: ignore[attr-defined]
+        first = client.get("/lots/X1").text
+        assert verdict_of(first) == "verified"
+        assert verdict_of(client.get("/lots/X1").text) == "verified"
+        assert verdicts.verifications == 1, "a second view at the same block takes the kept verdict"
+
+        set_mass(2_500)
+        try:
+            stack.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            stack.index()  # the index moves on to a new block
+            assert verdict_of(client.get("/lots/X1").text) == "verified", (
+                "the kept verdict, while it is checked"
+            )
+            deadline = time.monotonic() + 30
+            while verdicts.verifications < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert verdicts.verifications == 2, "checked again in the background"
+            assert verdict_of(client.get("/lots/X1").text) == "failed"
+        finally:
+            set_mass(2_000)
 
 
 def test_with_a_block_explorer_configured_facts_link_to_it(stack: PageStack) -> None:
@@ -514,3 +542,25 @@ def test_the_api_docs_load_their_assets_from_this_server(http: TestClient) -> No
     assert "fonts.googleapis" not in redoc.text
     assert http.get("/docs-assets/..%2Fcore.py").status_code == 404
     assert http.get("/docs-assets/core.py").status_code == 404
+
+
+def test_a_long_lineage_is_checked_in_the_background_and_the_page_reloads_itself(
+    stack: PageStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # X1's lineage holds more (the package exports its APIRouter under the module's name)
+    monkeypatch.setattr(sys.modules["api.pages.router"], "SYNC_VERIFY_MAX_LOTS", 3)
+    with app_with(stack) as client:
+        verdicts = client.app.state.verdicts  # type: ignore[attr-defined]
+        first = client.get("/lots/X1").text
+
+        assert verdict_of(first) == "checking"
+        assert '<meta http-equiv="refresh" content="5">' in first
+        assert 'data-key="A2"' in first, "the facts are there at once"
+        deadline = time.monotonic() + 30
+        while verdicts.verifications < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again = client.get("/lots/X1").text
+        assert verdict_of(again) == "verified"
+        assert 'http-equiv="refresh"' not in again
+        passport = client.get("/lots/X1/passport.pdf")  # a certificate always states a verdict
+        assert passport.status_code == 200

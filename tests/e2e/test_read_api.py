@@ -343,18 +343,21 @@ def test_the_mass_balance_of_a_site_reconciles(reads: ReadStack) -> None:
     balance = reads.get(f"/v1/sites/{SITE}/mass-balance")
 
     assert balance["extracted_g"] == 3_000
-    assert balance["received_g"] == 1_440  # B1's part of the blend X, made here from PIT-B's lot
-    assert balance["transformed_in_g"] == 400 + 600 + 2_160 + 3_600 + 1_800 + 1_700 - 1_440
-    assert balance["lost_g"] == 340
-    assert balance["transformed_out_g"] == 1_000 + 400 + 2_000 + 2_160 + 3_600 - 340
+    assert balance["received_g"] == 1_440  # B1's 1440 g, taken from PIT-B by the blend here
+    # processing at PIT-A is internal: split, merge, blend and process consume and make lots
+    assert balance["processed_g"] == 1_000 + (400 + 2_000) + (2_160 + 1_440) + 3_600
+    assert balance["produced_g"] == (400 + 600) + 2_160 + 3_600 + (1_800 + 1_700)
+    assert balance["lost_g"] == 240 + 100
+    assert balance["shipped_g"] == 1_800  # X1, accepted by the buyer; X2 is only offered
+    assert balance["shipments"] == 1
     assert balance["corrected_g"] == -100
-    assert balance["closing_g"] == 500 + 1_800 + 1_700
+    assert balance["closing_g"] == 500 + 1_700  # S2 and X2: X1's custody left the site
     assert balance["opening_g"] == 0
     assert balance["reconciles"] is True
-    assert (balance["handed_over_g"], balance["handovers"]) == (1_000 + 2_000 + 1_800, 3)
 
     other = reads.get(f"/v1/sites/{OTHER_SITE}/mass-balance")
-    assert (other["extracted_g"], other["transformed_out_g"], other["closing_g"]) == (3_000, 1_440, 1_560)
+    assert (other["extracted_g"], other["shipped_g"], other["closing_g"]) == (3_000, 1_440, 1_560)
+    assert other["transferred_g"] == 1_440
     assert other["reconciles"] is True
 
 

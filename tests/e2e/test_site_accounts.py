@@ -8,6 +8,15 @@ no test may depend on today's date), indexed, then read back.
     second month, day 5  merge A1 1000 + B1 1000 at PIT-A -> M 1950 (50 lost, 25 charged to each input)
                          A2 corrected by -200 g (incorrect data); a correction of -5000 g is refused
                  day 6   stock count at PIT-A: 3500 g (book 1800 + 1950 = 3750 g: -6.67 %)
+    third month, day 3   A2 (1800 g) to the processor, crushed into C1 1000 g + C2 790 g (10 lost)
+                 day 4   M (1950 g) sold: the buyer (no role) accepts it
+                 day 5   the admin corrects M by -50 g while the buyer holds it
+                 day 6   C1 sold, then the buyer hands it back and the registrar accepts it
+                 day 7   C2 corrected by +10 g by the processor
+
+The account's figures (site_balance): the site is its registrar and processor accounts; processing
+at the site is internal (A1 + B1 -> M adds B1's 1000 g, received from PIT-B, and loses 50 g);
+custody accepted by the buyer is shipped.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ class AccountStack:
     url: str
     first: Month
     second: Month
+    third: Month
 
     def account(self, site: str = SITE, **params: Any) -> dict[str, Any]:
         response = self.http.get(f"/v1/sites/{site}/mass-balance", params=params)
@@ -53,11 +63,11 @@ class AccountStack:
             body["opening_g"]
             + body["extracted_g"]
             + body["received_g"]
-            + body["transformed_in_g"]
-            - body["transformed_out_g"]
+            - body["shipped_g"]
             - body["lost_g"]
             + body["corrected_g"]
         )
+        assert body["processed_g"] == body["produced_g"] + body["lost_g"]
         return body
 
 
@@ -83,6 +93,27 @@ def build_history(c: IndexChain) -> tuple[Month, Month]:
     return first, second
 
 
+def build_third_month(c: IndexChain, second: Month) -> Month:
+    """Processing into intermediate products, a sale, a correction while sold, a return."""
+    third = second.shift(1)
+    c.tester.time_travel(third.at(3))
+    c.hand_to_processor("A2")
+    c.transform(TransformKind.PROCESS, [("A2", 1_800)], [("C1", 1_000), ("C2", 790)], 10)
+    c.tester.time_travel(third.at(4))
+    c.client.hand_over(c.processor, ["M"], c.buyer)
+    c.client.accept_handover(c.buyer, ["M"])
+    c.tester.time_travel(third.at(5))
+    c.correct(c.admin, "M", CorrectionReason.INCORRECT_DATA, -50)
+    c.tester.time_travel(third.at(6))
+    c.client.hand_over(c.processor, ["C1"], c.buyer)
+    c.client.accept_handover(c.buyer, ["C1"])
+    c.client.hand_over(c.buyer, ["C1"], c.registrar)
+    c.client.accept_handover(c.registrar, ["C1"])
+    c.tester.time_travel(third.at(7))
+    c.correct(c.processor, "C2", CorrectionReason.INCORRECT_DATA, 10)
+    return third
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def accounts(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -92,13 +123,14 @@ def accounts(
         upgrade(url)
         chain = IndexChain.fresh()
         first, second = build_history(chain)
+        third = build_third_month(chain, second)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         chain.deployment.save(settings.deployment_path)
         services = build_services(settings, w3=chain.w3)
         engine = make_engine(url)
         try:
             chain.indexer(engine).sync()
-            yield AccountStack(chain, TestClient(create_app(services)), url, first, second)
+            yield AccountStack(chain, TestClient(create_app(services)), url, first, second, third)
         finally:
             engine.dispose()
             services.close()
@@ -119,22 +151,23 @@ def test_a_month_opens_with_the_last_months_closing_and_reconciles(accounts: Acc
     assert first_month["ends_at"] == accounts.second.at(1, 0)
     assert second_month["opening_g"] == first_month["closing_g"]
     assert second_month["extracted_g"] == 0
-    assert second_month["received_g"] == 975  # B1's part of M, made here from PIT-B's lot
-    assert second_month["transformed_in_g"] == 975
-    assert second_month["transformed_out_g"] == 975
-    assert second_month["lost_g"] == 25
+    assert second_month["received_g"] == 1_000  # B1's 1000 g, taken from PIT-B by the merge here
+    assert (second_month["processed_g"], second_month["produced_g"]) == (1_000 + 1_000, 1_950)
+    assert second_month["lost_g"] == 50  # the merge's whole loss, declared here
+    assert second_month["shipped_g"] == 0  # the processor is the site's own
     assert second_month["corrected_g"] == -200
     assert second_month["closing_g"] == 1_800 + 1_950
     assert second_month["reconciles"] is True
     assert next(line["key"] for line in second_month["lines"]) == "opening_g"
 
     other = accounts.account(OTHER_SITE, period=accounts.second.name)
-    assert (other["opening_g"], other["transformed_out_g"], other["lost_g"], other["closing_g"]) == (
+    assert (other["opening_g"], other["shipped_g"], other["lost_g"], other["closing_g"]) == (
         3_000,
-        975,
-        25,
+        1_000,  # B1's 1000 g went into PIT-A's merge
+        0,
         2_000,
     )
+    assert other["transferred_g"] == 1_000
     assert other["received_g"] == 0
     assert other["reconciles"]
 
@@ -145,14 +178,14 @@ def test_weeks_days_and_the_whole_history_give_the_same_movements(accounts: Acco
     everything = accounts.account()
 
     for account in (week, day):
-        assert (account["received_g"], account["lost_g"], account["corrected_g"]) == (975, 25, -200)
+        assert (account["received_g"], account["lost_g"], account["corrected_g"]) == (1_000, 50, -200)
         assert account["reconciles"]
-    assert accounts.account(period=accounts.second.day(4))["transformed_out_g"] == 0
+    assert accounts.account(period=accounts.second.day(4))["processed_g"] == 0
     assert everything["opening_g"] == 0
-    assert everything["closing_g"] == 3_750
+    assert everything["closing_g"] == 1_000 + 800  # C1 (back) and C2 (790 + 10)
     assert everything["reconciles"]
     later = accounts.second.shift(40).name
-    assert accounts.account(period=later)["closing_g"] == 3_750  # after the last block: nothing moves
+    assert accounts.account(period=later)["closing_g"] == 1_800  # after the last block: nothing moves
 
 
 def test_stock_counts_are_compared_with_the_book_within_the_tolerance(accounts: AccountStack) -> None:
@@ -198,13 +231,28 @@ def test_the_report_reads_the_index_as_a_table_or_csv(
     first_month = runner.invoke(cli, [*base, "--period", accounts.first.name])
     assert first_month.exit_code == 0, first_month.output
     assert "Closing stock" in first_month.output
-    assert "3,000 g" in first_month.output
+    assert "0.003 t" in first_month.output  # tonnes by default: A1 + A2, 3000 g
     assert "reconciles: yes" in first_month.output
+    in_grams = runner.invoke(cli, [*base, "--period", accounts.first.name, "--unit", "g"])
+    assert "3,000 g" in in_grams.output
+    in_kilograms = runner.invoke(cli, [*base, "--period", accounts.first.name, "--unit", "kg"])
+    assert "3.000 kg" in in_kilograms.output
+    bad_unit = runner.invoke(cli, [*base, "--unit", "lb"])
+    assert bad_unit.exit_code == 2
+    assert "--unit" in bad_unit.output
+
+    third = runner.invoke(cli, [*base, "--period", accounts.third.name, "--unit", "g"])
+    shipped = next(line for line in third.output.splitlines() if "Shipped" in line)
+    assert shipped.split()[0] == "-"
+    assert shipped.rstrip().endswith(" 2,950 g")
+    assert "--" not in third.output
+    assert "- -" not in third.output
+    assert "(internal: adds no stock)" in third.output
 
     second_month = runner.invoke(cli, [*base, "--period", accounts.second.name, "--format", "csv"])
     assert second_month.exit_code == 1, second_month.output  # the stock count is beyond 0.5 %
     rows = {row.split(",")[4]: row.split(",") for row in second_month.output.splitlines()[1:]}
-    assert rows["received_g"][6] == "975"
+    assert rows["received_g"][6] == "1000"
     assert rows["closing_g"][6] == "3750"
     assert rows["reconciles"][7] == "true"
 
@@ -213,7 +261,7 @@ def test_the_report_reads_the_index_as_a_table_or_csv(
 
     whole = runner.invoke(cli, [*base, "--from-block", "0", "--format", "csv"])
     assert whole.exit_code == 1
-    assert "3750" in whole.output
+    assert ",1800," in whole.output
 
     bad = runner.invoke(cli, [*base, "--period", "someday"])
     assert bad.exit_code == 2
@@ -223,3 +271,52 @@ def test_the_report_reads_the_index_as_a_table_or_csv(
     assert unknown.exit_code == 2, unknown.output
     assert "--site: no site NOPE" in unknown.output
     assert "reconciles" not in unknown.output
+
+
+def test_intermediate_products_add_no_stock(accounts: AccountStack) -> None:
+    third = accounts.account(period=accounts.third.name)
+
+    # A2 (1800 g) crushed into C1 1000 g + C2 790 g: 1800 consumed, 1790 made, 10 lost; the
+    # products are not counted again as stock or as anything received.
+    assert (third["processed_g"], third["produced_g"], third["lost_g"]) == (1_800, 1_790, 10)
+    assert third["extracted_g"] == 0
+    assert third["opening_g"] == 1_800 + 1_950
+    assert third["reconciles"], third["problems"]
+
+
+def test_shipped_lots_leave_closing_stock_and_a_return_comes_back(accounts: AccountStack) -> None:
+    third = accounts.account(period=accounts.third.name)
+
+    assert third["shipped_g"] == 1_950 + 1_000  # M sold; C1 sold (and then handed back)
+    assert third["shipments"] == 2
+    assert third["returned_g"] == 1_000
+    assert third["received_g"] == 1_000  # only C1's return: the crushing took the site's own A2
+    # M's correction (-50 g) happened while the buyer held it: not the site's; C2's +10 g is
+    assert third["corrected_g"] == 10
+    assert third["closing_g"] == 1_000 + 800
+    assert third["expected_closing_g"] == 3_750 + 1_000 - 2_950 - 10 + 10
+    assert third["reconciles"], third["problems"]
+    assert accounts.account(period=accounts.third.day(4))["shipped_g"] == 1_950
+
+
+def test_a_month_with_nothing_is_all_zero_and_reconciles(accounts: AccountStack) -> None:
+    before = accounts.account(period=accounts.first.shift(-1).name)
+    after = accounts.account(period=accounts.third.shift(1).name)
+
+    for key in (
+        "extracted_g",
+        "received_g",
+        "shipped_g",
+        "lost_g",
+        "corrected_g",
+        "processed_g",
+        "produced_g",
+    ):
+        assert before[key] == 0, key
+        assert after[key] == 0, key
+    assert (before["opening_g"], before["closing_g"]) == (0, 0)
+    assert (after["opening_g"], after["closing_g"]) == (1_800, 1_800)
+    assert before["reconciles"]
+    assert after["reconciles"]
+    assert before["problems"] == []
+    assert after["problems"] == []

@@ -3,8 +3,9 @@ mass-flow picture, in the language asked for; 4xx pages naming the parameter; th
 down (the month is mapped to blocks by the times the index stores).
 
 The history is the site-accounts one (tests/e2e/test_site_accounts.py) on eth-tester, placed in
-two consecutive months after the chain's head: in the second PIT-A receives 975 g, loses 25 g in a
-merge, corrects -200 g and counts 3,500 g against a book of 3,750 g (beyond 0.5 %).
+two consecutive months after the chain's head: in the second PIT-A receives 1,000 g (PIT-B's B1,
+taken by a merge here), loses 50 g in the merge, corrects -200 g and counts 3,500 g against a
+book of 3,750 g (beyond 0.5 %).
 """
 
 from __future__ import annotations
@@ -76,13 +77,19 @@ def mass_flow(html: str) -> ET.Element:
 
 
 def account_rows(html: str) -> dict[str, tuple[str, str]]:
-    """Each account line's tonnes and grams as the table shows them."""
+    """Each account line's mass (in the page's unit) and grams as the table shows them."""
+    return {key: (mass, grams) for key, (_, mass, grams) in signed_rows(html).items()}
+
+
+def signed_rows(html: str) -> dict[str, tuple[str, str, str]]:
+    """Each account line's sign column, mass and grams."""
     rows = re.findall(
-        r'<tr data-key="(\w+)"[^>]*>\s*<td>.*?</td>\s*<td class="num tonnes">(.*?)</td>\s*<td class="num">(.*?)</td>',
+        r'<tr data-key="(\w+)"[^>]*>\s*<td class="sign"[^>]*>(.*?)</td>\s*<td>.*?</td>\s*'
+        r'<td class="num tonnes">(.*?)</td>\s*<td class="num">(.*?)</td>',
         html,
         re.DOTALL,
     )
-    return {key: (tonnes, grams) for key, tonnes, grams in rows}
+    return {key: (sign, mass, grams) for key, sign, mass, grams in rows}
 
 
 def test_a_month_shows_the_account_its_verdict_and_the_stock_count_beyond_tolerance(stack: SiteStack) -> None:
@@ -98,17 +105,26 @@ def test_a_month_shows_the_account_its_verdict_and_the_stock_count_beyond_tolera
     assert {key: grams for key, (_, grams) in rows.items()} == {
         "opening_g": "3,000 g",
         "extracted_g": "0 g",
-        "received_g": "975 g",
-        "transformed_in_g": "975 g",
-        "transformed_out_g": "975 g",
-        "lost_g": "25 g",
-        "corrected_g": "-200 g",
+        "received_g": "1,000 g",  # B1, taken from PIT-B by the merge here
+        "shipped_g": "0 g",
+        "lost_g": "50 g",
+        "corrected_g": "200 g",
         "closing_g": "3,750 g",
-        "handed_over_g": "1,000 g",
+        "processed_g": "2,000 g",  # A1 + B1: internal, adds no stock
+        "produced_g": "1,950 g",
     }
     assert rows["closing_g"][0] == "0.004 t"
-    assert rows["lost_g"][0] == "0.000025 t"
-    assert rows["corrected_g"][0] == "-0.000200 t"
+    assert rows["lost_g"][0] == "0.000050 t"
+    assert rows["corrected_g"][0] == "0.000200 t"
+    signs = {key: sign for key, (sign, _, _) in signed_rows(html).items()}
+    assert (signs["received_g"], signs["lost_g"], signs["corrected_g"], signs["closing_g"]) == (
+        "+",
+        "−",
+        "−",
+        "=",
+    )
+    assert "-" not in rows["lost_g"][0] + rows["corrected_g"][0], "a sign shown once, in its column"
+    assert "Processing at the site (internal: adds no stock)" in html
     [count] = re.findall(r'<tr class="stock-check problem" data-within="no">.*?</tr>', html, re.DOTALL)
     assert "beyond tolerance" in count
     assert "-6.6667 %" in count
@@ -124,42 +140,38 @@ def test_the_mass_flow_picture_draws_the_account_with_the_loss_as_its_own_branch
     assert set(bands) == {
         "opening_g",
         "received_g",
-        "transformed_in_g",
         "closing_g",
         "processing",
-        "transformed_out_g",
+        "produced_g",
         "lost_g",
         "corrected_out",
-        "handed_over_g",
     }
     assert {key: int(band.get("data-grams", "")) for key, band in bands.items()} == {
         "opening_g": 3_000,
-        "received_g": 975,
-        "transformed_in_g": 975,
+        "received_g": 1_000,
         "closing_g": 3_750,
-        "processing": 1_000,
-        "transformed_out_g": 975,
-        "lost_g": 25,
+        "processing": 2_000,
+        "produced_g": 1_950,
+        "lost_g": 50,
         "corrected_out": 200,
-        "handed_over_g": 1_000,
     }
     assert bands["lost_g"].get("data-source") == "processing"
-    assert "memo" in (bands["handed_over_g"].get("class") or "")
-    into = sum(int(b.get("data-grams", "")) for b in bands.values() if b.get("data-target") == "stock")
-    out = sum(
-        int(b.get("data-grams", ""))
-        for b in bands.values()
-        if b.get("data-source") == "stock" and "memo" not in (b.get("class") or "")
+    assert (bands["produced_g"].get("data-source"), bands["produced_g"].get("data-target")) == (
+        "processing",
+        "stock",
     )
+    assert "loop" in (bands["produced_g"].get("class") or "")
+    into = sum(int(b.get("data-grams", "")) for b in bands.values() if b.get("data-target") == "stock")
+    out = sum(int(b.get("data-grams", "")) for b in bands.values() if b.get("data-source") == "stock")
     assert into == out == int(svg.get("data-throughput-g", ""))
     labels = {
         node.get("data-key"): [text.text for text in node.iter(f"{SVG}text")]
         for node in svg.iter(f"{SVG}g")
         if node.get("data-key")
     }
-    assert labels["lost_g"] == ["Losses", tonnes_text(25)]
+    assert labels["lost_g"] == ["Process losses", tonnes_text(50)]
     assert labels["closing_g"] == ["Closing stock", tonnes_text(3_750)]
-    assert labels["stock"] == ["Site stock", tonnes_text(4_950)]
+    assert labels["stock"] == ["Site stock", tonnes_text(3_000 + 1_000 + 1_950)]
 
 
 def test_the_page_comes_in_korean_and_links_the_months_around_it(stack: SiteStack) -> None:
@@ -200,7 +212,7 @@ def test_a_tolerance_changes_the_verdict_and_follows_the_month_links(stack: Site
 
     assert 'data-stock-agrees="yes"' in html
     assert "problem" not in re.findall(r'<section id="reconciles".*?</section>', html, re.DOTALL)[0]
-    assert f"period={stack.second.shift(1).name}&amp;lang=en&amp;tolerance=10%25" in html
+    assert f"period={stack.first.name}&amp;lang=en&amp;tolerance=10%25" in html
 
 
 @pytest.mark.parametrize(
@@ -211,6 +223,7 @@ def test_a_tolerance_changes_the_verdict_and_follows_the_month_links(stack: Site
         (f"/sites/{SITE}?period=" + "9" * 300, 422, "period:"),
         (f"/sites/{SITE}?tolerance=lots", 422, "tolerance:"),
         (f"/sites/{SITE}?tolerance=150%25", 422, "tolerance:"),
+        (f"/sites/{SITE}?unit=lb", 422, "unit:"),
         ("/sites/" + "A" * 40, 422, "site:"),
         ("/sites/bad%20site", 422, "site:"),
         ("/sites/NO-SUCH-SITE", 404, "site:"),
@@ -265,3 +278,28 @@ def test_a_month_without_blocks_still_shows_the_stock_it_opens_and_closes_with(
     assert account_rows(html)["closing_g"][1] == closing
     assert account_rows(html)["opening_g"][1] == closing
     assert 'data-reconciles="yes"' in html
+
+
+def test_no_link_leads_past_the_chains_latest_block(stack: SiteStack) -> None:
+    """The second month holds the history's last block: the month after it has not happened on
+    the chain (whatever the server's clock says), so it is not offered."""
+    first = page(stack, f"/sites/{SITE}?period={stack.first.name}")
+    last = page(stack, f"/sites/{SITE}?period={stack.second.name}")
+    later = page(stack, f"/sites/{SITE}?period={stack.second.shift(3).name}")
+
+    assert f'id="next-month" href="/sites/{SITE}?period={stack.second.name}' in first
+    assert 'id="next-month"' not in last
+    assert 'id="next-month"' not in later
+    assert 'id="previous-month"' in last
+
+
+def test_masses_are_in_tonnes_unless_another_unit_is_asked(stack: SiteStack) -> None:
+    period = stack.second.name
+    in_kg = account_rows(page(stack, f"/sites/{SITE}?period={period}&unit=kg"))
+    in_g = page(stack, f"/sites/{SITE}?period={period}&unit=g")
+
+    assert in_kg["closing_g"][0] == "3.750 kg"
+    assert in_kg["received_g"][0] == "1.000 kg"
+    assert account_rows(in_g)["closing_g"][0] == "3,750 g"
+    assert '<th class="num">Grams</th><th class="num">Grams</th>' in in_g
+    assert f"period={stack.first.name}&amp;lang=en&amp;unit=g" in in_g, "the links keep the unit"

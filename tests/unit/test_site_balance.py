@@ -23,13 +23,12 @@ def balance(**changes: int) -> MassBalance:
         "opening_g": 1_000,
         "extracted_g": 500,
         "received_g": 200,
-        "transformed_in_g": 300,
-        "transformed_out_g": 300,
+        "shipped_g": 0,
+        "processed_g": 300,
+        "produced_g": 280,
         "lost_g": 20,
         "corrected_g": -80,
         "closing_g": 1_600,
-        "handed_over_g": 0,
-        "handovers": 0,
     }
     figures.update(changes)
     return MassBalance(site="SH2", from_block=1, to_block=9, **figures)

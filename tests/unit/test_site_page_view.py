@@ -40,11 +40,26 @@ def test_percentages_and_problems_name_what_is_wrong() -> None:
     assert percent_text(5_000) == "0.5 %"
     assert percent_text(-66_667) == "-6.6667 %"
     assert percent_text(None) == "n/a"
-    balance = MassBalance("PIT-A", 1, 9, -10, 0, 0, 0, 0, 0, 0, 5, 0, 0)
+    balance = MassBalance(
+        "PIT-A",
+        1,
+        9,
+        opening_g=-10,
+        extracted_g=0,
+        received_g=0,
+        shipped_g=0,
+        lost_g=0,
+        corrected_g=0,
+        closing_g=5,
+        processed_g=0,
+        produced_g=0,
+    )
     account = SiteAccount.of(balance, Period.parse("2026-11"))
 
     problems = problems_of(account)
-    page = build_site_page(account, Period.parse("2026-11"), 9)
+    december = calendar.timegm((2026, 12, 1, 0, 0, 0))
+    page = build_site_page(account, Period.parse("2026-11"), 9, latest_block_time=december)
+    last = build_site_page(account, Period.parse("2026-11"), 9, latest_block_time=december - 1)
 
     assert [(problem.key, problem.line) for problem in problems] == [
         ("problem_negative", "opening_g"),
@@ -54,3 +69,27 @@ def test_percentages_and_problems_name_what_is_wrong() -> None:
     assert len(problems) == len(account.problems)
     assert {row.line.key for row in page.rows if row.problem} == {"opening_g", "closing_g"}
     assert (page.previous_month, page.next_month) == ("2026-10", "2026-12")
+    assert last.next_month is None, "the chain has not reached December"
+    assert build_site_page(account, Period.parse("2026-11"), None).next_month is None
+
+
+def test_processing_that_does_not_conserve_mass_is_a_problem_of_the_page_too() -> None:
+    balance = MassBalance(
+        "PIT-A",
+        1,
+        9,
+        opening_g=100,
+        extracted_g=0,
+        received_g=0,
+        shipped_g=0,
+        lost_g=10,
+        corrected_g=0,
+        closing_g=90,
+        processed_g=50,
+        produced_g=30,
+    )
+    account = SiteAccount.of(balance, None)
+
+    assert not account.reconciles
+    assert [problem.key for problem in problems_of(account)] == ["problem_processing"]
+    assert len(account.problems) == 1

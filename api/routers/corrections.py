@@ -1,0 +1,40 @@
+"""Corrections of lots and physical stock counts: what the registry records (`correctLot`,
+`recordStockCount`) and a person must be able to declare. Writes go through the outbox like every
+other: role, validation, idempotency key, `?wait=true`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.deps import WritesDep, answer
+from api.schemas import CorrectionIn, ErrorOut, OperationOut, StockCountIn
+from provenance.domain.operations import OperationKind
+
+router = APIRouter(
+    tags=["corrections"],
+    responses={status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422, 429)},
+)
+
+
+@router.post(
+    "/corrections", status_code=202, response_model=OperationOut, summary="Correct a lot's recorded mass"
+)
+def correct_lot(body: CorrectionIn, writes: WritesDep) -> Response:
+    """The lot's custodian or an admin may: the chain decides (`NotCustodian`), as for handovers.
+    A correction that would leave a negative mass, or a `did_not_occur` that would not leave zero,
+    fails on chain (`InvalidCorrection`)."""
+    return answer(writes.submit_blocking(OperationKind.CORRECT_LOT, body.payload()))
+
+
+@router.post(
+    "/stock-counts", status_code=202, response_model=OperationOut, summary="Record a physical stock count"
+)
+def record_stock_count(body: StockCountIn, writes: WritesDep) -> Response:
+    """A registrar of the site (403 "registrar of site S" otherwise, checked before storing)."""
+    services = writes.services
+    return answer(
+        writes.submit_blocking(
+            OperationKind.RECORD_STOCK_COUNT, body.payload(), role=lambda: services.roles.registrar(body.site)
+        )
+    )
