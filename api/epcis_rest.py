@@ -29,7 +29,7 @@ from provenance.epcis_query import (
     EventQuery,
     ListPage,
     Negotiated,
-    NoSuchResourceException,
+    NoSuchNameException,
     QueryParameterException,
     SecurityException,
     collection,
@@ -89,7 +89,7 @@ class EpcisRequest:
         with reads, read_connection(reads) as connection:
             page = EpcisQueries(connection).page(query, per_page=1_000)
         if not page.events:
-            raise NoSuchResourceException("no event with this eventID in this repository", "eventID")
+            raise NoSuchNameException("no event with this eventID in this repository", "eventID")
         return self.answer(query_document(page.events, int(time.time())), self.headers(reads))
 
     def locations(self, reads: Reading, per_page: int, token: str | None) -> Response:
@@ -113,7 +113,7 @@ class EpcisRequest:
     def stored(self, store: NamedQueries, name: str) -> StoredQuery:
         found = store.get(name)
         if found is None:
-            raise NoSuchResourceException(f"no query named {name!r}", "queryName")
+            raise NoSuchNameException(f"no query named {name!r}", "queryName")
         return found
 
     def query(self, store: NamedQueries, name: str) -> Response:
@@ -180,7 +180,7 @@ async def _provenance_error(_request: Request, error: Exception) -> Response:
 async def _http_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 404:
-        return problem(NoSuchResourceException("no such resource in this EPCIS repository"))
+        return problem(NoSuchNameException("no such resource in this EPCIS repository"))
     return Response(
         json.dumps({"type": "about:blank", "title": str(error.detail), "status": error.status_code}),
         status_code=error.status_code,
@@ -209,7 +209,7 @@ def discovery(request: Request) -> Response:
             methods |= set(getattr(route, "methods", None) or ())
     methods.discard("HEAD")
     if methods == {"OPTIONS"}:
-        raise NoSuchResourceException("no such resource in this EPCIS repository")
+        raise NoSuchNameException("no such resource in this EPCIS repository")
     order = ["OPTIONS", "GET", "POST", "DELETE"]
     allow = ", ".join(sorted(methods, key=lambda method: order.index(method) if method in order else 9))
     return Response(status_code=204, headers={"Allow": allow, **response_headers()})

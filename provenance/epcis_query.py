@@ -8,7 +8,7 @@ Plain Python: the SQL lives in `provenance.index.epcis_queries`, the HTTP in `ap
     ├── QueryParameterException (ValueError)    400: a parameter unknown, malformed or unsupported
     ├── ValidationException (ValueError)        400: a request body that is not a query definition
     ├── SecurityException                       401/403: a named query's owner only
-    ├── NoSuchResourceException (LookupError)   404: an event, a query or a resource that is not there
+    ├── NoSuchNameException (LookupError)   404: an event, a query or a resource that is not there
     ├── NotAcceptableException                  406: a media type or version this server does not speak
     ├── ResourceAlreadyExistsException          409: a named query of that name exists
     └── UnsupportedMediaTypeException           415: a query definition that is not JSON
@@ -103,8 +103,8 @@ class SecurityException(EpcisException):
     status, kind, title = 403, "SecurityException", "Not allowed"
 
 
-class NoSuchResourceException(EpcisException, LookupError):
-    status, kind, title = 404, "NoSuchResourceException", "Resource not found"
+class NoSuchNameException(EpcisException, LookupError):
+    status, kind, title = 404, "NoSuchNameException", "Resource not found"
 
 
 class NotAcceptableException(EpcisException):
@@ -458,7 +458,7 @@ def event_id_of(path: str, parameters: Parameters) -> str:
     versions = [value for name, value in parameters if name == "ver"]
     event_id = path + "".join(f"?ver={value}" for value in versions[:1])
     if not _is_uri(event_id):
-        raise NoSuchResourceException(f"{event_id!r} is not an eventID (a URI)", "eventID")
+        raise NoSuchNameException(f"{event_id!r} is not an eventID (a URI)", "eventID")
     return event_id
 
 
@@ -467,7 +467,7 @@ def event_type_of(path: str) -> str:
     (a URI, which no event of ours has); 404 for anything else."""
     if path in EVENT_TYPES or _is_uri(path):
         return path
-    raise NoSuchResourceException(f"{path!r} is not an EPCIS event type", "eventType")
+    raise NoSuchNameException(f"{path!r} is not an EPCIS event type", "eventType")
 
 
 def vocabulary_word(value: str, web: str, urn: str) -> str:

@@ -9,8 +9,6 @@ one), 2 for bad arguments, an unreachable node, no registry at the address or an
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -22,23 +20,6 @@ from provenance.errors import ProvenanceError
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
-
-
-class _StderrProgress:
-    """One line per phase change, then at most one every half second: fine in a log or a terminal."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-        self._phase = ""
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if phase == self._phase and now - self._last < 0.5 and done < total:
-            return
-        self._phase, self._last = phase, now
-        unit = "blocks" if phase == "rebuild" else "lots"
-        percent = 100 * done // total if total else 100
-        print(f"{phase}: {done:,}/{total:,} {unit} ({percent}%)", file=sys.stderr, flush=True)
 
 
 def audit(
@@ -66,6 +47,7 @@ def audit(
     from provenance.audit.service import audit as run_audit
     from provenance.chain.connection import connect, is_address
     from provenance.cli.chain_defaults import default_database, resolve_chain_target
+    from provenance.cli.progress import ProgressReport
 
     target = resolve_chain_target(rpc, registry, announce=not quiet)
     rpc, registry = target.rpc, target.registry
@@ -80,7 +62,15 @@ def audit(
     try:
         if not w3.is_connected():
             _fail(f"--rpc: no node answers at {rpc}")
-        result = run_audit(w3, registry, database_url=database, progress=None if quiet else _StderrProgress())
+        with ProgressReport(terminal=False if quiet else None) as shown:
+            result = run_audit(
+                w3,
+                registry,
+                database_url=database,
+                progress=None
+                if quiet
+                else lambda phase, done, total: shown(phase, done, total, _unit(phase)),
+            )
     except ProvenanceError as error:
         _fail(str(error))
     if report is not None:
@@ -89,3 +79,7 @@ def audit(
     if report is not None:
         typer.echo(f"report written to {report}")
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _unit(phase: str) -> str:
+    return "blocks" if phase == "rebuild" else "lots"

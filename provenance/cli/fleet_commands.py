@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
@@ -159,6 +159,7 @@ def ingest_trips(
 ) -> None:
     """Validate trip records and register them as device-attested lots, in batches, skipping those
     already registered; prints a summary (JSON) and every rejected record with its reason."""
+    from provenance.cli.progress import ProgressReport
     from provenance.domain.site_balance import parse_tolerance
     from provenance.ingest import HttpApi, TripIngest
 
@@ -177,16 +178,24 @@ def ingest_trips(
         say=lambda text: typer.echo(text, err=True),
     )
     try:
-        if source == "-":
-            run.feed(utf8_lines(sys.stdin.buffer, "stdin"))
-        else:
-            with open(source, "rb") as handle:  # checked whole first: a bad byte sends nothing
-                for _ in utf8_lines(handle, source):
-                    pass
-                handle.seek(0)
-                run.feed(utf8_lines(handle, source))
-        summary = run.finish()
+        with ProgressReport() as report:
+            if source == "-":
+                run.feed(_reported(utf8_lines(sys.stdin.buffer, "stdin"), None, report))
+            else:
+                with open(source, "rb") as handle:  # checked whole first: a bad byte sends nothing
+                    total = sum(1 for _ in utf8_lines(handle, source))
+                    handle.seek(0)
+                    run.feed(_reported(utf8_lines(handle, source), total, report))
+            summary = run.finish()
     except ProvenanceError as error:
         _fail(str(error))
     typer.echo(json.dumps(summary.counts(), indent=1))
     raise typer.Exit(summary.exit_code)
+
+
+def _reported(
+    lines: Iterable[str], total: int | None, report: Callable[[str, int, int | None, str], None]
+) -> Iterator[str]:
+    for number, line in enumerate(lines, start=1):
+        yield line
+        report("trip records", number, total, "lines")

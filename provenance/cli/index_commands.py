@@ -96,6 +96,7 @@ def index(
     from provenance.bootstrap import connect
     from provenance.chain.deployment import Deployment
     from provenance.chain.logsource import RpcLogSource
+    from provenance.cli.progress import ProgressReport
     from provenance.config import Settings
     from provenance.index.db import check_current, describe, make_engine
     from provenance.index.indexer import Indexer
@@ -116,7 +117,8 @@ def index(
         indexer = Indexer(engine, RpcLogSource(w3, deployment.registry), deployment, confirmations=depth)
         for caught in (signal.SIGINT, signal.SIGTERM):
             signal.signal(caught, lambda *_: stop.set())
-        result = indexer.sync(stop)
+        with ProgressReport() as report:
+            result = indexer.sync(stop, lambda done, total: report("backfill", done, total, "blocks"))
         typer.echo(
             f"indexed {result.blocks} blocks and {result.events} events into {describe(engine)}; "
             f"cursor at block {result.head}" + (f" ({result.reorgs} reorgs undone)" if result.reorgs else "")

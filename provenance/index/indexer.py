@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -114,9 +114,12 @@ class Indexer:
 
     # ---------------------------------------------------------------- public
 
-    def sync(self, stop: threading.Event | None = None) -> SyncResult:
+    def sync(
+        self, stop: threading.Event | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> SyncResult:
         """Indexes everything up to the current safe head (undoing reorgs on the way) and returns;
-        or returns early, between two ranges, once `stop` is set."""
+        or returns early, between two ranges, once `stop` is set. `progress` is told, after each
+        range, how many of the registry's blocks up to the safe head are indexed, and how many there are."""
         self._prepare()
         blocks = events = reorgs = rolled_back = failures = 0
         while True:
@@ -146,11 +149,15 @@ class Indexer:
             blocks += step[0]
             events += step[1]
             failures = 0
+            if progress is not None:
+                first = self.deployment.block_number
+                progress(min(step[2], safe.number) - first + 1, safe.number - first + 1)
         head = cursor.number if cursor is not None else self.deployment.block_number - 1
         return SyncResult(blocks, events, head, reorgs, rolled_back)
 
-    def _step(self, cursor: Cursor | None, safe: BlockRef) -> tuple[int, int] | None:
-        """Indexes the next range: returns (blocks, events), or None when there is nothing new."""
+    def _step(self, cursor: Cursor | None, safe: BlockRef) -> tuple[int, int, int] | None:
+        """Indexes the next range: returns (blocks, events, the range's last block), or None when
+        there is nothing new."""
         if cursor is None:
             if safe.number < self.deployment.block_number:
                 return None
@@ -164,7 +171,7 @@ class Indexer:
         to_block = min(start.number + self._span, safe.number)
         events = self._index_range(before, start, to_block, safe.number)
         self._adapt_span(events)
-        return to_block - start.number, events
+        return to_block - start.number, events, to_block
 
     def follow(self, stop: threading.Event, poll_s: float = 1.0) -> None:
         """Syncs, then polls for new heads every `poll_s` seconds until `stop` is set.

@@ -352,10 +352,8 @@ def test_an_unknown_event_id_is_no_such_resource(stack: QueryStack) -> None:
     response = stack.get(f"/events/{quote(missing, safe='')}")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["type"] == "epcisException:NoSuchResourceException"
-    assert (
-        stack.get("/eventTypes/NoSuchEvent/events").json()["type"] == "epcisException:NoSuchResourceException"
-    )
+    assert response.json()["type"] == "epcisException:NoSuchNameException"
+    assert stack.get("/eventTypes/NoSuchEvent/events").json()["type"] == "epcisException:NoSuchNameException"
     assert stack.get("/nothing/here").status_code == 404
 
 

@@ -97,8 +97,9 @@ def test_a_simulated_shift_is_piped_into_ingest_once(tmp_path: Path) -> None:
         assert account["extracted_g"] == registered_g
         assert account["reconciles"] is True
         report = run_cli(
-            "report", "mass-balance", "--site", "SH2", "--from", str(first), "--to", str(last), env=env
-        )
+            "report", "mass-balance", "--site", "SH2", "--from", str(first), "--to", str(last), "--unit", "g",
+            env=env,
+        )  # fmt: skip
         assert report.returncode == 0, report.stdout + report.stderr
         assert f"{registered_g:,} g" in report.stdout
     finally:
