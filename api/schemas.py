@@ -9,14 +9,17 @@ names the same field paths, before anything is stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from provenance.domain.assay_certificate import CertificateCheck, CertificateStatus
 from provenance.domain.operations import MAX_BATCH_LOTS, OperationView
 from provenance.domain.site_balance import SiteAccount, StockCheck
 from provenance.domain.trace import (
+    AssayFact,
     Descendant,
     Descendants,
     LotDetail,
@@ -232,16 +235,73 @@ _ASSAY_EXAMPLE: dict[str, JsonValue] = {
 }
 
 
-class AssayIn(Request):
-    """Exactly the fields the lab signs (EIP-712 type `Assay` of domain OreLotRegistry v1)."""
+_COAL_ANALYTES_EXAMPLE: list[JsonValue] = [
+    {"analyte": "ash", "value": "24.8", "unit": "%", "method": "ISO 1171, air-dried"},
+    {"analyte": "gross_calorific_value", "value": "5710", "unit": "kcal/kg", "method": "ISO 1928, air-dried"},
+]
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_ASSAY_EXAMPLE]})
+
+class AnalyteIn(Request):
+    """One result of the assay; the list becomes the certificate whose SHA-256 the lab signs."""
+
+    analyte: str = Field(
+        min_length=1,
+        max_length=32,
+        description="A coal property (total_moisture, moisture, ash, volatile_matter, fixed_carbon, "
+        "total_sulphur, gross_calorific_value, net_calorific_value) or an element symbol (Fe, Cu, Au).",
+    )
+    value: str = Field(
+        min_length=1,
+        max_length=40,
+        description='A decimal as text, as the lab reports it ("24.80"), never a JSON number.',
+    )
+    unit: str = Field(min_length=1, max_length=8, description="%, kcal/kg, MJ/kg, ppm or g/t.")
+    method: str = Field(
+        min_length=1, max_length=64, description='The standard and basis, e.g. "ISO 1171, air-dried".'
+    )
+
+
+class AssayIn(Request):
+    """The fields the lab signs (EIP-712 type `Assay` of domain OreLotRegistry v1), and optionally
+    the analytes whose certificate's SHA-256 is `certificate_hash`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                _ASSAY_EXAMPLE,
+                {
+                    **_ASSAY_EXAMPLE,
+                    "grade_ppm": 661_000,
+                    "method": "ISO-17246",
+                    "certificate_hash": None,
+                    "analytes": _COAL_ANALYTES_EXAMPLE,
+                },
+            ]
+        }
+    )
 
     lot_id: Label
     grade_ppm: GradePpm
     method: Label = Field(description="The assay method as a label, e.g. XRF, FA-AAS.")
-    certificate_hash: Hash32 = Field(description="SHA-256 of the lab's certificate, 0x-hex.")
+    certificate_hash: Hash32 | None = Field(
+        default=None,
+        description="SHA-256 of the lab's certificate, 0x-hex. With `analytes`, leave it out (the "
+        "server fills in the hash of their certificate) or give exactly that hash; without, required.",
+    )
     assayed_at: UnixSeconds
+    analytes: list[AnalyteIn] | None = Field(
+        default=None,
+        max_length=32,
+        description="The results a buyer reads, each committed on chain by the certificate hash the "
+        "lab signs (docs/api.md, 'Assay certificates'); the certificate is stored and downloadable.",
+    )
+
+    def signed_fields(self) -> dict[str, Any]:
+        """The assay as the lab signs it and the outbox sends it (the analytes travel as their hash)."""
+        return self.model_dump(mode="json", exclude={"analytes"})
+
+    def analyte_items(self) -> list[dict[str, Any]]:
+        return [analyte.model_dump() for analyte in self.analytes or ()]
 
 
 class SignedAssayIn(Request):
@@ -255,7 +315,7 @@ class SignedAssayIn(Request):
     signature: str = Field(pattern=SIGNATURE, description="65-byte EIP-712 signature (r, s, v) as 0x-hex.")
 
     def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return {"assay": self.assay.signed_fields(), "signature": self.signature}
 
 
 class SignedAssayOut(BaseModel):
@@ -548,6 +608,40 @@ class LotOut(FromDomain):
     created: CoordinatesOut = Field(description="Coordinates of the LotRegistered or LotCreated event.")
 
 
+class AnalyteOut(FromDomain):
+    analyte: str
+    value: str = Field(description="Decimal text, exactly as certified.")
+    unit: str
+    method: str
+
+
+CertificateStatusName = Literal["matches", "not_held", "does_not_match", "not_a_certificate"]
+
+
+class AssayCertificateOut(BaseModel):
+    """What this server holds under the assay's certificate hash, checked against that hash."""
+
+    status: CertificateStatusName = Field(
+        description="matches: the held certificate hashes to the on-chain certificate hash (its "
+        "analytes follow); not_held: certificate not held here; does_not_match: the held file does not "
+        "match the chain (no analytes are shown); not_a_certificate: the held file is what the chain "
+        "committed, but not a certificate of analytes (a PDF, say)."
+    )
+    message: str
+    analytes: list[AnalyteOut] | None = Field(
+        description="Only when status is matches: every value committed by the hash the lab signed."
+    )
+    url: str | None = Field(description="Where the held file downloads (any valid token).")
+
+
+_CERTIFICATE_MESSAGES: dict[CertificateStatusName, str] = {
+    "matches": "certificate held here; its SHA-256 equals the certificate hash the lab signed on chain",
+    "not_held": "certificate not held here",
+    "does_not_match": "certificate does not match the chain",
+    "not_a_certificate": "the file held under this hash is not an assay certificate of this lot",
+}
+
+
 class AssayFactOut(FromDomain):
     lab: str
     grade_ppm: int
@@ -556,6 +650,25 @@ class AssayFactOut(FromDomain):
     assayed_at: int
     submitter: str
     coordinates: CoordinatesOut
+    certificate: AssayCertificateOut | None = None
+
+    @classmethod
+    def with_certificate(cls, assay: AssayFact, check: CertificateCheck | None) -> AssayFactOut:
+        out = cls.of(assay)
+        if check is None:
+            return out
+        status: CertificateStatusName = check.status.value
+        out.certificate = AssayCertificateOut(
+            status=status,
+            message=_CERTIFICATE_MESSAGES[status],
+            analytes=[AnalyteOut.of(analyte) for analyte in check.analytes]
+            if check.status is CertificateStatus.MATCHES
+            else None,
+            url=None
+            if check.status is CertificateStatus.NOT_HELD
+            else "/v1/documents/" + assay.certificate_hash.lower().removeprefix("0x"),
+        )
+        return out
 
 
 class AnchoredDocumentOut(FromDomain):
@@ -628,10 +741,17 @@ class LotDetailOut(LotOut):
     )
 
     @classmethod
-    def of_detail(cls, detail: LotDetail) -> LotDetailOut:
+    def of_detail(
+        cls, detail: LotDetail, certificates: Mapping[str, CertificateCheck] | None = None
+    ) -> LotDetailOut:
+        """`certificates`: each assay's certificate hash (lower case) -> what this server holds."""
+        held = certificates or {}
         return cls(
             **LotOut.of(detail.lot).model_dump(),
-            assays=[AssayFactOut.of(assay) for assay in detail.assays],
+            assays=[
+                AssayFactOut.with_certificate(assay, held.get(assay.certificate_hash.lower()))
+                for assay in detail.assays
+            ],
             documents=[AnchoredDocumentOut.of(document) for document in detail.documents],
             pending_handover=CustodyMoveOut.of(detail.pending_offer) if detail.pending_offer else None,
             corrections=[CorrectionOut.of(correction) for correction in detail.corrections],
@@ -877,8 +997,20 @@ class DocumentAnchorOut(BaseModel):
     in_index: bool = Field(description="Whether the index shows this anchor too.")
 
 
+class CertifyingAssayOut(BaseModel):
+    """An assay whose lab signed this file's SHA-256 as its certificate hash."""
+
+    lot_id: str
+    lab: str
+    tx_hash: str
+    block_number: int
+    log_index: int
+    confirmed: bool = Field(description="Whether the chain's receipt shows the assay as the index has it.")
+
+
 class DocumentVerificationOut(BaseModel):
-    """Whether a document's SHA-256 is anchored on chain, and where."""
+    """Whether a document's SHA-256 is anchored on chain, and where; and whether it is the certificate
+    of a recorded assay."""
 
     sha256: str
     document_hash: str
@@ -889,6 +1021,11 @@ class DocumentVerificationOut(BaseModel):
         description="Anchors the index claims that the chain does not confirm (should be empty)."
     )
     checked_at_block: int
+    assays: list[CertifyingAssayOut] = Field(
+        default_factory=list,
+        description="Assays whose lab signed this hash as their certificate's (an assay certificate of "
+        "analytes is one such file; found through the index, each re-read from its receipt).",
+    )
 
 
 # ------------------------------------------------------------------------------- site accounts

@@ -1,9 +1,14 @@
 """`provenance demo`: a realistic day at the testbed, played through the running API.
 
-Three unmanned haul trucks carry run-of-mine coal from three faces of shaft 2 to the pad, one lot
-per trip, each with its weighbridge ticket; the crusher takes the morning's lots; two crushed
-lots are blended to a buyer's specification and split into two shipments; the lab assays them;
-each buyer is offered a shipment and accepts it. Accounts (registrar, processor, lab, two buyers)
+Three unmanned haul trucks carry run-of-mine anthracite (`COAL`, the commodity the testbed's table
+gives shaft 2's faces) from three faces of shaft 2 to the pad over an 8-hour shift, one lot per
+trip, each checked against the weighbridge (53 trips; one is refused because the weighbridge and
+the truck's scale disagree, so 52 truckloads are registered); the first trips of each truck get
+their weighbridge tickets anchored; the crusher takes the morning's twelve lots; the two crushed
+lots are blended to a buyer's specification and split into two shipments; the lab assays each
+shipment (ash, sulphur, moisture, volatile matter, fixed carbon and calorific value, committed on
+chain by the certificate hash it signs); each buyer is offered a shipment and accepts it. Every
+lot stays `COAL`: crushing and blending change size and mix, not the commodity. Accounts (registrar, processor, lab, two buyers)
 are made on chain first; every lot operation then goes over HTTP, as an operator's client would.
 """
 
@@ -16,9 +21,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from provenance.accounts import CreatedAccount, RoleName, create_account
@@ -31,9 +38,14 @@ from provenance.ingest import HttpApi, TripIngest
 from provenance.wording import counted
 
 SITE = "SH2"
-FACES = ("SH2-F1", "SH2-F2", "SH2-F3")
 TRUCKS = ("HT-01", "HT-02", "HT-03")
 SHIFT_HOURS = 8.0
+SHIFT_START_UTC_HOUR = 6
+SEED = 2
+ASSAY_METHOD = "ISO-17246"
+"""Proximate analysis: the on-chain grade of coal is its fixed carbon (`provenance.domain.testbed`)."""
+DAF_GCV_KCAL_KG = Decimal(8_100)
+"""Gross calorific value of the dry, ash-free coal: about 34 MJ/kg, as anthracite's is."""
 
 
 class DemoError(ProvenanceError):
@@ -101,8 +113,68 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return "0x" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
+def shift_plan(day: datetime, seed: int = SEED, fleet: str = "T") -> FleetPlan:
+    """The day's shift: three trucks from 06:00 UTC for eight hours at the site's faces."""
+    start = day.replace(hour=SHIFT_START_UTC_HOUR, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    return FleetPlan(
+        SITE, trucks=len(TRUCKS), hours=SHIFT_HOURS, start=int(start.timestamp()), seed=seed, fleet=fleet
+    )
+
+
+def kept_commodity(commodities: Iterable[str]) -> str:
+    """What a crusher or a blend of these lots makes: their one commodity (a mix of several would be a
+    process that changes it on purpose, which the demo never plays)."""
+    found = set(commodities)
+    if len(found) != 1:
+        raise DemoError(f"the inputs are not of one commodity: {sorted(found)}")
+    return found.pop()
+
+
+def mean_grade(parts: Iterable[tuple[int, int]]) -> int:
+    """The mass-weighted grade of (mass_g, grade_ppm) parts, rounded to the ppm."""
+    given = list(parts)
+    total = sum(mass for mass, _ in given)
+    return round(Fraction(sum(mass * grade for mass, grade in given), total))
+
+
+def coal_analytes(grade_ppm: int, rng: random.Random) -> tuple[int, list[dict[str, str]]]:
+    """A lab's proximate analysis of a lot of Taebaek anthracite whose fixed carbon is near
+    `grade_ppm`: (the fixed carbon it reports, in ppm; its analytes as POST /v1/assays takes them).
+
+    Ranges from Lee and Jung, "A Study on the Quality of Korean Anthracites" (J. Korean Chem. Soc.,
+    1965; about 40 collieries): moisture 4-7 %, ash 20-30 %, volatile matter 3-5 %, sulphur
+    0.2-0.5 %, calorific value 5,200-6,100 kcal/kg. Total moisture as received adds the surface
+    water of a lot stocked in the open (1.5-3 %). Fixed carbon is by difference (ISO 17246), so the
+    analytes add up to 100 % with the on-chain grade; gross calorific value follows from the dry,
+    ash-free share at DAF_GCV_KCAL_KG."""
+    tenth = Decimal("0.1")
+    moisture = Decimal(rng.uniform(4.0, 6.0)).quantize(tenth)
+    volatile = Decimal(rng.uniform(3.2, 4.8)).quantize(tenth)
+    ash = (
+        Decimal(100) - Decimal(grade_ppm) / 10_000 - moisture - volatile + Decimal(rng.gauss(0, 0.3))
+    ).quantize(tenth)
+    fixed_carbon = Decimal(100) - moisture - ash - volatile
+    total_moisture = (moisture + Decimal(rng.uniform(1.5, 3.0))).quantize(tenth)
+    sulphur = Decimal(rng.uniform(0.25, 0.45)).quantize(Decimal("0.01"))
+    gcv = (DAF_GCV_KCAL_KG * (100 - moisture - ash) / 100 + Decimal(rng.gauss(0, 40))).quantize(Decimal(10))
+    rows = (
+        ("total_moisture", total_moisture, "%", "ISO 589, as received"),
+        ("moisture", moisture, "%", "ISO 11722, air-dried"),
+        ("ash", ash, "%", "ISO 1171, air-dried"),
+        ("volatile_matter", volatile, "%", "ISO 562, air-dried"),
+        ("fixed_carbon", fixed_carbon, "%", "ISO 17246 (by difference), air-dried"),
+        ("total_sulphur", sulphur, "%", "ISO 19579, air-dried"),
+        ("gross_calorific_value", gcv, "kcal/kg", "ISO 1928, air-dried"),
+    )
+    analytes = [
+        {"analyte": name, "value": f"{value:f}", "unit": unit, "method": method}
+        for name, value, unit, method in rows
+    ]
+    return int(fixed_carbon * 10_000), analytes
+
+
 def run_demo(
-    settings: Settings, api_url: str, day: datetime, say: Callable[[str], None], seed: int = 2
+    settings: Settings, api_url: str, day: datetime, say: Callable[[str], None], seed: int = SEED
 ) -> dict[str, Any]:
     """Plays the day; returns a summary (lot ids per stage, accounts, operations)."""
     rng = random.Random(seed)
@@ -122,7 +194,7 @@ def run_demo(
         say(f"account {role_name}: {accounts[role_name].address} ({accounts[role_name].described})")
     registrar, processor = accounts["registrar"], accounts["processor"]
 
-    shift_start = day.replace(hour=6, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    shift_start = day.replace(hour=SHIFT_START_UTC_HOUR, minute=0, second=0, microsecond=0, tzinfo=UTC)
     # the trucks' scales sign each load; a fleet prefix of this run keeps its lot ids apart from
     # an earlier demo's of the same day (lot ids derive from truck and time)
     fleet = f"D{run[:4]}-"
@@ -131,14 +203,7 @@ def run_demo(
         say(f"truck {device.truck}: scale {device.device} {device.status}")
     wait_for_devices(http, settings.data_dir, SITE, len(TRUCKS), fleet)
     deployment = Deployment.load(settings.deployment_path)
-    plan = FleetPlan(
-        SITE,
-        trucks=len(TRUCKS),
-        hours=SHIFT_HOURS,
-        start=int(shift_start.timestamp()),
-        seed=seed,
-        fleet=fleet,
-    )
+    plan = shift_plan(day, seed, fleet)
     trips = list(signed_trips(plan, settings.data_dir, deployment))
     ingest = TripIngest(http, say=say)
     ingest.feed(trip_lines(iter(trips)))
@@ -148,6 +213,8 @@ def run_demo(
     registered = [signed.trip for signed in trips if signed.trip.lot_id not in rejected]
     rom_lots = [trip.lot_id for trip in registered]
     masses = {trip.lot_id: trip.mass_g for trip in registered}
+    grades = {trip.lot_id: trip.grade_ppm for trip in registered}
+    commodities = {trip.lot_id: trip.commodity for trip in registered}
     say(
         f"{counted(len(rom_lots), 'truckload')} registered from {counted(len(trips), 'trip')} ({len(rejected)} rejected)"
     )
@@ -176,6 +243,9 @@ def run_demo(
         consumed = sum(masses[lot_id] for lot_id in group)
         loss = consumed // 200  # fines and moisture: 0.5 %
         crushed_id = f"{SITE}-{stamp}-CR{half + 1}-{run}"
+        # crushing sizes the coal; the fines lost take no grade with them in this account
+        grades[crushed_id] = mean_grade((masses[lot_id], grades[lot_id]) for lot_id in group)
+        commodities[crushed_id] = kept_commodity(commodities[lot_id] for lot_id in group)
         api.post(
             "/v1/transformations",
             processor.token,
@@ -186,9 +256,9 @@ def run_demo(
                 "outputs": [
                     {
                         "lot_id": crushed_id,
-                        "commodity": "COAL-CRUSHED",
+                        "commodity": commodities[crushed_id],
                         "mass_g": consumed - loss,
-                        "grade_ppm": 640_000,
+                        "grade_ppm": grades[crushed_id],
                         "record_hash": record_hash({"crusher": "CR-1", "run": half}),
                     }
                 ],
@@ -201,6 +271,8 @@ def run_demo(
 
     blend_id = f"{SITE}-{stamp}-BLEND-{run}"
     blend_mass = sum(mass for _, mass in crushed)
+    blend_grade = mean_grade((mass, grades[lot_id]) for lot_id, mass in crushed)
+    blend_commodity = kept_commodity(commodities[lot_id] for lot_id, _ in crushed)
     api.post(
         "/v1/transformations",
         processor.token,
@@ -211,9 +283,9 @@ def run_demo(
             "outputs": [
                 {
                     "lot_id": blend_id,
-                    "commodity": "COAL-BLEND",
+                    "commodity": blend_commodity,
                     "mass_g": blend_mass,
-                    "grade_ppm": 645_000,
+                    "grade_ppm": blend_grade,
                     "record_hash": record_hash({"blend": blend_id}),
                 }
             ],
@@ -231,7 +303,7 @@ def run_demo(
             "site": SITE,
             "inputs": [{"lot_id": blend_id, "mass_g": blend_mass}],
             "outputs": [
-                {"lot_id": lot_id, "commodity": "COAL-BLEND", "mass_g": mass, "grade_ppm": 645_000,
+                {"lot_id": lot_id, "commodity": blend_commodity, "mass_g": mass, "grade_ppm": blend_grade,
                  "record_hash": record_hash({"shipment": lot_id})}
                 for lot_id, mass in zip(shipments, (first, blend_mass - first), strict=True)
             ],
@@ -243,21 +315,28 @@ def run_demo(
 
     lab = accounts["lab"]
     for lot_id in shipments:
-        certificate = f"ASSAY CERTIFICATE {lot_id}: fixed carbon 64.3 %".encode()
+        # the lab signs the hash of its certificate of analytes; the API stores the certificate
+        fixed_carbon_ppm, analytes = coal_analytes(blend_grade, rng)
         signed = api.post(
             "/v1/assays/sign",
             lab.token,
             {
                 "lot_id": lot_id,
-                "grade_ppm": rng.randint(638_000, 652_000),
-                "method": "ISO-17247",
-                "certificate_hash": "0x" + hashlib.sha256(certificate).hexdigest(),
+                "grade_ppm": fixed_carbon_ppm,
+                "method": ASSAY_METHOD,
                 "assayed_at": int((shift_start + timedelta(hours=15)).timestamp()),
+                "analytes": analytes,
             },
             wait=False,
         )
         api.post("/v1/assays", processor.token, {"assay": signed["assay"], "signature": signed["signature"]})
-    say("lab assays signed by the lab and recorded")
+        said = {analyte["analyte"]: analyte["value"] for analyte in analytes}
+        say(
+            f"{lot_id} assayed: ash {said['ash']} %, volatile matter {said['volatile_matter']} %, "
+            f"total sulphur {said['total_sulphur']} %, GCV {said['gross_calorific_value']} kcal/kg "
+            f"(certificate {signed['assay']['certificate_hash'][:10]}…)"
+        )
+    say("lab assays signed by the lab and recorded, with their certificates")
 
     for lot_id, buyer_name in zip(shipments, ("buyer-a", "buyer-b"), strict=True):
         buyer = accounts[buyer_name]
@@ -277,6 +356,7 @@ def run_demo(
     return {
         "run": run,
         "site": SITE,
+        "commodity": blend_commodity,
         "run_of_mine_lots": rom_lots,
         "crushed_lots": [lot for lot, _ in crushed],
         "blend_lot": blend_id,

@@ -385,6 +385,38 @@ WORDS: dict[str, tuple[str, str]] = {
     "beyond": ("beyond tolerance", "허용 오차 초과"),
     "no_counts": ("No stock count in this period.", "이 기간에 재고 실사가 없습니다."),
     "raw_site": ("The same account as JSON", "같은 수지 내역(JSON)"),
+    # assay certificates: the analytes a buyer reads, committed by the certificate hash the lab signed
+    "analytes": ("Analytes", "분석 항목"),
+    "analyte": ("Analyte", "항목"),
+    "value": ("Value", "값"),
+    "analyte_committed": (
+        "committed on chain by certificate hash {hash}, signed by the lab",
+        "분석 기관이 서명한 성적서 해시 {hash}로 블록체인에 확정됨",
+    ),
+    "certificate_matches": (
+        "The certificate held here hashes to the certificate hash the lab signed on chain; every value below is committed by it.",
+        "이 서버가 보관한 성적서의 해시가 분석 기관이 블록체인에 서명한 성적서 해시와 일치합니다. 아래의 모든 값은 그 해시로 확정되어 있습니다.",
+    ),
+    "certificate_not_held": (
+        "Certificate not held here: its analytes cannot be shown.",
+        "이 서버에 성적서가 없어 분석 항목을 표시할 수 없습니다.",
+    ),
+    "certificate_does_not_match": (
+        "The certificate held here does not match the chain: its analytes are not shown.",
+        "이 서버의 성적서가 블록체인과 일치하지 않아 분석 항목을 표시하지 않습니다.",
+    ),
+    "certificate_not_a_certificate": (
+        "The file held under this hash is not an analyte certificate of this lot.",
+        "이 해시로 보관된 파일은 이 로트의 분석 성적서가 아닙니다.",
+    ),
+    "analyte_total_moisture": ("Total moisture", "전수분"),
+    "analyte_moisture": ("Moisture (analysis sample)", "수분(분석 시료)"),
+    "analyte_ash": ("Ash", "회분"),
+    "analyte_volatile_matter": ("Volatile matter", "휘발분"),
+    "analyte_fixed_carbon": ("Fixed carbon", "고정탄소"),
+    "analyte_total_sulphur": ("Total sulphur", "전유황"),
+    "analyte_gross_calorific_value": ("Gross calorific value", "총발열량"),
+    "analyte_net_calorific_value": ("Net calorific value", "순발열량"),
 }
 
 NOT_FOUND_TITLE = "Lot not found · 로트를 찾을 수 없음"

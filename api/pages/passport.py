@@ -283,6 +283,22 @@ def passport_pdf(page: LotPage, asked: i18n.Lang) -> bytes:
         ],
         (20, 22, 70, 36, 32),
     )
+    for row in page.assays:  # each assay's analytes, only where the held certificate matches the chain
+        paragraph(f"{short_hash(row.assay.certificate_hash)}: {t(row.status_key)}", size=7.5)
+        if row.analytes:
+            committed = t("analyte_committed", hash=short_hash(row.assay.certificate_hash))
+            table(
+                (t("analyte"), t("value"), t("method")),
+                [
+                    (
+                        t("analyte_" + analyte.analyte, analyte.analyte),
+                        f"{analyte.value} {analyte.unit}",
+                        f"{analyte.method}; {committed}",
+                    )
+                    for analyte in row.analytes
+                ],
+                (40, 26, 114),
+            )
     heading(t("documents"))
     table(
         (t("kind"), t("document_hash"), t("anchored_by"), t("block")),

@@ -42,6 +42,7 @@ from api.pages.view import (
 )
 from api.routers.reads import DEFAULT_MAX_DEPTH, Reading
 from provenance.bootstrap import Services, verification_readers
+from provenance.certificates import certificate_checks
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
 from provenance.index.page_queries import PageQueries
@@ -236,6 +237,7 @@ def gather(
         measured_by=measured_by,
         stored_documents=stored,
         document_href=request.app.url_path_for("download_document", sha256="x")[:-1],
+        certificates=certificate_checks(services.documents, detail.assays, lot_id),
     )
 
 

@@ -18,8 +18,10 @@ from functools import cmp_to_key
 
 from api.pages.directory import Directory, Parties, Party
 from api.pages.origin_map import FaceShare, OriginMap, origin_map
+from provenance.domain.assay_certificate import Analyte, CertificateCheck, CertificateStatus
 from provenance.domain.lineage_layout import GraphEdge, GraphNode, Layout, layered_layout
 from provenance.domain.trace import (
+    AssayFact,
     Coordinates,
     CorrectionFact,
     CustodyFact,
@@ -223,6 +225,23 @@ class PartyRole:
 
 
 @dataclass(frozen=True)
+class AssayRow:
+    """An assay with what this server holds under its certificate hash: analytes only if they match."""
+
+    assay: AssayFact
+    tx: TxLink
+    certificate: CertificateCheck
+
+    @property
+    def status_key(self) -> str:
+        return "certificate_" + self.certificate.status.value
+
+    @property
+    def analytes(self) -> tuple[Analyte, ...]:
+        return self.certificate.analytes if self.certificate.status is CertificateStatus.MATCHES else ()
+
+
+@dataclass(frozen=True)
 class DocumentRow:
     kind: str
     document_hash: str
@@ -282,6 +301,7 @@ class LotPage:
     parties: Parties = field(default_factory=lambda: Parties((), {}, {}))
     party_roles: tuple[PartyRole, ...] = ()
     documents: tuple[DocumentRow, ...] = ()
+    assays: tuple[AssayRow, ...] = ()
     measured_by: str | None = None
     """The device that measured this lot's load, if one did."""
     directory: Directory = field(default_factory=Directory)
@@ -578,11 +598,13 @@ def build_page(
     measured_by: Mapping[str, str] | None = None,
     stored_documents: frozenset[str] = frozenset(),
     document_href: str = "/v1/documents/",
+    certificates: Mapping[str, CertificateCheck] | None = None,
 ) -> LotPage:
     """Everything the template shows. `origin_facts` holds the full facts (face, ...) of the origin
     lots the page lists; `lot_href` the link of each lot in the trace; `measured_by` the device of
     each lot (the page's own and its origins) a device measured; `stored_documents` the hashes of
-    the documents this server holds."""
+    the documents this server holds; `certificates` what it holds under each assay's certificate
+    hash (lower case), checked against that hash."""
     parties = parties or Parties((), {}, {})
     directory = directory or Directory()
     measured_by = measured_by or {}
@@ -672,6 +694,16 @@ def build_page(
                 link,
             )
             for document, link in zip(detail.documents, document_links, strict=True)
+        ),
+        assays=tuple(
+            AssayRow(
+                assay,
+                link,
+                (certificates or {}).get(
+                    assay.certificate_hash.lower(), CertificateCheck(CertificateStatus.NOT_HELD)
+                ),
+            )
+            for assay, link in zip(detail.assays, assay_links, strict=True)
         ),
         measured_by=measured_by.get(lot.lot_id),
         directory=directory,

@@ -12,6 +12,10 @@ stolen lab token can mint assays; a lab that wants its signatures to stay on its
 its key in its own keystore, never makes an API credential for it, and signs off-line (any EIP-712
 library, domain "OreLotRegistry" version "1" of this chain and registry), then POSTs /v1/assays.
 Signatures and keys never appear in logs; the signature is returned only to the lab that made it.
+
+Analytes: either endpoint takes the assay's `analytes`; their canonical certificate is stored and
+its SHA-256 is the assay's `certificate_hash` (`provenance.certificates.settle_certificate`), so the
+lab's signature commits them on chain.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from fastapi import APIRouter, Response
 from api.deps import ServicesDep, WritesDep, WritingCaller, answer
 from api.schemas import AssayIn, ErrorOut, OperationOut, SignedAssayIn, SignedAssayOut
 from provenance.access import lab_of_signature, refuse_replayed_assay
+from provenance.certificates import settle_certificate, store_certificate
+from provenance.domain.assay_certificate import AssayCertificate
 from provenance.domain.operations import OperationKind, parse_assay, validate_payload
-from provenance.errors import ConfigurationError
+from provenance.errors import ConfigurationError, DomainError
 
 router = APIRouter(
     tags=["assays"], responses={status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422, 429)}
@@ -32,12 +38,16 @@ router = APIRouter(
 @router.post("/assays", status_code=202, response_model=OperationOut, summary="Submit a lab-signed assay")
 def submit_assay(body: SignedAssayIn, writes: WritesDep) -> Response:
     """Anyone may submit; a signature by an account without LAB_ROLE, or an assay the registry
-    recorded already, is refused here (422 on `signature`) rather than left to fail on chain."""
-    payload = body.payload()
+    recorded already, is refused here (422 on `signature`) rather than left to fail on chain.
+    With `assay.analytes`, their certificate is stored and must hash to `assay.certificate_hash`."""
+    settled, certificate = _certificate(body.assay, "assay.")
+    payload = body.model_copy(update={"assay": settled}).payload()
     validate_payload(OperationKind.SUBMIT_ASSAY, payload)
     assay, signature = parse_assay(payload)
     services = writes.services
     lab_of_signature(services.roles, services.client.chain_id, services.client.address, assay, signature)
+    if certificate is not None:  # stored only once a lab is known to have signed its hash
+        store_certificate(services.documents, certificate)
     if not writes.is_retry():
         refuse_replayed_assay(services.client, assay)
     return answer(writes.submit_blocking(OperationKind.SUBMIT_ASSAY, payload))
@@ -50,14 +60,29 @@ def submit_assay(body: SignedAssayIn, writes: WritesDep) -> Response:
     responses={403: {"model": ErrorOut}},
 )
 def sign_assay(body: AssayIn, services: ServicesDep, caller: WritingCaller) -> SignedAssayOut:
-    """Returns the body to POST to /v1/assays. Nothing is stored or sent; rate-limited as a write
-    (each answer costs a signature)."""
+    """Returns the body to POST to /v1/assays. Nothing is sent; rate-limited as a write (each
+    answer costs a signature). With `analytes`, their certificate's hash is the one signed and the
+    certificate is stored (content-addressed: signing twice stores one file)."""
     services.roles.require(caller.account, services.roles.named("LAB_ROLE"))
-    payload = {"assay": body.model_dump(mode="json"), "signature": "0x" + "00" * 65}
+    body, certificate = _certificate(body, "")
+    payload = {"assay": body.signed_fields(), "signature": "0x" + "00" * 65}
     validate_payload(OperationKind.SUBMIT_ASSAY, payload)
     assay, _ = parse_assay(payload)
     key = services.local_key_of(caller)
     if key.address.lower() != caller.account.lower():
         raise ConfigurationError(f"the key of credential {caller.name} does not match its account")
     signature = services.client.sign_assay(key, assay)
+    if certificate is not None:
+        store_certificate(services.documents, certificate)
     return SignedAssayOut(assay=body, signature="0x" + signature.hex(), lab=key.address)
+
+
+def _certificate(assay: AssayIn, prefix: str) -> tuple[AssayIn, AssayCertificate | None]:
+    """The assay with `certificate_hash` settled from its analytes, and their certificate (None
+    without analytes)."""
+    if assay.analytes is None:
+        if assay.certificate_hash is None:
+            raise DomainError(f"{prefix}certificate_hash", "is required unless analytes are given")
+        return assay, None
+    certificate = settle_certificate(assay.lot_id, assay.analyte_items(), assay.certificate_hash, prefix)
+    return assay.model_copy(update={"certificate_hash": certificate.certificate_hash}), certificate

@@ -35,6 +35,7 @@ from api.schemas import (
     TimelineOut,
 )
 from provenance.bootstrap import Services, brief_error
+from provenance.certificates import certificate_checks
 from provenance.chain.audit_reads import site_roles
 from provenance.domain.site_balance import Period, parse_tolerance
 from provenance.domain.trace import LotFilter, TimelineEvent, parse_time
@@ -296,12 +297,15 @@ def list_lots(
 @router.get(
     "/lots/{lot_id}", response_model=LotDetailOut, summary="A lot, with assays, documents and coordinates"
 )
-def lot_detail(lot_id: LotIdPath, reads: Reads) -> Response:
+def lot_detail(lot_id: LotIdPath, reads: Reads, services: ServicesDep) -> Response:
+    """Each assay says whether this server holds its certificate and whether the held bytes hash to
+    the certificate hash on chain; its analytes are given only then."""
     with reads:
         detail = reads.lot(lot_id)
         if detail is None:
             raise _unknown_lot(lot_id)
-        return reply(LotDetailOut.of_detail(detail), reads)
+        certificates = certificate_checks(services.documents, detail.assays, lot_id)
+        return reply(LotDetailOut.of_detail(detail, certificates), reads)
 
 
 @router.get(

@@ -20,6 +20,7 @@ from fastapi import APIRouter, File, Path, Query, UploadFile
 from api.deps import ServicesDep
 from api.errors import NotFound
 from api.schemas import (
+    CertifyingAssayOut,
     DocumentAnchorOut,
     DocumentVerificationOut,
     ErrorOut,
@@ -114,4 +115,15 @@ def verify_uploaded_document(
             for claim in found.unconfirmed
         ],
         checked_at_block=found.block_number,
+        assays=[
+            CertifyingAssayOut(
+                lot_id=assay.lot_id,
+                lab=assay.lab,
+                tx_hash=assay.where.tx_hash,
+                block_number=assay.where.block_number,
+                log_index=assay.where.log_index,
+                confirmed=assay.confirmed,
+            )
+            for assay in found.assays
+        ],
     )

@@ -53,6 +53,10 @@ def simulate_trucks(
         str, typer.Option(help="The site (at most 10 characters: lot ids derive from it).")
     ] = "SH2",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed and start give the same trips.")] = 1,
+    commodity: Annotated[
+        str | None,
+        typer.Option(help="What every face yields, as a label (default: the testbed's table; COAL at SH2)."),
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="When the shift starts, ISO date-time in UTC (default: HOURS ago).")
     ] = None,
@@ -74,7 +78,7 @@ def simulate_trucks(
     settings = Settings()
     try:
         begins = parse_time("--start", start) if start else int(time.time() - hours * 3600) // 60 * 60
-        plan = FleetPlan(site=site, trucks=trucks, hours=hours, start=begins, seed=seed)
+        plan = FleetPlan(site=site, trucks=trucks, hours=hours, start=begins, seed=seed, commodity=commodity)
         record = Deployment.load(deployment or settings.deployment_path)
     except ProvenanceError as error:
         _fail(str(error))

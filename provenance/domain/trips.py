@@ -10,7 +10,8 @@ The simulation is a small discrete-event model, deterministic for a seed:
 
 * trucks of the 90-100 t class (each with its own nominal payload, ~N(95 t, 1.5 t), and per load
   ~N(nominal, 2.5 t), kept within 85-105 t);
-* one shovel per face, several faces; a truck queues when its shovel is busy; loading 3-5 min,
+* one shovel per face, several faces, each yielding its commodity at its grade (the testbed's
+  table, `provenance.domain.testbed`: coal at shaft 2's faces); a truck queues when its shovel is busy; loading 3-5 min,
   haul 8-14 min, dump 1-2 min, return 6-11 min: 20-35 min a cycle, more when it queues;
 * no loading during the shift change (06:00-06:30 and 18:00-18:30 UTC) or the crib breaks
   (00:00-00:30 and 12:00-12:30 UTC);
@@ -33,14 +34,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from provenance.domain.records import check_grade, check_mass, check_time
-from provenance.domain.values import encode_label
+from provenance.domain.testbed import Site, site_profile
+from provenance.domain.values import MAX_GRADE_PPM, encode_label
 from provenance.errors import DomainError
 
 TONNE_G = 1_000_000
-FACES = ("F1", "F2", "F3")
-FACE_GRADE_PPM = {"F1": 620_000, "F2": 585_000, "F3": 648_000}
-"""Fe content by face (the commodity is iron ore)."""
-COMMODITY = "FE-ORE"
 BREAKS_UTC = ((0, 0, 30), (6, 0, 30), (12, 0, 30), (18, 0, 30))
 """(hour, from minute, to minute): shift changes and crib breaks, when no truck is loaded."""
 WEIGHBRIDGE_TOLERANCE_PPM = 10_000
@@ -112,16 +110,29 @@ class FleetPlan:
     start: int
     """Unix seconds: when the first truck reaches its face."""
     seed: int = 1
-    faces: tuple[str, ...] = FACES
+    faces: tuple[str, ...] | None = None
+    """The faces the trucks load at (default: all of the site's)."""
     fleet: str = "T"
+    commodity: str | None = None
+    """What every face yields instead of the testbed table's commodity (the CLI's `--commodity`)."""
 
     def __post_init__(self) -> None:
         encode_label(self.site, "site")
+        profile = self.profile()
+        for face in self.faces or ():
+            profile.face(face)
         lot_id_of(self.site, trip_id_of(truck_name(max(self.trucks, 1), self.fleet), self.start))
         if not 1 <= self.trucks <= 99:
             raise DomainError("trucks", "must be from 1 to 99")
         if not 0 < self.hours <= 24 * 31:
             raise DomainError("hours", "must be more than 0 and at most a month (744)")
+
+    def profile(self) -> Site:
+        return site_profile(self.site, self.commodity)
+
+    @property
+    def face_names(self) -> tuple[str, ...]:
+        return self.faces or self.profile().face_names
 
 
 def _in_break(moment: int) -> int | None:
@@ -136,9 +147,11 @@ def _in_break(moment: int) -> int | None:
 def simulate_fleet(plan: FleetPlan) -> list[Trip]:
     """The trips of `plan.trucks` trucks over `plan.hours` from `plan.start`, in the order loaded."""
     rng = random.Random(plan.seed)
+    profile = plan.profile()
+    faces = plan.face_names
     end = plan.start + int(plan.hours * 3600)
     nominal = {truck: rng.gauss(95.0, 1.5) for truck in range(1, plan.trucks + 1)}
-    shovel_free = dict.fromkeys(plan.faces, plan.start)
+    shovel_free = dict.fromkeys(faces, plan.start)
     arrivals = [(plan.start + rng.randint(0, 300), truck) for truck in range(1, plan.trucks + 1)]
     trips: list[Trip] = []
     while arrivals:
@@ -146,9 +159,9 @@ def simulate_fleet(plan: FleetPlan) -> list[Trip]:
         arrive, truck = arrivals.pop(0)
         if (after_break := _in_break(arrive)) is not None:
             arrive = after_break
-        face = plan.faces[(truck - 1) % len(plan.faces)]
+        face = faces[(truck - 1) % len(faces)]
         if rng.random() < 0.15:  # dispatch sends it to another face now and then
-            face = rng.choice(plan.faces)
+            face = rng.choice(faces)
         start_loading = max(arrive, shovel_free[face])
         if (after_break := _in_break(start_loading)) is not None:
             start_loading = after_break
@@ -167,6 +180,8 @@ def simulate_fleet(plan: FleetPlan) -> list[Trip]:
             error = rng.gauss(0.0, 0.003)
         name = truck_name(truck, plan.fleet)
         trip_id = trip_id_of(name, loaded_at)
+        yielded = profile.face(face)
+        grade_ppm = yielded.grade_ppm + round(rng.gauss(0, yielded.grade_sd_ppm))
         trips.append(
             Trip(
                 site=plan.site,
@@ -174,8 +189,8 @@ def simulate_fleet(plan: FleetPlan) -> list[Trip]:
                 trip_id=trip_id,
                 lot_id=lot_id_of(plan.site, trip_id),
                 face=face,
-                commodity=COMMODITY,
-                grade_ppm=FACE_GRADE_PPM.get(face, 600_000) + round(rng.gauss(0, 8_000)),
+                commodity=yielded.commodity,
+                grade_ppm=min(MAX_GRADE_PPM, max(0, grade_ppm)),
                 loaded_at=loaded_at,
                 mass_g=mass_g,
                 weighbridge_mass_g=round(mass_g * (1 + error)),

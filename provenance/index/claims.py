@@ -172,23 +172,7 @@ class IndexSnapshot:
                 )
             )
         for assay in c.execute(select(AssayRecord).where(AssayRecord.lot_id == lot_id)):
-            records.append(
-                _event(
-                    "AssayRecorded",
-                    "assays",
-                    assay,
-                    {
-                        "lotId": lot_id,
-                        "lab": assay.lab,
-                        "gradePpm": assay.grade_ppm,
-                        "method": assay.method,
-                        "certificateHash": assay.certificate_hash,
-                        "assayedAt": assay.assayed_at,
-                        "submitter": assay.submitter,
-                        "signature": assay.signature,
-                    },
-                )
-            )
+            records.append(_assay(assay))
         for document in c.execute(select(Document).where(Document.lot_id == lot_id)):
             records.append(_document(document))
         for load in c.execute(select(LoadAttestationRecord).where(LoadAttestationRecord.lot_id == lot_id)):
@@ -256,6 +240,31 @@ class IndexSnapshot:
             select(Document).where(Document.document_hash == document_hash.lower())
         )
         return [_document(row) for row in rows]
+
+    def assays_certified_by(self, certificate_hash: str) -> list[IndexedEvent]:
+        """The index's assays whose lab signed this certificate hash (0x-hex SHA-256)."""
+        rows = self.connection.execute(
+            select(AssayRecord).where(AssayRecord.certificate_hash == certificate_hash.lower())
+        )
+        return [_assay(row) for row in rows]
+
+
+def _assay(row: Any) -> IndexedEvent:
+    return _event(
+        "AssayRecorded",
+        "assays",
+        row,
+        {
+            "lotId": row.lot_id,
+            "lab": row.lab,
+            "gradePpm": row.grade_ppm,
+            "method": row.method,
+            "certificateHash": row.certificate_hash,
+            "assayedAt": row.assayed_at,
+            "submitter": row.submitter,
+            "signature": row.signature,
+        },
+    )
 
 
 def _document(row: Any) -> IndexedEvent:

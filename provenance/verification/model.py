@@ -151,12 +151,26 @@ class DocumentAnchor:
 
 
 @dataclass(frozen=True)
+class CertifyingAssay:
+    """An AssayRecorded whose certificate hash is the document's: the file is that assay's certificate."""
+
+    lot_id: str
+    lab: str
+    where: Where
+    confirmed: bool
+    """Whether the chain's receipt shows the assay as the index has it."""
+
+
+@dataclass(frozen=True)
 class DocumentVerification:
     document_hash: str
     anchors: tuple[DocumentAnchor, ...]
     unconfirmed: tuple[IndexedEvent, ...]
     """Anchors the index claims that the chain's receipts do not show."""
     block_number: int
+    assays: tuple[CertifyingAssay, ...] = ()
+    """Assays whose lab signed this hash as their certificate's (found through the index: the event
+    does not index the hash, so the chain cannot be searched by it; each is re-read from its receipt)."""
 
     @property
     def anchored(self) -> bool:

@@ -31,6 +31,7 @@ from provenance.domain.values import CorrectionReason
 from provenance.errors import DomainError, IndexStateError
 from provenance.verification.model import (
     DEFAULT_MAX_LOTS,
+    CertifyingAssay,
     Check,
     Difference,
     DocumentAnchor,
@@ -83,6 +84,7 @@ class IndexReads(Protocol):
     def checkpoint(self) -> IndexCheckpoint | None: ...
     def lot(self, lot_id: str) -> LotClaims | None: ...
     def documents(self, document_hash: str) -> list[IndexedEvent]: ...
+    def assays_certified_by(self, certificate_hash: str) -> list[IndexedEvent]: ...
 
 
 def where_of(event: DecodedEvent) -> Where:
@@ -813,4 +815,15 @@ def verify_document(chain: ChainReads, index: IndexReads | None, document_hash: 
         )
         for event in chain.document_logs(document_hash, from_block, head)
     )
-    return DocumentVerification(document_hash, anchors, tuple(unconfirmed), head)
+    assays = []
+    for claim in index.assays_certified_by(document_hash) if index is not None else []:
+        event, _ = find_log(chain, claim.where)
+        certified = (
+            event is not None
+            and event.name == "AssayRecorded"
+            and not compare(claim.fields["lotId"], "AssayRecorded", claim.fields, event.args, claim.where)
+        )
+        assays.append(
+            CertifyingAssay(str(claim.fields["lotId"]), str(claim.fields["lab"]), claim.where, certified)
+        )
+    return DocumentVerification(document_hash, anchors, tuple(unconfirmed), head, tuple(assays))

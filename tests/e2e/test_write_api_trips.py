@@ -205,12 +205,19 @@ def test_the_cli_simulates_into_a_file_and_refuses_bad_arguments(
     assert records
     assert {record["truck"] for record in records} <= {"T01", "T02"}
     assert all(record["lot_id"] == f"SH2-{record['trip_id']}" for record in records)
+    assert {record["commodity"] for record in records} == {"COAL"}, "shaft 2's faces yield coal"
+    ore = tmp_path / "ore.jsonl"
+    arguments = ["simulate", "trucks", "--trucks", "2", "--hours", "1", "--seed", "3", "--out", str(ore)]
+    overridden = runner.invoke(cli, [*arguments, "--commodity", "FE-ORE"])
+    assert overridden.exit_code == 0, overridden.output
+    assert {json.loads(text)["commodity"] for text in ore.read_text().splitlines()} == {"FE-ORE"}
     assert all(
         record["device"] == device_key(stack.settings.data_dir, SITE, record["truck"]).address
         for record in records
     )
 
     assert runner.invoke(cli, ["simulate", "trucks", "--trucks", "0"]).exit_code == 2
+    assert runner.invoke(cli, ["simulate", "trucks", "--commodity", "iron ore!"]).exit_code == 2
     assert runner.invoke(cli, ["simulate", "trucks", "--site", "A-VERY-LONG-SITE-NAME"]).exit_code == 2
     assert runner.invoke(cli, ["simulate", "trucks", "--start", "2999-01-01"]).exit_code == 2
     assert runner.invoke(cli, ["ingest", "trips", str(out)], env={"PROVENANCE_API_TOKEN": ""}).exit_code == 2

@@ -125,3 +125,23 @@ def test_an_add_device_request_is_checked_and_called() -> None:
     with pytest.raises(DomainError) as error:
         validate_payload(OperationKind.ADD_DEVICE, {**payload, "device": "0x12"})
     assert error.value.field == "device"
+
+
+def test_shaft_2_yields_coal_graded_by_fixed_carbon_and_the_commodity_can_be_overridden() -> None:
+    trips = simulate_fleet(FleetPlan("SH2", trucks=3, hours=6, start=START, seed=4))
+    assert {trip.commodity for trip in trips} == {"COAL"}
+    # fixed carbon of Korean anthracite: 100 - moisture 4-7 - ash 20-30 - volatile matter 3-5 %
+    assert all(580_000 <= trip.grade_ppm <= 740_000 for trip in trips)
+
+    ore = simulate_fleet(FleetPlan("SH2", trucks=3, hours=6, start=START, seed=4, commodity="FE-ORE"))
+    assert {trip.commodity for trip in ore} == {"FE-ORE"}
+    assert [trip.lot_id for trip in ore] == [trip.lot_id for trip in trips]
+
+
+def test_a_plan_names_only_faces_of_its_site_and_a_commodity_that_is_a_label() -> None:
+    with pytest.raises(DomainError) as face:
+        FleetPlan("SH2", trucks=1, hours=1, start=START, faces=("F9",))
+    assert face.value.field == "face"
+    with pytest.raises(DomainError) as commodity:
+        FleetPlan("SH2", trucks=1, hours=1, start=START, commodity="iron ore!")
+    assert commodity.value.field == "commodity"
