@@ -32,6 +32,7 @@ from api.routers import (
     reads,
     verify,
 )
+from api.routers.subscriptions import router as subscriptions_router
 from api.timing import ServerTiming
 from api.waiting import FinalWaits
 from provenance.bootstrap import Services
@@ -105,6 +106,7 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.include_router(epcis.router, prefix=API_PREFIX)
     app.include_router(devices.router, prefix=API_PREFIX)
     app.include_router(corrections.router, prefix=API_PREFIX)
+    app.include_router(subscriptions_router, prefix=API_PREFIX)
     app.mount(epcis_rest.BASE_PATH, epcis_rest.create(services, chain_head))  # EPCIS 2.0 queries
     return app
 

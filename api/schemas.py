@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from api.delivery_schemas import DeliveryLagOut
 from provenance.domain.assay_certificate import CertificateCheck, CertificateStatus
 from provenance.domain.operations import MAX_BATCH_LOTS, OperationView
 from provenance.domain.site_balance import SiteAccount, StockCheck
@@ -531,6 +532,10 @@ class HealthOut(BaseModel):
     )
     read_replica: ReplicaHealth | None = Field(
         default=None, description="The read replica of the index (`PROVENANCE_READ_DATABASE_URL`), if any."
+    )
+    deliveries: list[DeliveryLagOut] = Field(
+        default_factory=list,
+        description="Each active delivery destination's lag behind the index (docs/deliveries.md).",
     )
 
 

@@ -182,6 +182,34 @@ def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> 
     _lead_with_token(settings, INDEXER, stop, run_term)
 
 
+def deliveries_main(settings: Settings, inbox: Connection, _outbox: Connection) -> None:
+    """The child process of outbound deliveries (docs/deliveries.md): it sends only while it holds
+    the `deliveries` lease, and every commit of its is fenced by it."""
+    _child_logging()
+    lower_priority(settings.background_nice)
+    from provenance.chain.deployment import Deployment
+    from provenance.deliveries import build_deliverer
+    from provenance.index.db import make_engine
+    from provenance.leadership import DELIVERIES
+
+    deployment = Deployment.load(settings.deployment_path)
+    stop = threading.Event()
+    _listen(inbox, stop, lambda: None)
+
+    def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
+        engine = make_engine(settings.effective_database_url)
+        _fenced(engine, DELIVERIES, token, settings)
+        deliverer = build_deliverer(
+            engine, settings, chain_id=deployment.chain_id, registry=deployment.registry
+        )
+        try:
+            deliverer.run(_either(stop, leading), workers=settings.delivery_workers)
+        finally:
+            engine.dispose()
+
+    _lead_with_token(settings, DELIVERIES, stop, run_term)
+
+
 def listen_for_api(settings: Settings) -> socket.socket:
     """The API's listening socket, bound by serve before any API process starts and shared by all
     of them. A port in use is an OSError here, before anything else is started."""

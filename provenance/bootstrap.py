@@ -17,6 +17,7 @@ from provenance.chain.remote_signer import RemoteSigner
 from provenance.config import Settings
 from provenance.documents import DocumentStore
 from provenance.domain.credentials import Credential
+from provenance.domain.deliveries import DestinationLag
 from provenance.domain.outbox import ChainConflict
 from provenance.errors import ConfigurationError, DomainError
 from provenance.index.credentials_store import CredentialStore
@@ -252,6 +253,9 @@ class Health:
     """Who holds the indexer's and the outbox worker's leases (`provenance.leadership`)."""
     replica: ReplicaSample | None = None
     """The read replica's index, if one is configured."""
+    deliveries: tuple[DestinationLag, ...] = ()
+    """How far behind the index each active delivery destination is (docs/deliveries.md)."""
+    deliveries_error: str | None = None
 
     @property
     def index_ahead(self) -> int:
@@ -291,6 +295,7 @@ class NodeSample:
 def probe_health(services: Services, node: NodeSample | None = None) -> Health:
     """Each part asked separately, so one that is down does not hide the state of the others. With
     `node`, the node is not asked: its sample stands for it."""
+    from provenance.index.delivery_store import DeliveryStore
     from provenance.index.leases import read_leases
     from provenance.index.store import read_cursor
 
@@ -332,6 +337,12 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
             replica = ReplicaSample(found.number if found is not None else None, None)
         except Exception as error:
             replica = ReplicaSample(None, brief_error(error))
+    lags: tuple[DestinationLag, ...] = ()
+    deliveries_error = None
+    try:
+        lags = tuple(DeliveryStore(services.engine).lags())
+    except Exception as error:
+        deliveries_error = brief_error(error)
     try:
         backlog = services.outbox.backlog()
         conflicts = tuple(services.outbox.open_conflicts())
@@ -354,6 +365,8 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
         cursor_before_head=cursor_before_head,
         leaders=leaders,
         replica=replica,
+        deliveries=lags,
+        deliveries_error=deliveries_error,
     )
 
 

@@ -101,6 +101,30 @@ class Settings(BaseSettings):
         "request's own host.",
     )
 
+    delivery_allowed_hosts: str | None = Field(
+        default=None,
+        description="Hosts, addresses and CIDR ranges (comma-separated) that webhook callbacks may "
+        "reach although they are loopback, private or otherwise not public (docs/deliveries.md).",
+    )
+    delivery_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds a callback may take to answer."
+    )
+    delivery_retry_base_s: float = Field(
+        default=1.0, gt=0, description="First retry delay of a failed delivery; doubles each time."
+    )
+    delivery_retry_max_s: float = Field(default=300.0, gt=0, description="Longest delay between retries.")
+    delivery_give_up_after_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long a message is retried before it is dead-lettered (seconds).",
+    )
+    delivery_workers: int = Field(
+        default=4, ge=1, le=64, description="Destinations the deliverer serves at once."
+    )
+    delivery_max_subscriptions: int = Field(
+        default=100, ge=1, description="Active webhook subscriptions an account may hold."
+    )
+
     @property
     def embedded(self) -> bool:
         return self.rpc_url is None

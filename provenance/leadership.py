@@ -25,7 +25,9 @@ log = logging.getLogger("provenance.leadership")
 
 INDEXER = "indexer"
 OUTBOX_WORKER = "outbox-worker"
-"""The roles: one lease each. The outbox worker's one lease covers every sender it signs for."""
+DELIVERIES = "deliveries"
+"""The roles: one lease each. The outbox worker's one lease covers every sender it signs for;
+the deliverer's every destination."""
 
 
 class LeaseTable(Protocol):

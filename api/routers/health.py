@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 
 from api.chain_head import ChainHead
+from api.delivery_schemas import DeliveryLagOut
 from api.deps import ServicesDep
 from api.schemas import (
     ChainConflictOut,
@@ -76,6 +78,8 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
     replica = probe.replica
     if replica is not None and replica.error is not None:
         reasons.append(f"read replica unreadable ({replica.error}): reads go to the primary")
+    if probe.deliveries_error:
+        reasons.append(f"deliveries unreadable ({probe.deliveries_error})")
     if probe.index_error:
         reasons.append(f"index unreadable ({probe.index_error})")
     if probe.outbox_error:
@@ -142,4 +146,5 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
             else max(0, probe.index_cursor - replica.cursor),
             error=replica.error,
         ),
+        deliveries=[DeliveryLagOut.of(lag, time.time()) for lag in probe.deliveries],
     )

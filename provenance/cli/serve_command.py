@@ -83,7 +83,7 @@ def start_lines(settings: Settings) -> list[str]:
     return [*lines, f"API on {base} (docs at {base}/docs{processes}); Ctrl-C stops"]
 
 
-PARTS = ("api", "indexer", "worker")
+PARTS = ("api", "indexer", "worker", "deliveries")
 
 
 def _parts(only: list[str] | None) -> frozenset[str]:
@@ -100,18 +100,20 @@ def serve(
         list[str] | None,
         typer.Option(
             "--only",
-            help="Run only this part (api, indexer or worker; repeat for more) so that each runs on "
-            "its own host: replicas on one PostgreSQL elect one indexer and one worker. Needs "
+            help="Run only this part (api, indexer, worker or deliveries; repeat for more) so that each "
+            "runs on its own host: replicas on one PostgreSQL elect one indexer, one worker and one "
+            "deliverer. Needs "
             "PROVENANCE_RPC_URL, a deployment record and a migrated database.",
         ),
     ] = None,
 ) -> None:
-    """Run the main job: node (embedded unless PROVENANCE_RPC_URL is set), indexer, outbox worker and API."""
+    """Run the main job: node (embedded unless PROVENANCE_RPC_URL is set), indexer, outbox worker, deliveries and API."""
     from provenance.background import (
         WORK,
         Child,
         api_main,
         api_server,
+        deliveries_main,
         indexer_main,
         listen_for_api,
         outbox_worker_main,
@@ -129,7 +131,7 @@ def serve(
     from provenance.config import Settings
     from provenance.index.db import upgrade
     from provenance.index.wakeups import WakeupListener
-    from provenance.leadership import INDEXER, OUTBOX_WORKER
+    from provenance.leadership import DELIVERIES, INDEXER, OUTBOX_WORKER
     from provenance.node_keeper import NodeKeeper
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -178,6 +180,10 @@ def serve(
         if "indexer" in parts:
             children.append(
                 Child("indexer", indexer_main, settings, on_exit=release_lease_of(settings, INDEXER))
+            )
+        if "deliveries" in parts:
+            children.append(
+                Child("deliveries", deliveries_main, settings, on_exit=release_lease_of(settings, DELIVERIES))
             )
         listener = listen_for_api(settings) if "api" in parts else None
         more_apis = [

@@ -6,6 +6,7 @@ The only package that imports SQLAlchemy.
 
 # the write path's tables share the index's Base: importing the package puts them in its metadata
 from provenance.index import (
+    delivery_models,  # noqa: F401  (outbound deliveries' tables)
     epcis_models,  # noqa: F401  (the EPCIS query interface's tables)
     write_models,  # noqa: F401
 )

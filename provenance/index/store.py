@@ -330,6 +330,18 @@ def rollback(connection: Connection, ancestor: Cursor, before: Cursor, registry:
     for name in ("blocks", "block_times"):
         source = table(name)
         connection.execute(delete(source).where(source.c.number > ancestor.number))
+    # in the rollback's own transaction: outbound deliveries retract what it undid (docs/deliveries.md)
+    connection.execute(
+        insert(table("index_rollbacks")),
+        [
+            {
+                "ancestor_block": ancestor.number,
+                "ancestor_hash": ancestor.hash,
+                "from_block": before.number,
+                "events_undone": removed,
+            }
+        ],
+    )
     return Rollback(events=removed, lots_recomputed=len(lots))
 
 

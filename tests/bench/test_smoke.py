@@ -28,6 +28,10 @@ SCRIPTS: dict[str, tuple[set[str], list[pytest.MarkDecorator]]] = {
         {"verdict", "exactly_once", "missing", "duplicated", "audit_exit_code", "unresolved_5xx"},
         [pytest.mark.anvil],
     ),
+    "deliveries.py": (
+        {"events", "events_per_s", "lag_p99_s", "target_lag_p99_s", "lost", "duplicated", "out_of_order"},
+        [],
+    ),
     "epcis.py": ({"lots", "blocks", "target_ms", "sqlite", "postgresql"}, [pytest.mark.postgres]),
     "failover.py": (
         {

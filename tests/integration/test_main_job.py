@@ -104,15 +104,22 @@ def test_serve_deploys_once_serves_the_api_and_keeps_the_chain_across_restarts(t
     assert wait_until(lambda: health(api_port)["status"] == "ok")
     base = os.getpriority(os.PRIO_PROCESS, 0)
     background = max(base, DEFAULT_BACKGROUND_NICE)
-    wanted = {"serve": base, "node": background, "indexer": background, "outbox-worker": background}
+    wanted = {
+        "serve": base,
+        "node": background,
+        "indexer": background,
+        "outbox-worker": background,
+        "deliveries": background,
+    }
     # a child lowers its own priority first thing in its main, which a spawned child reaches
     # after its imports: possibly after the API already answers
     assert wait_until(lambda: niceness_of(tmp_path / "pids.json") == wanted), (
         "the API runs at the caller's priority, the background processes below it",
         niceness_of(tmp_path / "pids.json"),
     )
-    assert wait_until(lambda: leaders(api_port, tmp_path / "pids.json") == {"indexer", "outbox-worker"}), (
-        "the two children lead their roles, and /health names them",
+    led = {"indexer", "outbox-worker", "deliveries"}
+    assert wait_until(lambda: leaders(api_port, tmp_path / "pids.json") == led), (
+        "the three children lead their roles, and /health names them",
         health(api_port).get("leaders"),
     )
     assert "chain saved" in stop(first)

@@ -1,0 +1,296 @@
+"""The deliverer: takes every destination from its cursor through the index's events, one message
+at a time, in chain order, recording each outcome with the cursor in one transaction.
+
+For each destination, one pass (`deliver`):
+1. answer the index's rollbacks since it last looked: what it was sent of undone events is marked
+   for retraction and its cursor moves back to the common ancestor (`DeliveryStore.answer_rollbacks`);
+2. send the retractions, newest event first;
+3. go forward: events after the cursor that the destination wants, skipping those it has settled
+   (acknowledged or dead-lettered) already; each acknowledged message is logged and the cursor
+   moved to it in one transaction.
+A message that fails waits (exponential back-off with jitter, `RetryPolicy`) and blocks the ones
+after it, so that a destination sees every lot's events in chain order; once it has failed for
+`give_up_after_s` it is dead-lettered and the cursor moves past it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+
+from provenance.deliveries.kinds import DestinationKind, Outcome
+from provenance.domain.deliveries import (
+    Destination,
+    IndexedEvent,
+    Position,
+    RetryPolicy,
+    encode_body,
+    event_message_id,
+)
+from provenance.index.delivery_store import CursorMoved, DeliveryStore
+
+log = logging.getLogger("provenance.deliveries")
+
+SETTLED = ("delivered", "dead")
+"""A message in these states is not sent again by going forward (a replay forgets them)."""
+
+
+@dataclass(frozen=True)
+class PassResult:
+    sent: int = 0
+    retracted: int = 0
+    dead: int = 0
+    failed: bool = False
+    more: bool = False
+    """Work was left for the next pass (a pass is bounded so that destinations take turns)."""
+    ran: bool = True
+    """False when the destination was not due (or gone) after all: nothing was looked at."""
+
+
+class Deliverer:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        kinds: Mapping[str, DestinationKind],
+        *,
+        chain_id: int,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        batch: int = 500,
+        pass_limit: int = 2_000,
+        failure_window: int = 200,
+    ) -> None:
+        self.store = store
+        self.kinds = dict(kinds)
+        self.chain_id = chain_id
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.batch = batch
+        self.pass_limit = pass_limit
+        self.failure_window = failure_window
+        """Events a pass goes on past a failed message (other lots') before it ends."""
+        self._idle: dict[str, tuple[Position, tuple[Position | None, int]]] = {}
+        """Destinations that had nothing left to do: their cursor and the index's marker then."""
+        self._matchers: dict[str, tuple[Position, int, Callable[[IndexedEvent], bool]]] = {}
+        """Each destination's predicate, with the cursor it began at and the rollbacks it had
+        answered: reused while the cursor is at or past that start (a predicate learns only by
+        adding, so events it has seen may be fed again) and no rollback came."""
+
+    # ---------------------------------------------------------------- one destination
+
+    def deliver(self, destination_id: str) -> PassResult:
+        """One bounded pass over one destination (nothing if its next attempt is not due)."""
+        marker = self.store.marker()
+        result = self._pass(destination_id)
+        if result.ran and not (result.failed or result.more):
+            after = self.store.get(destination_id)
+            if after is not None:
+                self._idle[destination_id] = (after.cursor, marker)
+        return result
+
+    def _pass(self, destination_id: str) -> PassResult:
+        destination = self.store.get(destination_id)
+        if destination is None or not destination.active or destination.next_attempt_at > self.clock():
+            return PassResult(ran=False)
+        kind = self.kinds.get(destination.kind)
+        if kind is None:
+            log.error("destination %s is of unknown kind %s", destination.id, destination.kind)
+            return PassResult()
+        try:
+            return self._deliver(destination, kind)
+        except CursorMoved as error:
+            log.info("%s; reading it again", error)
+            return PassResult(more=True)
+
+    def _deliver(self, destination: Destination, kind: DestinationKind) -> PassResult:
+        if self.store.answer_rollbacks(destination):
+            reread = self.store.get(destination.id)
+            assert reread is not None
+            destination = reread
+        retracted = 0
+        while True:
+            pending = self.store.pending_retractions(destination.id, self.batch)
+            if not pending:
+                break
+            for entry in pending:
+                outcome = kind.send(destination, kind.retraction(destination, entry.event))
+                now = self.clock()
+                if not outcome.acknowledged:
+                    self._failed(destination, destination.cursor, outcome, now)
+                    return PassResult(retracted=retracted, failed=True)
+                self.store.record_retracted(destination, entry.message_id, destination.failures + 1, now)
+                destination = replace(destination, failures=0, first_failure_at=None, next_attempt_at=0.0)
+                retracted += 1
+        return self._forward(destination, kind, retracted)
+
+    def _forward(self, destination: Destination, kind: DestinationKind, retracted: int) -> PassResult:
+        """Sends what the destination wants after its cursor. A message that fails holds back the
+        later messages of its lot only (`blocked`): the other lots' go on for `failure_window` more
+        events, logged as delivered while the cursor stays before the first unsettled message, and
+        the next pass, after the back-off, sends the held ones again in order and skips the rest."""
+        sent = dead = seen = 0
+        wanted: Callable[[IndexedEvent], bool] | None = None
+        position = committable = destination.cursor
+        blocked: set[str | None] = set()
+        head: tuple[Outcome, float] | None = None
+        """The failure of the first unsettled message, and when: the cursor may not pass it."""
+        after_failure = 0
+        while seen < self.pass_limit and after_failure <= self.failure_window:
+            events = self.store.events_after(position, self.batch)
+            if not events:
+                break
+            if wanted is None:
+                wanted = self._matcher(destination, kind)
+            chosen = [event for event in events if wanted(event)]
+            ids = {id(event): self._message_id(event) for event in chosen}
+            known = self.store.known(destination.id, ids.values())
+            for event in events:
+                if after_failure > self.failure_window:
+                    break
+                seen += 1
+                position = event.position
+                after_failure += head is not None
+                message_id = ids.get(id(event))
+                if message_id is None or known.get(message_id) in SETTLED:
+                    if head is None:
+                        committable = event.position
+                    continue
+                if event.lot_id in blocked:
+                    continue
+                message = kind.message(destination, event)
+                outcome = kind.send(destination, message)
+                now = self.clock()
+                logged = message_id in known
+                if outcome.acknowledged:
+                    advance = head is None
+                    attempts = destination.failures + 1 if advance else 1
+                    self.store.record_delivered(
+                        destination, event, message_id, attempts, now, logged=logged, advance=advance
+                    )
+                    sent += 1
+                elif head is None and self.policy.gives_up(destination.first_failure_at or now, now):
+                    error = outcome.error or "not acknowledged"
+                    body = encode_body(message).decode("utf-8")
+                    self.store.record_dead(
+                        destination,
+                        event,
+                        message_id,
+                        destination.failures + 1,
+                        now,
+                        error,
+                        body,
+                        logged=logged,
+                    )
+                    log.warning(
+                        "destination %s: message %s dead-lettered: %s", destination.id, message_id, error
+                    )
+                    dead += 1
+                else:
+                    blocked.add(event.lot_id)
+                    if head is None:
+                        head = (outcome, now)
+                    continue
+                if head is None:
+                    committable = event.position
+                    destination = replace(
+                        destination,
+                        cursor=event.position,
+                        failures=0,
+                        first_failure_at=None,
+                        next_attempt_at=0.0,
+                    )
+        if head is not None:
+            self._failed(destination, committable, head[0], head[1])
+            return PassResult(sent, retracted, dead, failed=True)
+        if committable != destination.cursor:
+            self.store.record_passed(destination, committable)
+        return PassResult(sent, retracted, dead, more=seen >= self.pass_limit)
+
+    def _matcher(self, destination: Destination, kind: DestinationKind) -> Callable[[IndexedEvent], bool]:
+        cached = self._matchers.get(destination.id)
+        if cached is not None and cached[1] == destination.rollbacks_seen and cached[0] <= destination.cursor:
+            return cached[2]
+        wanted = kind.matcher(destination, self.store)
+        self._matchers[destination.id] = (destination.cursor, destination.rollbacks_seen, wanted)
+        return wanted
+
+    def _failed(self, destination: Destination, position: Position, outcome: Outcome, now: float) -> None:
+        failures = destination.failures + 1
+        delay = self.policy.delay_s(failures, self.rng)
+        self.store.record_failure(
+            destination,
+            position,
+            failures=failures,
+            first_failure_at=destination.first_failure_at or now,
+            next_attempt_at=now + delay,
+            error=outcome.error or "not acknowledged",
+        )
+        log.info(
+            "destination %s: attempt %d failed (%s); next in %.1f s",
+            destination.id,
+            failures,
+            outcome.error,
+            delay,
+        )
+
+    def _message_id(self, event: IndexedEvent) -> str:
+        return event_message_id(self.chain_id, event.block_hash, event.tx_hash, event.log_index)
+
+    def close(self) -> None:
+        for kind in self.kinds.values():
+            kind.close()
+
+    # ---------------------------------------------------------------- all destinations
+
+    def _due(self) -> list[str]:
+        """Due destinations, but those that had nothing to do and still have nothing."""
+        marker = self.store.marker()
+        return [
+            destination_id
+            for destination_id, cursor in self.store.due(self.clock())
+            if self._idle.get(destination_id) != (cursor, marker)
+        ]
+
+    def step(self) -> bool:
+        """One pass over every due destination, one after another; whether work was left."""
+        more = False
+        for destination_id in self._due():
+            more = self.deliver(destination_id).more or more
+        return more
+
+    def run(self, stop: threading.Event, *, poll_s: float = 0.25, workers: int = 4) -> None:
+        """Until `stop`: passes over due destinations, `workers` destinations at a time (a slow
+        receiver holds up only its own), each destination in one pass at a time."""
+        running: dict[str, Future[PassResult]] = {}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delivery") as pool:
+            while not stop.is_set():
+                for destination_id, future in list(running.items()):
+                    if future.done():
+                        del running[destination_id]
+                        try:
+                            future.result()
+                        except Exception:
+                            log.exception("destination %s: the pass failed", destination_id)
+                try:
+                    due = self._due()
+                except Exception as error:  # the database is out of reach: try again
+                    log.warning("deliveries: %s", error)
+                    stop.wait(min(5.0, poll_s * 8))
+                    continue
+                for destination_id in due:
+                    if destination_id not in running:
+                        running[destination_id] = pool.submit(self.deliver, destination_id)
+                if running:  # a destination with more to do is due again as soon as its pass ends
+                    wait(list(running.values()), timeout=poll_s, return_when=FIRST_COMPLETED)
+                else:
+                    stop.wait(poll_s)
+            for future in running.values():
+                future.cancel()
+        self.close()
