@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from provenance.cli.chain_defaults import RegistryOption, RpcOption
 from provenance.errors import ProvenanceError
 
 
@@ -23,14 +24,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def audit(
-    rpc: Annotated[
-        str | None,
-        typer.Option(help="JSON-RPC URL of a node you trust (your own). Default: the configured node."),
-    ] = None,
-    registry: Annotated[
-        str | None,
-        typer.Option(help="Address of the OreLotRegistry. Default: the data directory's deployment record."),
-    ] = None,
+    rpc: RpcOption = None,
+    registry: RegistryOption = None,
     database: Annotated[
         str | None,
         typer.Option(

@@ -6,11 +6,23 @@ mine's own machine need not."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 
 from provenance.config import Settings
 from provenance.errors import ConfigurationError
+
+RpcOption = Annotated[
+    str | None,
+    typer.Option("--rpc", help="JSON-RPC URL of a node you trust (your own). Default: the configured node."),
+]
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry", help="Address of the OreLotRegistry. Default: the data directory's deployment record."
+    ),
+]
 
 
 @dataclass(frozen=True)

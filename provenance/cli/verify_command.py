@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from provenance.cli.chain_defaults import RegistryOption, RpcOption
 from provenance.errors import ProvenanceError
 from provenance.verification.model import DEFAULT_MAX_LOTS, Status, Verification, verification_dict
 from provenance.wording import counted
@@ -24,14 +25,8 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def verify(
     lot: Annotated[str, typer.Argument(help="The lot id to verify.")],
-    rpc: Annotated[
-        str | None,
-        typer.Option(help="JSON-RPC URL of a node you trust (your own). Default: the configured node."),
-    ] = None,
-    registry: Annotated[
-        str | None,
-        typer.Option(help="Address of the OreLotRegistry. Default: the data directory's deployment record."),
-    ] = None,
+    rpc: RpcOption = None,
+    registry: RegistryOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
     max_lots: Annotated[
         int, typer.Option(min=1, help="Stop walking the lineage after this many lots (and say so).")

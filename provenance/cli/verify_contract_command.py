@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from provenance.cli.chain_defaults import RegistryOption, RpcOption
 from provenance.errors import ProvenanceError
 
 
@@ -23,15 +24,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def verify_contract(
-    rpc: Annotated[
-        str | None, typer.Option(help="JSON-RPC URL of a node you trust. Default: the configured node.")
-    ] = None,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            help="Address of the deployed OreLotRegistry. Default: the data directory's deployment record."
-        ),
-    ] = None,
+    rpc: RpcOption = None,
+    registry: RegistryOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
 ) -> None:
     """Recompile the committed sources with the recorded compiler and compare with the deployed code."""
