@@ -48,24 +48,13 @@ from provenance.epcis_query import (
     Kind,
     ResourceAlreadyExistsException,
 )
+from provenance.index.epcis_facts import assays, corrections, inputs, lots, moves, transformations
 from provenance.index.epcis_models import NamedQuery, RecordTime
 from provenance.index.models import (
-    AssayRecord,
     BlockTime,
     ChainMirror,
-    Correction,
-    CustodyMove,
-    Lot,
-    Transformation,
-    TransformInput,
 )
 
-lots = Lot.__table__
-transformations = Transformation.__table__
-inputs = TransformInput.__table__
-moves = CustodyMove.__table__
-assays = AssayRecord.__table__
-corrections = Correction.__table__
 block_times = BlockTime.__table__
 record_times = RecordTime.__table__
 named_queries = NamedQuery.__table__
