@@ -23,6 +23,13 @@ mass as a quantity in KGM; accounts and sites are `urn:mineral-provenance:accoun
 Every event's `eventTime` is the timestamp of its block (UTC), and it carries its chain
 coordinates in the extension field `mp:chain` (chain id, registry, tx hash, block, log index).
 
+What the chain records beyond EPCIS's own fields is written as extension fields, so that a capture
+(`provenance.epcis_capture`) can record an exported event again: a registration's `mp:face`,
+`mp:commodity`, `mp:gradePpm`, `mp:extractedAt` and `mp:recordHash`; a transformation's
+`mp:recordHash` and, per output, `mp:outputs` (`mp:epcClass` and the output's own fields); an
+assay's `mp:labSignature` (the lab's EIP-712 signature). `parse_lot_uri` and its siblings are the
+inverses of `lot_uri` and its siblings: the only way a capture reads an identifier.
+
 The event hash (`eventID`): the CBV 2.0 event hash ID, as the GS1 reference implementation
 (github.com/RalphTro/epcis-event-hash-generator) computes it: a pre-hash string of
 `eventType=<type>`, then the event's standard fields in the canonical property order (`key=value`
@@ -47,23 +54,25 @@ types to older URIs); we follow the current source, whose order is the property 
 from __future__ import annotations
 
 import datetime
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
+from provenance import epcis_hash
 from provenance.domain.trace import Coordinates
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EXTENSION_PREFIX = "mp"
-EXTENSION_NAMESPACE = "https://ns.mineral-provenance.example/epcis/"
-"""The namespace of our extension fields (a placeholder domain: .example is reserved)."""
+EXTENSION_NAMESPACE = "urn:mineral-provenance:epcis:"
+"""The namespace of our extension fields: the project's own URN, the same in every deployment (an
+extension field means the same wherever it comes from; a deployment's URL would make each mine's
+`mp:chain` a different field to a reader of several), and no domain that someone else may own."""
+NAMESPACES = {EXTENSION_PREFIX: EXTENSION_NAMESPACE}
 URN = "urn:mineral-provenance"
 
-CBV_VOCABULARY = "https://ref.gs1.org/cbv/"
-GS1_VOCABULARY = "https://ref.gs1.org/voc/"
+CBV_VOCABULARY = epcis_hash.CBV_VOCABULARY
+GS1_VOCABULARY = epcis_hash.GS1_VOCABULARY
 
 TRANSFORMATION_STEP = "creating_class_instance"
 PPM = "59"
@@ -82,11 +91,25 @@ class Chain:
 
 
 @dataclass(frozen=True)
+class LotRecord:
+    """What a registration or transformation output records of a lot beyond its mass: written as
+    extension fields so that a capture (`provenance.epcis_capture`) can register the lot again."""
+
+    commodity: str
+    grade_ppm: int
+    record_hash: str
+    face: str | None = None
+    extracted_at: int | None = None
+
+
+@dataclass(frozen=True)
 class Registered:
     lot_id: str
     site: str
     mass_g: int
     at: Coordinates
+    record: LotRecord | None = None
+    """None: the event carries only what EPCIS itself names (older callers)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,9 @@ class Transformed:
     outputs: tuple[tuple[str, int], ...]
     """(lot id, grams) per output."""
     at: Coordinates
+    record_hash: str | None = None
+    output_records: tuple[LotRecord, ...] = ()
+    """Per output, in the order of `outputs` (empty: not written)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +146,8 @@ class Assayed:
     certificate_hash: str
     assayed_at: int
     at: Coordinates
+    signature: str | None = None
+    """The lab's EIP-712 signature (0x-hex), written so that a capture can submit the assay again."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +194,31 @@ def account_uri(address: str) -> str:
 
 def method_uri(method: str) -> str:
     return _urn("method", method)
+
+
+def _parse(kind: str, uri: str) -> str | None:
+    prefix = _urn(kind, "")
+    if not uri.startswith(prefix) or len(uri) == len(prefix):
+        return None
+    label = unquote(uri[len(prefix) :])
+    return label if _urn(kind, label) == uri else None
+
+
+def parse_lot_uri(uri: str) -> str | None:
+    """The lot id `lot_uri` made `uri` of (None for any other URI): what a capture reads."""
+    return _parse("lot", uri)
+
+
+def parse_site_uri(uri: str) -> str | None:
+    return _parse("site", uri)
+
+
+def parse_account_uri(uri: str) -> str | None:
+    return _parse("account", uri)
+
+
+def parse_method_uri(uri: str) -> str | None:
+    return _parse("method", uri)
 
 
 def transformation_uri(chain: Chain, transform_id: int) -> str:
@@ -220,6 +273,8 @@ def event_of(fact: Fact, chain: Chain, timestamp: int) -> dict[str, Any]:
             "quantityList": [_quantity(fact.lot_id, fact.mass_g)],
             "bizLocation": {"id": site_uri(fact.site)},
         }
+        if fact.record is not None:
+            event |= _lot_record(fact.record)
     elif isinstance(fact, Transformed):
         event = _base("TransformationEvent", timestamp) | {
             "inputQuantityList": [_quantity(lot, grams) for lot, grams in fact.inputs],
@@ -229,6 +284,13 @@ def event_of(fact: Fact, chain: Chain, timestamp: int) -> dict[str, Any]:
             "bizLocation": {"id": site_uri(fact.site)},
             "mp:transformKind": fact.kind,
         }
+        if fact.record_hash is not None:
+            event["mp:recordHash"] = fact.record_hash
+        if fact.output_records:
+            event["mp:outputs"] = [
+                {"mp:epcClass": lot_uri(lot)} | _lot_record(record)
+                for (lot, _), record in zip(fact.outputs, fact.output_records, strict=True)
+            ]
     elif isinstance(fact, CustodyStep):
         shipping = fact.action == "offered"
         event = _base("ObjectEvent", timestamp) | {
@@ -258,8 +320,19 @@ def event_of(fact: Fact, chain: Chain, timestamp: int) -> dict[str, Any]:
             ],
             "mp:certificateHash": fact.certificate_hash,
         }
+        if fact.signature is not None:
+            event["mp:labSignature"] = fact.signature
     event |= _coordinates(chain, fact.at)
     return {"eventID": event_hash(event)} | event
+
+
+def _lot_record(record: LotRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {"mp:commodity": record.commodity, "mp:gradePpm": record.grade_ppm}
+    if record.face is not None:
+        fields["mp:face"] = record.face
+    if record.extracted_at is not None:
+        fields["mp:extractedAt"] = utc_time(record.extracted_at)
+    return fields | {"mp:recordHash": record.record_hash}
 
 
 def _correction(fact: Corrected) -> dict[str, Any]:
@@ -349,215 +422,13 @@ def document(events: Sequence[Mapping[str, Any]], created_at: int) -> dict[str, 
 
 # ---------------------------------------------------------------------- the CBV 2.0 event hash
 
-Order = Sequence[tuple[str, "Order | None"]]
-
-_QUANTITY: Order = (("quantityElement", (("epcClass", None), ("quantity", None), ("uom", None))),)
-_SENSOR_METADATA: Order = tuple(
-    (name, None)
-    for name in (
-        "time",
-        "startTime",
-        "endTime",
-        "deviceID",
-        "deviceMetadata",
-        "rawData",
-        "dataProcessingMethod",
-        "bizRules",
-    )
-)
-_SENSOR_REPORT: Order = tuple(
-    (name, None)
-    for name in (
-        "type",
-        "exception",
-        "deviceID",
-        "deviceMetadata",
-        "rawData",
-        "dataProcessingMethod",
-        "time",
-        "microorganism",
-        "chemicalSubstance",
-        "value",
-        "component",
-        "stringValue",
-        "booleanValue",
-        "hexBinaryValue",
-        "uriValue",
-        "minValue",
-        "maxValue",
-        "meanValue",
-        "sDev",
-        "percRank",
-        "percValue",
-        "uom",
-        "coordinateReferenceSystem",
-    )
-)
-PROPERTY_ORDER: Order = (
-    ("eventTime", None),
-    ("eventTimeZoneOffset", None),
-    ("epcList", (("epc", None),)),
-    ("parentID", None),
-    ("inputEPCList", (("epc", None),)),
-    ("childEPCs", (("epc", None),)),
-    ("quantityList", _QUANTITY),
-    ("childQuantityList", _QUANTITY),
-    ("inputQuantityList", _QUANTITY),
-    ("outputEPCList", (("epc", None),)),
-    ("outputQuantityList", _QUANTITY),
-    ("action", None),
-    ("transformationID", None),
-    ("bizStep", None),
-    ("disposition", None),
-    ("readPoint", (("id", None),)),
-    ("bizLocation", (("id", None),)),
-    ("sourceList", (("type", None), ("source", None))),
-    ("destinationList", (("type", None), ("destination", None))),
-    ("sensorElementList", (("sensorMetadata", _SENSOR_METADATA), ("sensorReport", _SENSOR_REPORT))),
-)
-"""The canonical order of the standard fields (as the reference implementation lists it)."""
-
-_LIST_ENTRY = {
-    "epcList": "epc",
-    "inputEPCList": "epc",
-    "childEPCs": "epc",
-    "outputEPCList": "epc",
-    "quantityList": "quantityElement",
-    "childQuantityList": "quantityElement",
-    "inputQuantityList": "quantityElement",
-    "outputQuantityList": "quantityElement",
-}
-"""Lists whose entries are named (as in the XML binding) in the pre-hash string."""
-
-_VOCABULARY = {
-    "bizStep": CBV_VOCABULARY + "BizStep-",
-    "disposition": CBV_VOCABULARY + "Disp-",
-    "sourceList.type": CBV_VOCABULARY + "SDT-",
-    "destinationList.type": CBV_VOCABULARY + "SDT-",
-    "sensorReport.type": GS1_VOCABULARY + "MT-",
-}
-"""Where a bare word stands for a CBV web-vocabulary URI (which it is expanded to)."""
-
-_TIME_FIELDS = frozenset({"eventTime", "time", "startTime", "endTime"})
-
-_NOT_HASHED = frozenset({"type", "eventID", "recordTime", "@context"})
-
-
-def _text(value: object) -> str:
-    """A value's canonical text: numbers without trailing zeros, strings trimmed."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        number = Decimal(str(value))
-        if number == number.to_integral_value():
-            return str(int(number))
-        return str(float(value))
-    return str(value).strip()
-
-
-def _expand(path: str, value: str) -> str:
-    prefix = _VOCABULARY.get(path)
-    if prefix is None or ":" in value:
-        return value
-    return prefix + value
-
-
-def _canonical_time(text: str) -> str:
-    """An ISO 8601 time stamp in UTC at millisecond precision (truncated), with `Z`."""
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if moment.tzinfo is None:
-        return text
-    utc = moment.astimezone(datetime.UTC)
-    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def _value(name: str, value: object, path: str) -> str:
-    text = _text(value)
-    if name in _TIME_FIELDS:
-        text = _canonical_time(text)
-    text = _expand(path, text)
-    return f"{name}={text}" if text else ""
-
-
-def _children(container: Mapping[str, Any], order: Order, parent: str) -> str:
-    """A container's fields in `order`: a value as `name=text`, a list's entries sorted."""
-    out = []
-    for name, child_order in order:
-        if name not in container:
-            continue
-        value = container[name]
-        path = f"{parent}.{name}" if parent else name
-        if isinstance(value, list):
-            entries = sorted(filter(None, (_entry(name, item, child_order) for item in value)))
-            if entries:
-                # A sensor element's reports and the elements themselves are not wrapped in a
-                # list name (they are repeated elements in the XML binding the algorithm follows).
-                wrapper = "" if name in ("sensorElementList", "sensorReport") else name
-                out.append(wrapper + "".join(entries))
-        elif isinstance(value, Mapping):
-            body = _children(value, child_order or (), name)
-            if body:
-                out.append(name + body)
-        else:
-            out.append(_value(name, value, path))
-    return "".join(out)
-
-
-def _entry(list_name: str, item: object, order: Order | None) -> str:
-    entry = _LIST_ENTRY.get(list_name)
-    if list_name == "sensorElementList":
-        entry = "sensorElement"
-    elif list_name == "sensorReport":
-        entry = "sensorReport"
-    if isinstance(item, Mapping):
-        if entry is not None and order is not None and len(order) == 1 and entry == order[0][0]:
-            order = order[0][1]
-        body = _children(item, order or (), list_name if entry is None else entry)
-        return (entry or "") + body if body else ""
-    return _value(entry or list_name, item, list_name)
-
-
-def _extension_name(name: str, namespaces: Mapping[str, str]) -> str:
-    prefix, _, local = name.partition(":")
-    if local and prefix in namespaces:
-        return "{" + namespaces[prefix] + "}" + local
-    return name
-
-
-def _extensions(container: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
-    spaces = {EXTENSION_PREFIX: EXTENSION_NAMESPACE} if namespaces is None else namespaces
-    parts = []
-    for name, value in container.items():
-        key = _extension_name(name, spaces)
-        if isinstance(value, Mapping):
-            parts.append(key + _extensions(value, spaces))
-        elif isinstance(value, list):
-            parts.extend(
-                key + _extensions(item, spaces) if isinstance(item, Mapping) else f"{key}={_text(item)}"
-                for item in value
-            )
-        else:
-            parts.append(f"{key}={_text(value)}")
-    return "".join(sorted(parts))
-
 
 def pre_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
-    """The CBV 2.0 pre-hash string of an event (for the fields this module emits)."""
-    standard = {name for name, _ in PROPERTY_ORDER}
-    extensions = {
-        name: value for name, value in event.items() if name not in standard and name not in _NOT_HASHED
-    }
-    return (
-        f"eventType={event['type']}"
-        + _children(event, PROPERTY_ORDER, "")
-        + _extensions(extensions, namespaces)
-    )
+    """The CBV 2.0 pre-hash string of an event (`provenance.epcis_hash`), our extension prefix by
+    default."""
+    return epcis_hash.pre_hash(event, NAMESPACES if namespaces is None else namespaces)
 
 
 def event_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
-    """The event's CBV 2.0 event hash, `ni:///sha-256;<hex>?ver=CBV2.0`."""
-    digest = hashlib.sha256(pre_hash(event, namespaces).encode()).hexdigest()
-    return f"ni:///sha-256;{digest}?ver=CBV2.0"
+    """The event's CBV 2.0 event hash ID, `ni:///sha-256;<hex>?ver=CBV2.0`."""
+    return epcis_hash.event_hash(event, NAMESPACES if namespaces is None else namespaces)

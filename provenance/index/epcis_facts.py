@@ -11,7 +11,16 @@ from sqlalchemy import Connection, Engine, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from provenance.domain.trace import Coordinates
-from provenance.epcis import Assayed, Chain, Corrected, CustodyStep, Fact, Registered, Transformed
+from provenance.epcis import (
+    Assayed,
+    Chain,
+    Corrected,
+    CustodyStep,
+    Fact,
+    LotRecord,
+    Registered,
+    Transformed,
+)
 from provenance.index.models import (
     AssayRecord,
     ChainMirror,
@@ -37,6 +46,11 @@ class EpcisFilter:
     from_block: int | None = None
     to_block: int | None = None
     """Included."""
+
+
+def lot_record(row: Any) -> LotRecord:
+    """A `lots` row's record beyond its mass, as the EPCIS events write it."""
+    return LotRecord(row.commodity, row.grade_ppm, row.record_hash, row.face, row.extracted_at)
 
 
 def _coordinates(row: Any) -> Coordinates:
@@ -84,7 +98,9 @@ class EpcisFacts:
         if where.site is not None:
             conditions.append(lots.c.site == where.site)
         rows = connection.execute(select(lots).where(*conditions).order_by(lots.c.block_number).limit(limit))
-        return [Registered(row.lot_id, row.site, row.mass_g, _coordinates(row)) for row in rows]
+        return [
+            Registered(row.lot_id, row.site, row.mass_g, _coordinates(row), lot_record(row)) for row in rows
+        ]
 
     def _transformed(self, connection: Connection, where: EpcisFilter, limit: int) -> list[Transformed]:
         conditions = self._blocks(transformations, where)
@@ -111,6 +127,7 @@ class EpcisFacts:
         ids = [row.transform_id for row in rows]
         consumed: dict[int, list[tuple[str, int]]] = defaultdict(list)
         produced: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        records: dict[int, list[LotRecord]] = defaultdict(list)
         if ids:
             for row in connection.execute(
                 select(inputs.c.transform_id, inputs.c.lot_id, inputs.c.mass_g)
@@ -119,11 +136,10 @@ class EpcisFacts:
             ):
                 consumed[row.transform_id].append((row.lot_id, row.mass_g))
             for row in connection.execute(
-                select(lots.c.transform_id, lots.c.lot_id, lots.c.mass_g)
-                .where(lots.c.transform_id.in_(ids))
-                .order_by(lots.c.log_index)
+                select(lots).where(lots.c.transform_id.in_(ids)).order_by(lots.c.log_index)
             ):
                 produced[row.transform_id].append((row.lot_id, row.mass_g))
+                records[row.transform_id].append(LotRecord(row.commodity, row.grade_ppm, row.record_hash))
         return [
             Transformed(
                 row.transform_id,
@@ -132,6 +148,8 @@ class EpcisFacts:
                 tuple(consumed[row.transform_id]),
                 tuple(produced[row.transform_id]),
                 _coordinates(row),
+                row.record_hash,
+                tuple(records[row.transform_id]),
             )
             for row in rows
         ]
@@ -168,6 +186,7 @@ class EpcisFacts:
                 row.certificate_hash,
                 row.assayed_at,
                 _coordinates(row),
+                row.signature,
             )
             for row in rows
         ]
@@ -188,7 +207,7 @@ class EpcisFacts:
             lot = connection.execute(select(lots).where(lots.c.lot_id == row.lot_id)).one()
             original: Registered | Transformed
             if lot.transform_id is None:
-                original = Registered(lot.lot_id, lot.site, lot.mass_g, _coordinates(lot))
+                original = Registered(lot.lot_id, lot.site, lot.mass_g, _coordinates(lot), lot_record(lot))
             else:
                 made = connection.execute(
                     select(transformations).where(transformations.c.transform_id == lot.transform_id)

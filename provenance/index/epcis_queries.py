@@ -19,7 +19,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, literal, or_, select, union_all
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,6 +46,7 @@ from provenance.epcis import (
     Corrected,
     CustodyStep,
     Fact,
+    LotRecord,
     Registered,
     Transformed,
     error_declaration,
@@ -48,7 +65,15 @@ from provenance.epcis_query import (
     Kind,
     ResourceAlreadyExistsException,
 )
-from provenance.index.epcis_facts import assays, corrections, inputs, lots, moves, transformations
+from provenance.index.epcis_facts import (
+    assays,
+    corrections,
+    inputs,
+    lot_record,
+    lots,
+    moves,
+    transformations,
+)
 from provenance.index.epcis_models import NamedQuery, RecordTime
 from provenance.index.models import (
     BlockTime,
@@ -326,10 +351,17 @@ class EpcisQueries:
     def _fact(kind: Kind, row: Any) -> Fact:
         at = _coordinates(row)
         if kind is REGISTERED:
-            return Registered(row.lot_id, row.site, row.mass_g, at)
+            return Registered(row.lot_id, row.site, row.mass_g, at, lot_record(row))
         if kind is ASSAYED:
             return Assayed(
-                row.lot_id, row.lab, row.grade_ppm, row.method, row.certificate_hash, row.assayed_at, at
+                row.lot_id,
+                row.lab,
+                row.grade_ppm,
+                row.method,
+                row.certificate_hash,
+                row.assayed_at,
+                at,
+                row.signature,
             )
         return CustodyStep(row.lot_id, row.action, row.from_address, row.to_address, at)
 
@@ -427,7 +459,7 @@ class EpcisQueries:
         for row in rows:
             lot = made[row.lot_id]
             original: Registered | Transformed = (
-                Registered(lot.lot_id, lot.site, lot.mass_g, _coordinates(lot))
+                Registered(lot.lot_id, lot.site, lot.mass_g, _coordinates(lot), lot_record(lot))
                 if lot.transform_id is None
                 else by_id[lot.transform_id]
             )
@@ -449,6 +481,7 @@ class EpcisQueries:
         ids = [row.transform_id for row in rows]
         consumed: dict[int, list[tuple[str, int]]] = defaultdict(list)
         produced: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        records: dict[int, list[LotRecord]] = defaultdict(list)
         if ids:
             # inputs and outputs in one SELECT: `side` 0 for what was consumed, 1 for what was made
             both = union_all(
@@ -458,6 +491,9 @@ class EpcisQueries:
                     inputs.c.lot_id,
                     inputs.c.mass_g,
                     inputs.c.log_index,
+                    cast(null(), String).label("commodity"),
+                    cast(null(), Integer).label("grade_ppm"),
+                    cast(null(), String).label("record_hash"),
                 ).where(inputs.c.transform_id.in_(ids)),
                 select(
                     literal(1).label("side"),
@@ -465,10 +501,15 @@ class EpcisQueries:
                     lots.c.lot_id,
                     lots.c.mass_g,
                     lots.c.log_index,
+                    lots.c.commodity,
+                    lots.c.grade_ppm,
+                    lots.c.record_hash,
                 ).where(lots.c.transform_id.in_(ids)),
             ).subquery()
             for row in self._connection.execute(select(both).order_by(both.c.side, both.c.log_index)):
                 (produced if row.side else consumed)[row.transform_id].append((row.lot_id, row.mass_g))
+                if row.side:
+                    records[row.transform_id].append(LotRecord(row.commodity, row.grade_ppm, row.record_hash))
         return [
             Transformed(
                 row.transform_id,
@@ -477,6 +518,8 @@ class EpcisQueries:
                 tuple(consumed[row.transform_id]),
                 tuple(produced[row.transform_id]),
                 _coordinates(row),
+                row.record_hash,
+                tuple(records[row.transform_id]),
             )
             for row in rows
         ]
