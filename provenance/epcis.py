@@ -30,25 +30,9 @@ What the chain records beyond EPCIS's own fields is written as extension fields,
 assay's `mp:labSignature` (the lab's EIP-712 signature). `parse_lot_uri` and its siblings are the
 inverses of `lot_uri` and its siblings: the only way a capture reads an identifier.
 
-The event hash (`eventID`): the CBV 2.0 event hash ID, as the GS1 reference implementation
-(github.com/RalphTro/epcis-event-hash-generator) computes it: a pre-hash string of
-`eventType=<type>`, then the event's standard fields in the canonical property order (`key=value`
-for a value, a container's name followed by its children, list entries sorted), then the user
-extension fields (namespace prefix replaced by `{namespace IRI}`, sorted), all concatenated
-without separators; `ni:///sha-256;<hex>?ver=CBV2.0` of its UTF-8 bytes. `eventID` and
-`recordTime` are not hashed. Implemented here only for the fields this module emits:
-time stamps are converted to UTC at millisecond precision (this module emits them so), numbers are written
-without trailing zeros, bare CBV words are expanded to their CBV 2.0 web-vocabulary URIs
-(`https://ref.gs1.org/cbv/BizStep-…`, `…/Disp-…`, `…/SDT-…`, `https://ref.gs1.org/voc/MT-…`).
-Not implemented, because nothing here emits them: the GS1 Digital Link normalisation of EPC
-URIs (our identifiers are private URNs, left as they are), certificationInfo, ilmd, bizTransaction
-and persistentDisposition. Checked by the tests: the pre-hash of
-an inspecting ObjectEvent against the one the reference's current source publishes as its CBV 2.0
-expectation; and the eventIDs of registrations and a transformation (nested `mp:chain` extension
-included) against what the reference's PyPI release 1.9.3 computes for them. For shipping,
-receiving and inspecting events that release disagrees with the current source (it puts
-destinationList before sourceList, names sensor elements differently and expands measurement
-types to older URIs); we follow the current source, whose order is the property order it documents.
+The event hash (`eventID`): the CBV 2.0 event hash ID (CBV 2.0 section 8.9), computed by
+`provenance.epcis_hash`, which says where it follows the standard's text rather than GS1's
+reference tool; `pre_hash` and `event_hash` here default to our extension namespace.
 """
 
 from __future__ import annotations
@@ -352,7 +336,9 @@ def _correction(fact: Corrected) -> dict[str, Any]:
             "quantityList": [_quantity(fact.lot_id, fact.remaining_g)],
         }
     return fields | {
-        "mp:correctionReason": fact.reason,
+        # the CBV 2.0 error reason's web URI, not its bare word: GS1's hash tool rewrites a bare
+        # word anywhere in a document once a standard field (the declaration's reason) uses it
+        "mp:correctionReason": CBV_VOCABULARY + "ER-" + fact.reason,
         "mp:adjustmentG": fact.adjustment_g,
         "mp:correctedBy": account_uri(fact.corrected_by),
         "mp:recordHash": fact.record_hash,

@@ -94,7 +94,7 @@ def test_an_incorrect_record_is_declared_on_a_copy_of_its_event_with_the_correct
     assert (corrective["action"], corrective["bizStep"]) == ("OBSERVE", "inspecting")
     assert corrective["quantityList"] == [{"epcClass": lot_uri("A2"), "quantity": 1.85, "uom": "KGM"}]
     assert corrective["mp:adjustmentG"] == -150
-    assert corrective["mp:correctionReason"] == "incorrect_data"
+    assert corrective["mp:correctionReason"] == "https://ref.gs1.org/cbv/ER-incorrect_data"
     assert event_hash(corrective) == corrective["eventID"]
     assert corrective["mp:chain"]["mp:blockNumber"] == corrections.receipts["incorrect"]["blockNumber"]
 
