@@ -32,6 +32,7 @@ from api.routers import (
     reads,
     verify,
 )
+from api.routers.ngsi_ld import router as ngsi_ld_router
 from api.routers.subscriptions import router as subscriptions_router
 from api.timing import ServerTiming
 from api.waiting import FinalWaits
@@ -107,6 +108,7 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.include_router(devices.router, prefix=API_PREFIX)
     app.include_router(corrections.router, prefix=API_PREFIX)
     app.include_router(subscriptions_router, prefix=API_PREFIX)
+    app.include_router(ngsi_ld_router)  # /ngsi-ld/v1 (read-only) and our @context
     app.mount(epcis_rest.BASE_PATH, epcis_rest.create(services, chain_head))  # EPCIS 2.0 queries
     return app
 

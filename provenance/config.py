@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BACKGROUND_NICE = 5
@@ -124,6 +124,44 @@ class Settings(BaseSettings):
     delivery_max_subscriptions: int = Field(
         default=100, ge=1, description="Active webhook subscriptions an account may hold."
     )
+
+    ngsi_ld_vocabulary: str | None = Field(
+        default=None,
+        description="The IRI our NGSI-LD terms expand under (OreLot -> <this>OreLot); unset, "
+        "<public URL>/ngsi-ld/vocab#. Never change it once data was published (docs/ngsi-ld.md).",
+    )
+    hub_ingest_url: str | None = Field(
+        default=None,
+        description="Where the city data hub takes entityOperations/upsert: KETI's ingest interface "
+        "(https://host:8443) or an NGSI-LD broker's https://host/ngsi-ld/v1 (docs/ngsi-ld.md).",
+    )
+    hub_api: Literal["keti", "etsi"] = Field(
+        default="keti",
+        description="keti: KETI City Data Hub's ingest body {datasetId, entities}; etsi: the ETSI "
+        "batch body (an array of entities).",
+    )
+    hub_dataset_id: str | None = Field(default=None, description="The KETI hub's dataset our entities go to.")
+    hub_data_manager_url: str | None = Field(
+        default=None, description="KETI's data manager (https://host:8080), for hub register-models."
+    )
+    hub_token_url: str | None = Field(
+        default=None,
+        description="OAuth 2.0 token endpoint for client credentials (KETI: <auth server>/oauth2.0/token); "
+        "unset, requests carry no token.",
+    )
+    hub_client_id: str | None = Field(default=None, description="OAuth client id at the hub.")
+    hub_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth client secret at the hub (never logged or shown)."
+    )
+    hub_batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="Entities' facts per batch upsert (the hub's limit)."
+    )
+    hub_context_url: str | None = Field(
+        default=None,
+        description="The @context URL published entities name (the hub fetches it); unset, "
+        "<public URL>/ngsi-ld/context.jsonld.",
+    )
+    hub_timeout_s: float = Field(default=30.0, gt=0, description="Seconds a hub request may take.")
 
     @property
     def embedded(self) -> bool:
