@@ -109,7 +109,8 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.include_router(corrections.router, prefix=API_PREFIX)
     app.include_router(subscriptions_router, prefix=API_PREFIX)
     app.include_router(ngsi_ld_router)  # /ngsi-ld/v1 (read-only) and our @context
-    app.mount(epcis_rest.BASE_PATH, epcis_rest.create(services, chain_head))  # EPCIS 2.0 queries
+    # EPCIS 2.0 queries and capture (a capture is a write: the same rate limiter)
+    app.mount(epcis_rest.BASE_PATH, epcis_rest.create(services, chain_head, app.state.write_limiter))
     return app
 
 

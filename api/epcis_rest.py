@@ -23,6 +23,7 @@ from api.errors import status_of
 from api.routers.reads import Reading, freshness_headers
 from provenance.bootstrap import Services
 from provenance.epcis import site_uri
+from provenance.epcis_capture import CaptureConflict, capture_limit_headers, job_document
 from provenance.epcis_query import (
     QUERY_NAME,
     EpcisException,
@@ -41,7 +42,8 @@ from provenance.epcis_query import (
     query_document,
     response_headers,
 )
-from provenance.errors import DomainError, ProvenanceError
+from provenance.errors import DomainError, IdempotencyConflict, ProvenanceError
+from provenance.index.capture_store import CaptureRecord, CaptureStore
 from provenance.index.epcis_queries import EpcisQueries, NamedQueries, StoredQuery
 
 PROBLEM = "application/problem+json"
@@ -60,7 +62,7 @@ class EpcisRequest:
         self.base: str = request.scope.get("root_path", "")
 
     def headers(self, reads: Reading | None = None) -> dict[str, str]:
-        found = response_headers(self.negotiated)
+        found = gs1_headers(self.negotiated)
         if reads is not None:
             found |= freshness_headers(reads.block_seen, reads.head, reads.source)
         return found
@@ -99,6 +101,23 @@ class EpcisRequest:
         more = len(sites) > per_page
         next_token = collection_token(sites[per_page - 1], "bizLocations") if more else None
         return self.members([site_uri(site) for site in sites[:per_page]], next_token)
+
+    def accepted(self, location: str, behaviour: str) -> Response:
+        """A capture's answer: 202, `Location` the job, its error behaviour echoed."""
+        headers = {**self.headers(), "Location": location, "GS1-Capture-Error-Behaviour": behaviour}
+        return Response(status_code=202, headers=headers)
+
+    def job(self, store: CaptureStore, record: CaptureRecord) -> dict[str, Any]:
+        return job_document(record, store.operations(record))
+
+    def capture_jobs(
+        self, store: CaptureStore, credential_id: str, per_page: int, token: str | None
+    ) -> Response:
+        """A token's capture jobs (GS1's array of CaptureJob), oldest first, with `Link` to the next page."""
+        found = store.page(credential_id, collection_after(token, "capture"), per_page + 1)
+        more = len(found) > per_page
+        next_token = collection_token(found[per_page - 1].id, "capture") if more else None
+        return self.members([self.job(store, record) for record in found[:per_page]], next_token, plain=True)
 
     def created(self, location: str) -> Response:
         return Response(status_code=201, headers={**self.headers(), "Location": location})
@@ -152,12 +171,17 @@ async def epcis_request(request: Request) -> EpcisRequest:
 Epcis = Annotated[EpcisRequest, Depends(epcis_request)]
 
 
+def gs1_headers(negotiated: Negotiated | None = None) -> dict[str, str]:
+    """The query binding's GS1 headers and the capture interface's limits (on every answer)."""
+    return response_headers(negotiated) | capture_limit_headers()
+
+
 def problem(error: EpcisException, headers: dict[str, str] | None = None) -> Response:
     return Response(
         json.dumps(error.problem()),
         status_code=error.status,
         media_type=PROBLEM,
-        headers={**response_headers(), **(headers or {})},
+        headers={**gs1_headers(), **(headers or {})},
     )
 
 
@@ -172,6 +196,8 @@ async def _provenance_error(_request: Request, error: Exception) -> Response:
         return problem(denied, {**freshness, **({"WWW-Authenticate": "Bearer"} if status == 401 else {})})
     if isinstance(error, DomainError):
         return problem(QueryParameterException(error.field, error.message), freshness)
+    if isinstance(error, IdempotencyConflict):
+        return problem(CaptureConflict(str(error), "Idempotency-Key"), freshness)
     failed = EpcisException("the repository cannot answer now: " + type(error).__name__)
     failed.status = status if status >= 500 else 500
     return problem(failed, freshness)
@@ -185,7 +211,7 @@ async def _http_error(_request: Request, error: Exception) -> Response:
         json.dumps({"type": "about:blank", "title": str(error.detail), "status": error.status_code}),
         status_code=error.status_code,
         media_type=PROBLEM,
-        headers={**response_headers(), **(error.headers or {})},
+        headers={**gs1_headers(), **(error.headers or {})},
     )
 
 
@@ -201,9 +227,10 @@ def discovery(request: Request) -> Response:
     headers (GS1's DefaultDiscoveryResponse and its writable and removable variants)."""
     methods = {"OPTIONS"}
     scope = dict(request.scope)
+    from api.routers.epcis_capture import router as capture_router
     from api.routers.epcis_query import router
 
-    for route in router.routes:
+    for route in [*router.routes, *capture_router.routes]:
         match, _ = route.matches(scope)
         if match != Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())
@@ -212,24 +239,28 @@ def discovery(request: Request) -> Response:
         raise NoSuchNameException("no such resource in this EPCIS repository")
     order = ["OPTIONS", "GET", "POST", "DELETE"]
     allow = ", ".join(sorted(methods, key=lambda method: order.index(method) if method in order else 9))
-    return Response(status_code=204, headers={"Allow": allow, **response_headers()})
+    return Response(status_code=204, headers={"Allow": allow, **gs1_headers()})
 
 
-def create(services: Services, chain_head: ChainHead | None) -> FastAPI:
-    """The binding's app; the parent mounts it at `BASE_PATH` and shares its services."""
-    from api.routers import epcis_query
+def create(services: Services, chain_head: ChainHead | None, write_limiter: Any = None) -> FastAPI:
+    """The binding's app; the parent mounts it at `BASE_PATH` and shares its services and its
+    write rate limiter (a capture is a write)."""
+    from api.routers import epcis_capture, epcis_query
 
     app = FastAPI(
-        title="EPCIS 2.0 query interface",
+        title="EPCIS 2.0 query and capture interface",
         version="2.0.0",
-        summary="GS1 EPCIS 2.0 REST query binding over the chain's facts (read-only; named queries need a token).",
+        summary="GS1 EPCIS 2.0 REST query binding over the chain's facts (reads need no token) and its "
+        "capture binding (writes through the outbox, with the JSON API's tokens and roles).",
     )
     app.state.services = services
     app.state.chain_head = chain_head
+    app.state.write_limiter = write_limiter
     app.add_exception_handler(ProvenanceError, _provenance_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(epcis_query.router)
+    app.include_router(epcis_capture.router)
 
     @app.middleware("http")
     async def options(request: Request, call_next: Any) -> Response:

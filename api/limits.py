@@ -9,15 +9,25 @@ exact document limit as it writes.
 
 from __future__ import annotations
 
+import json
 import re
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLarge, error_response
+from provenance.epcis_capture import (
+    CAPTURE_FILE_SIZE_LIMIT,
+    CaptureLimitExceededException,
+    capture_limit_headers,
+)
+from provenance.epcis_query import response_headers
 
 MULTIPART_SLACK_BYTES = 64 * 1024
 """What a multipart body may carry beyond the document itself: boundaries, part headers, `kind`."""
 _UPLOAD = re.compile(r"^/v1/(lots/[^/]+/documents|verify/document)$")
+_CAPTURE = re.compile(r"^/epcis/(capture|events)/?$")
+"""EPCIS capture: its own limit, answered in GS1's shape (`api.routers.epcis_capture`)."""
 
 
 class BodyLimit:
@@ -29,6 +39,8 @@ class BodyLimit:
     def limit_for(self, scope: Scope) -> int:
         if scope["method"] == "POST" and _UPLOAD.match(scope["path"]):
             return self.max_upload_bytes
+        if scope["method"] == "POST" and _CAPTURE.match(scope["path"]):
+            return CAPTURE_FILE_SIZE_LIMIT
         return self.max_request_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -38,8 +50,7 @@ class BodyLimit:
         limit = self.limit_for(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            response = error_response(413, "BodyTooLarge", _message(limit))
-            await response(scope, receive, send)
+            await too_large(scope, limit)(scope, receive, send)
             return
         received = 0
 
@@ -53,6 +64,17 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+def too_large(scope: Scope, limit: int) -> Response:
+    """413 in the API's error shape, or GS1's (`CaptureLimitExceededException`) for a capture."""
+    if _CAPTURE.match(scope["path"]):
+        error = CaptureLimitExceededException(
+            f"the document is larger than {limit} bytes (GS1-EPCIS-Capture-File-Size-Limit)"
+        )
+        headers = response_headers() | capture_limit_headers()
+        return Response(json.dumps(error.problem()), 413, headers, "application/problem+json")
+    return error_response(413, "BodyTooLarge", _message(limit))
 
 
 def _message(limit: int) -> str:
@@ -126,9 +148,12 @@ class JsonDepthLimit:
             try:
                 message = await receive()
             except BodyTooLarge as error:  # BodyLimit, outside, stopped an over-long chunked body
-                await error_response(error.status_code, "BodyTooLarge", str(error.detail))(
-                    scope, receive, send
-                )
+                if _CAPTURE.match(scope["path"]):
+                    await too_large(scope, CAPTURE_FILE_SIZE_LIMIT)(scope, receive, send)
+                else:
+                    await error_response(error.status_code, "BodyTooLarge", str(error.detail))(
+                        scope, receive, send
+                    )
                 return
             if message["type"] != "http.request":  # the client went away: let the app see it
                 await self.app(scope, _replay([], message, receive), send)

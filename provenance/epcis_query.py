@@ -191,8 +191,17 @@ DISPOSITIONS = (
     "sellable_accessible", "sellable_not_accessible", "stolen", "unavailable", "unknown",
 )  # fmt: skip
 """CBV 2.0's dispositions (as GS1's OpenAPI lists them)."""
-TOP_LEVEL = ("events", "eventTypes", "bizSteps", "bizLocations", "readPoints", "dispositions", "queries")
-"""The top-level resources this repository serves (capture and the EPC list are not served yet)."""
+TOP_LEVEL = (
+    "events",
+    "eventTypes",
+    "bizSteps",
+    "bizLocations",
+    "readPoints",
+    "dispositions",
+    "queries",
+    "capture",
+)
+"""The top-level resources this repository serves (the EPC list is not served yet)."""
 ERROR_REASONS = ("did_not_occur", "incorrect_data")
 ACTIONS = ("ADD", "OBSERVE", "DELETE")
 

@@ -161,3 +161,30 @@ class Lease(Base):
     token: Mapped[int] = mapped_column(BigInteger)
     acquired_at: Mapped[float] = mapped_column(Float(precision=53))
     expires_at: Mapped[float] = mapped_column(Float(precision=53))
+
+
+class CaptureJob(Base):
+    """An EPCIS capture (`POST /epcis/capture`): the operations its events became, stored in the
+    same database transaction as they were, and the events it refused. Its state is read from the
+    operations' (`provenance.index.capture_store`)."""
+
+    __tablename__ = "capture_jobs"
+    __table_args__ = (
+        UniqueConstraint("credential_id", "retry_key"),
+        CheckConstraint("error_behaviour IN ('rollback', 'proceed')", name="error_behaviour"),
+        Index(None, "credential_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_TEXT), primary_key=True)
+    credential_id: Mapped[str] = mapped_column(String(UUID_TEXT), ForeignKey("api_credentials.id"))
+    retry_key: Mapped[str] = mapped_column(String(255))
+    """The client's `Idempotency-Key`, else `document:` and the plan's fingerprint: a retry finds
+    the job under it."""
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    error_behaviour: Mapped[str] = mapped_column(String(16))
+    event_count: Mapped[int] = mapped_column(Integer)
+    operations: Mapped[list[Any]] = mapped_column(JsonArgs)
+    """[{"event": index, "eventID": ..., "operation": operation id}] in the document's order."""
+    refused: Mapped[list[Any]] = mapped_column(JsonArgs)
+    """GS1 problem bodies of the events refused before anything was stored (`proceed` only)."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
