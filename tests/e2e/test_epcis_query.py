@@ -480,7 +480,7 @@ def test_content_negotiation_answers_json_ld_or_json_and_406_otherwise(stack: Qu
 def test_options_answers_the_methods_and_the_gs1_headers(stack: QueryStack) -> None:
     for path, allow in (
         ("/", "OPTIONS, GET"),
-        ("/events", "OPTIONS, GET"),
+        ("/events", "OPTIONS, GET, POST"),  # POST: capture one event
         ("/queries", "OPTIONS, GET, POST"),
         ("/queries/some-name", "OPTIONS, GET, DELETE"),
     ):
