@@ -140,7 +140,11 @@ class Settings(BaseSettings):
         description="keti: KETI City Data Hub's ingest body {datasetId, entities}; etsi: the ETSI "
         "batch body (an array of entities).",
     )
-    hub_dataset_id: str | None = Field(default=None, description="The KETI hub's dataset our entities go to.")
+    hub_dataset_prefix: str = Field(
+        default="mineral-provenance-",
+        description="KETI binds a dataset to one data model: our entities go to <prefix>OreLot, "
+        "<prefix>MiningSite and <prefix>DLTtxReceipt.",
+    )
     hub_data_manager_url: str | None = Field(
         default=None, description="KETI's data manager (https://host:8080), for hub register-models."
     )

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 
 from api.deps import ServicesDep
-from api.pages.directory import load_directory
+from provenance.directory import load_directory
 from provenance.domain.ngsi_ld import (
     CORE_CONTEXT,
     DLT_RECEIPT,

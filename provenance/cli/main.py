@@ -12,6 +12,7 @@ from provenance.cli.accounts_commands import accounts_app
 from provenance.cli.audit_command import audit
 from provenance.cli.deliveries_commands import deliveries_app
 from provenance.cli.fleet_commands import devices_app, ingest_app, simulate_app
+from provenance.cli.hub_commands import hub_app
 from provenance.cli.index_commands import db_app, index
 from provenance.cli.outbox_commands import outbox_app
 from provenance.cli.records_commands import corrections_app, stock_app
@@ -48,6 +49,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(corrections_app, name="corrections")
 app.add_typer(stock_app, name="stock")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(hub_app, name="hub")
 app.command()(index)
 app.command()(serve)
 app.command()(verify)

@@ -12,7 +12,8 @@ from typing import Any
 
 from provenance.config import Settings
 from provenance.deliveries.deliverer import Deliverer, PassResult
-from provenance.deliveries.kinds import DestinationKind, LotLookup, Message, Outcome
+from provenance.deliveries.hub import HubKind, build_hub_kind
+from provenance.deliveries.kinds import BatchingKind, DestinationKind, LotLookup, Message, Outcome
 from provenance.deliveries.webhook import Resolver, WebhookKind, check_callback, resolve
 from provenance.domain.deliveries import (
     AllowList,
@@ -26,9 +27,11 @@ from provenance.errors import DomainError
 from provenance.index.delivery_store import DeliveryStore
 
 __all__ = [
+    "BatchingKind",
     "Deliverer",
     "DeliveryStore",
     "DestinationKind",
+    "HubKind",
     "LotLookup",
     "Message",
     "Outcome",
@@ -135,16 +138,21 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def build_deliverer(engine: Any, settings: Settings, *, chain_id: int, registry: str) -> Deliverer:
-    """The deliverer with every kind of destination this version knows."""
+    """The deliverer with every kind of destination this version knows (the hub's only when
+    PROVENANCE_HUB_INGEST_URL is set; a hub destination otherwise waits, logged)."""
     webhook = WebhookKind(
         chain_id=chain_id,
         registry=registry,
         allowed=AllowList.parse(settings.delivery_allowed_hosts),
         timeout_s=settings.delivery_timeout_s,
     )
+    kinds: dict[str, DestinationKind] = {webhook.name: webhook}
+    hub = build_hub_kind(settings, engine, chain_id=chain_id, registry=registry)
+    if hub is not None:
+        kinds[hub.name] = hub
     return Deliverer(
         DeliveryStore(engine),
-        {webhook.name: webhook},
+        kinds,
         chain_id=chain_id,
         policy=retry_policy(settings),
     )

@@ -21,9 +21,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from provenance.deliveries.kinds import DestinationKind, Outcome
+from provenance.deliveries.kinds import DestinationKind, Message, Outcome, batch_limit, send_all
 from provenance.domain.deliveries import (
     Destination,
     IndexedEvent,
@@ -50,6 +50,32 @@ class PassResult:
     """Work was left for the next pass (a pass is bounded so that destinations take turns)."""
     ran: bool = True
     """False when the destination was not due (or gone) after all: nothing was looked at."""
+
+
+@dataclass
+class _Pending:
+    """An event of a pass not settled yet: its message to send, or (no message) one passed."""
+
+    event: IndexedEvent
+    message_id: str | None = None
+    message: Message | None = None
+    logged: bool = False
+
+
+@dataclass
+class _Forward:
+    """Where one pass forward stands."""
+
+    destination: Destination
+    committable: Position
+    """How far the cursor may move: just before the first unsettled message."""
+    head: tuple[Outcome, float] | None = None
+    """The failure of the first unsettled message, and when: the cursor may not pass it."""
+    blocked: set[str | None] = field(default_factory=set)
+    sent: int = 0
+    dead: int = 0
+    seen: int = 0
+    after_failure: int = 0
 
 
 class Deliverer:
@@ -134,15 +160,36 @@ class Deliverer:
         """Sends what the destination wants after its cursor. A message that fails holds back the
         later messages of its lot only (`blocked`): the other lots' go on for `failure_window` more
         events, logged as delivered while the cursor stays before the first unsettled message, and
-        the next pass, after the back-off, sends the held ones again in order and skips the rest."""
-        sent = dead = seen = 0
+        the next pass, after the back-off, sends the held ones again in order and skips the rest.
+        A kind that takes batches is given up to its `batch_limit` messages at once, never two of
+        one lot; outcomes are then recorded one by one in chain order, as if sent one at a time."""
+        forward = _Forward(destination, destination.cursor)
         wanted: Callable[[IndexedEvent], bool] | None = None
-        position = committable = destination.cursor
-        blocked: set[str | None] = set()
-        head: tuple[Outcome, float] | None = None
-        """The failure of the first unsettled message, and when: the cursor may not pass it."""
-        after_failure = 0
-        while seen < self.pass_limit and after_failure <= self.failure_window:
+        limit = batch_limit(kind, destination)
+        batch: list[_Pending] = []
+        """Events not settled yet, in chain order: messages to send, and events passed after them."""
+        batch_lots: set[str | None] = set()
+        messages_in_batch = 0
+
+        def flush() -> None:
+            nonlocal messages_in_batch
+            sends = [item for item in batch if item.message is not None]
+            outcomes = iter(
+                send_all(kind, forward.destination, [item.message for item in sends if item.message])
+            )
+            now = self.clock()
+            for item in batch:
+                if item.message is None:
+                    if forward.head is None:
+                        forward.committable = item.event.position
+                    continue
+                self._settle(forward, item, next(outcomes), now)
+            batch.clear()
+            batch_lots.clear()
+            messages_in_batch = 0
+
+        position = destination.cursor
+        while forward.seen < self.pass_limit and forward.after_failure <= self.failure_window:
             events = self.store.events_after(position, self.batch)
             if not events:
                 break
@@ -152,66 +199,67 @@ class Deliverer:
             ids = {id(event): self._message_id(event) for event in chosen}
             known = self.store.known(destination.id, ids.values())
             for event in events:
-                if after_failure > self.failure_window:
+                if forward.after_failure > self.failure_window:
                     break
-                seen += 1
+                forward.seen += 1
                 position = event.position
-                after_failure += head is not None
+                forward.after_failure += forward.head is not None
                 message_id = ids.get(id(event))
                 if message_id is None or known.get(message_id) in SETTLED:
-                    if head is None:
-                        committable = event.position
+                    if batch:
+                        batch.append(_Pending(event))
+                    elif forward.head is None:
+                        forward.committable = event.position
                     continue
-                if event.lot_id in blocked:
+                if event.lot_id in batch_lots:
+                    flush()
+                if event.lot_id in forward.blocked:
                     continue
-                message = kind.message(destination, event)
-                outcome = kind.send(destination, message)
-                now = self.clock()
-                logged = message_id in known
-                if outcome.acknowledged:
-                    advance = head is None
-                    attempts = destination.failures + 1 if advance else 1
-                    self.store.record_delivered(
-                        destination, event, message_id, attempts, now, logged=logged, advance=advance
-                    )
-                    sent += 1
-                elif head is None and self.policy.gives_up(destination.first_failure_at or now, now):
-                    error = outcome.error or "not acknowledged"
-                    body = encode_body(message).decode("utf-8")
-                    self.store.record_dead(
-                        destination,
-                        event,
-                        message_id,
-                        destination.failures + 1,
-                        now,
-                        error,
-                        body,
-                        logged=logged,
-                    )
-                    log.warning(
-                        "destination %s: message %s dead-lettered: %s", destination.id, message_id, error
-                    )
-                    dead += 1
-                else:
-                    blocked.add(event.lot_id)
-                    if head is None:
-                        head = (outcome, now)
-                    continue
-                if head is None:
-                    committable = event.position
-                    destination = replace(
-                        destination,
-                        cursor=event.position,
-                        failures=0,
-                        first_failure_at=None,
-                        next_attempt_at=0.0,
-                    )
-        if head is not None:
-            self._failed(destination, committable, head[0], head[1])
-            return PassResult(sent, retracted, dead, failed=True)
-        if committable != destination.cursor:
-            self.store.record_passed(destination, committable)
-        return PassResult(sent, retracted, dead, more=seen >= self.pass_limit)
+                message = kind.message(forward.destination, event)
+                batch.append(_Pending(event, message_id, message, message_id in known))
+                batch_lots.add(event.lot_id)
+                messages_in_batch += 1
+                if messages_in_batch >= limit:
+                    flush()
+            if batch:
+                flush()
+        if forward.head is not None:
+            self._failed(forward.destination, forward.committable, forward.head[0], forward.head[1])
+            return PassResult(forward.sent, retracted, forward.dead, failed=True)
+        if forward.committable != forward.destination.cursor:
+            self.store.record_passed(forward.destination, forward.committable)
+        return PassResult(forward.sent, retracted, forward.dead, more=forward.seen >= self.pass_limit)
+
+    def _settle(self, forward: _Forward, item: _Pending, outcome: Outcome, now: float) -> None:
+        """Records what became of one message (delivered, dead-lettered, or failed: its lot held)."""
+        assert item.message is not None
+        assert item.message_id is not None
+        destination, event, message_id = forward.destination, item.event, item.message_id
+        if outcome.acknowledged:
+            advance = forward.head is None
+            attempts = destination.failures + 1 if advance else 1
+            self.store.record_delivered(
+                destination, event, message_id, attempts, now, logged=item.logged, advance=advance
+            )
+            forward.sent += 1
+        elif forward.head is None and self.policy.gives_up(destination.first_failure_at or now, now):
+            error = outcome.error or "not acknowledged"
+            body = encode_body(item.message).decode("utf-8")
+            self.store.record_dead(
+                destination, event, message_id, destination.failures + 1, now, error, body, logged=item.logged
+            )
+            log.warning("destination %s: message %s dead-lettered: %s", destination.id, message_id, error)
+            forward.dead += 1
+        else:
+            forward.blocked.add(event.lot_id)
+            if forward.head is None:
+                forward.head = (outcome, now)
+            return
+        if forward.head is None:
+            forward.committable = event.position
+            forward.destination = replace(
+                destination, cursor=event.position, failures=0, first_failure_at=None, next_attempt_at=0.0
+            )
 
     def _matcher(self, destination: Destination, kind: DestinationKind) -> Callable[[IndexedEvent], bool]:
         cached = self._matchers.get(destination.id)

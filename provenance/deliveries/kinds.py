@@ -1,13 +1,14 @@
 """What a kind of destination must provide to the deliverer: which events it wants, the message for
 an event and for its retraction, and sending one message. A webhook subscription is one kind
-(`provenance.deliveries.webhook`); a data hub publisher is meant to be another (docs/deliveries.md).
+(`provenance.deliveries.webhook`); the NGSI-LD data hub publisher is another, which takes batches
+(`BatchingKind`, `provenance.deliveries.hub`; docs/deliveries.md, docs/ngsi-ld.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from provenance.domain.deliveries import Destination, IndexedEvent, SubscriptionFilter
 
@@ -54,3 +55,31 @@ class DestinationKind(Protocol):
     def close(self) -> None:
         """Lets go of what it keeps open (connections)."""
         ...
+
+
+@runtime_checkable
+class BatchingKind(DestinationKind, Protocol):
+    """A kind whose destination takes several messages in one request (an NGSI-LD batch upsert).
+    The deliverer gives it up to `batch_limit` messages at a time, never two of one lot in one
+    batch (a lot's messages must land in order, and a batch is applied in no order the sender can
+    rely on), and records each message's outcome on its own, as for one-at-a-time kinds."""
+
+    def batch_limit(self, destination: Destination) -> int: ...
+
+    def send_batch(self, destination: Destination, messages: Sequence[Message]) -> list[Outcome]:
+        """One outcome per message, in order; never raises for the destination's failures."""
+        ...
+
+
+def batch_limit(kind: DestinationKind, destination: Destination) -> int:
+    return max(1, kind.batch_limit(destination)) if isinstance(kind, BatchingKind) else 1
+
+
+def send_all(kind: DestinationKind, destination: Destination, messages: Sequence[Message]) -> list[Outcome]:
+    """Sends `messages` as one batch if the kind takes batches, else one after another."""
+    if isinstance(kind, BatchingKind) and len(messages) > 1:
+        outcomes = kind.send_batch(destination, messages)
+        if len(outcomes) != len(messages):
+            raise RuntimeError(f"{kind.name}: {len(outcomes)} outcomes for {len(messages)} messages")
+        return outcomes
+    return [kind.send(destination, message) for message in messages]
