@@ -43,6 +43,10 @@ IMPLEMENTED = {
     ("GET", "/queries/{queryName}"),
     ("DELETE", "/queries/{queryName}"),
     ("GET", "/queries/{queryName}/events"),
+    ("POST", "/capture"),
+    ("GET", "/capture"),
+    ("GET", "/capture/{captureID}"),
+    ("POST", "/events"),
 }
 """The resources of GS1's OpenAPI this repository offers (docs/epcis.md says why the rest are not)."""
 GS1_EXAMPLES = {"/dispositions/{disposition}/events": {"disposition": "in_progress"}}

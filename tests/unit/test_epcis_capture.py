@@ -406,3 +406,8 @@ def test_gs1_example_documents_pass_the_schema_and_are_refused_naming_why(name: 
     assert plan.writes == ()
     assert [(error.index, error.field) for error in plan.refused] == GS1_EXAMPLES[name]
     assert not any(error.message.startswith("GS1's EPCIS schema") for error in plan.refused)
+
+
+def test_the_servers_copy_of_gs1s_schema_is_the_recorded_one() -> None:
+    package = Path(__file__).parents[2] / "provenance" / "data" / "epcis" / "EPCIS-JSON-Schema.json"
+    assert package.read_bytes() == (EXAMPLES.parent / "EPCIS-JSON-Schema.json").read_bytes()
