@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -251,6 +251,21 @@ def _short(message: str) -> str:
 
 
 @dataclass(frozen=True)
+class IdentifierReaders:
+    """How a capture reads identifiers back into labels and addresses (None: not one of ours): by
+    default `provenance.epcis`'s inverses of the identifiers it writes; a deployment with other
+    identifiers passes its own (the same functions bound to its scheme)."""
+
+    lot: Callable[[str], str | None] = parse_lot_uri
+    site: Callable[[str], str | None] = parse_site_uri
+    account: Callable[[str], str | None] = parse_account_uri
+    method: Callable[[str], str | None] = parse_method_uri
+
+
+DEFAULT_READERS = IdentifierReaders()
+
+
+@dataclass(frozen=True)
 class PlannedWrite:
     """What one event becomes: an operation, and what its sender must be allowed to do."""
 
@@ -281,8 +296,11 @@ class PlannedWrite:
 class _Event:
     """An event's fields, each read once and named in a refusal."""
 
-    def __init__(self, event: Mapping[str, Any], index: int, namespaces: Mapping[str, str]) -> None:
+    def __init__(
+        self, event: Mapping[str, Any], index: int, namespaces: Mapping[str, str], ids: IdentifierReaders
+    ) -> None:
         self.event = event
+        self.ids = ids
         self.index = index
         eid = event.get("eventID")
         self.event_id = eid if isinstance(eid, str) else None
@@ -398,7 +416,7 @@ def _lot(event: _Event, name: str, entry: Any, *, quantity: bool) -> str:
     extra = set(entry) - {"epcClass", "quantity", "uom"}
     if extra:
         raise event.refuse(f"{name}.{sorted(extra)[0]}", "this registry cannot record it on chain")
-    lot = parse_lot_uri(str(entry.get("epcClass", "")))
+    lot = event.ids.lot(str(entry.get("epcClass", "")))
     if lot is None:
         raise event.refuse(f"{name}.epcClass", "is not a lot of this registry (see provenance.epcis.lot_uri)")
     if not quantity and ("quantity" in entry or "uom" in entry):
@@ -408,7 +426,7 @@ def _lot(event: _Event, name: str, entry: Any, *, quantity: bool) -> str:
 
 def _site(event: _Event) -> str:
     location = event.need("bizLocation")
-    site = parse_site_uri(str(location.get("id", ""))) if isinstance(location, Mapping) else None
+    site = event.ids.site(str(location.get("id", ""))) if isinstance(location, Mapping) else None
     if site is None or set(location) != {"id"}:
         raise event.refuse("bizLocation.id", "is not a site of this registry (see provenance.epcis.site_uri)")
     return site
@@ -421,7 +439,7 @@ def _party(event: _Event, name: str, key: str) -> str:
     entry = entries[0]
     if _cbv(entry.get("type"), "SDT") != "possessing_party":
         raise event.refuse(f"{name}[0].type", "must be possessing_party")
-    account = parse_account_uri(str(entry.get(key, "")))
+    account = event.ids.account(str(entry.get(key, "")))
     if account is None:
         raise event.refuse(f"{name}[0].{key}", "is not an account URI of this registry")
     return account
@@ -503,7 +521,7 @@ def _transformation(event: _Event) -> PlannedWrite:
     by_lot: dict[str, Mapping[str, Any]] = {}
     for n, raw_record in enumerate(records):
         record = event.canonical(raw_record) if isinstance(raw_record, Mapping) else raw_record
-        lot = parse_lot_uri(str(record.get("mp:epcClass", ""))) if isinstance(record, Mapping) else None
+        lot = event.ids.lot(str(record.get("mp:epcClass", ""))) if isinstance(record, Mapping) else None
         if lot is None:
             raise event.refuse(f"mp:outputs[{n}].mp:epcClass", "is not a lot of this registry")
         by_lot[lot] = record
@@ -614,12 +632,12 @@ def _inspecting(event: _Event) -> PlannedWrite:
     grade = report["value"]
     if isinstance(grade, float) and grade.is_integer():
         grade = int(grade)
-    lab = parse_account_uri(str(metadata["deviceID"]))
+    lab = event.ids.account(str(metadata["deviceID"]))
     if lab is None:
         raise event.refuse(
             "sensorElementList[0].sensorMetadata.deviceID", "is not an account URI of this registry"
         )
-    method = parse_method_uri(str(metadata["dataProcessingMethod"]))
+    method = event.ids.method(str(metadata["dataProcessingMethod"]))
     if method is None:
         raise event.refuse(
             "sensorElementList[0].sensorMetadata.dataProcessingMethod", "is not a method URI of this registry"
@@ -651,11 +669,13 @@ def _inspecting(event: _Event) -> PlannedWrite:
     )
 
 
-def plan_event(raw: Any, index: int, namespaces: Mapping[str, str]) -> PlannedWrite:
+def plan_event(
+    raw: Any, index: int, namespaces: Mapping[str, str], ids: IdentifierReaders = DEFAULT_READERS
+) -> PlannedWrite:
     """The write one event becomes; CaptureRefused naming the field if it cannot be recorded."""
     if not isinstance(raw, Mapping):
         raise CaptureRefused("event", "must be an object", index)
-    event = _Event(raw, index, namespaces)
+    event = _Event(raw, index, namespaces, ids)
     if "errorDeclaration" in raw:
         raise event.refuse("errorDeclaration", "capture a correction through POST /v1/corrections")
     kind = event.get("type")
@@ -697,7 +717,9 @@ class CapturePlan:
     """Of the writes the document asks for (and its error behaviour): a retry is the same plan."""
 
 
-def plan_capture(body: bytes, behaviour: str, *, single_event: bool = False) -> CapturePlan:
+def plan_capture(
+    body: bytes, behaviour: str, *, single_event: bool = False, ids: IdentifierReaders = DEFAULT_READERS
+) -> CapturePlan:
     """Every event's write, or why not; raises CaptureRefused for a document that is not one and
     CaptureLimitExceededException for one with too many events."""
     document = read_document(body)
@@ -717,7 +739,7 @@ def plan_capture(body: bytes, behaviour: str, *, single_event: bool = False) -> 
         try:
             if index in by_event:
                 raise by_event[index]
-            writes.append(plan_event(raw, index, namespaces))
+            writes.append(plan_event(raw, index, namespaces, ids))
         except CaptureRefused as error:
             if error.event_id is None and isinstance(raw, Mapping) and isinstance(raw.get("eventID"), str):
                 error = CaptureRefused(error.field, error.message, index, raw["eventID"])
@@ -754,12 +776,14 @@ class CaptureService:
         client: AttestationReader,
         chain_id: int,
         registry: str,
+        ids: IdentifierReaders = DEFAULT_READERS,
     ) -> None:
         self._store = store
         self._roles = roles
         self._client = client
         self._chain_id = chain_id
         self._registry = registry
+        self._ids = ids
 
     def capture(
         self,
@@ -773,7 +797,7 @@ class CaptureService:
         """The job (a retry's: the first one); raises CaptureRefused (400), MissingRole (403) or,
         with `rollback`, the first event's refusal before anything is stored (a SecurityException,
         403, for a role the token's account lacks)."""
-        plan = plan_capture(body, behaviour, single_event=single_event)
+        plan = plan_capture(body, behaviour, single_event=single_event, ids=self._ids)
         retry_key = idempotency_key if idempotency_key is not None else f"document:{plan.fingerprint}"
         earlier = self._store.find(caller.id, retry_key, plan.fingerprint)
         if earlier is not None:

@@ -34,6 +34,7 @@ from provenance.epcis_capture import (
     CAPTURE_LIMIT,
     CaptureLimitExceededException,
     CaptureRefused,
+    IdentifierReaders,
     plan_capture,
 )
 
@@ -411,3 +412,14 @@ def test_gs1_example_documents_pass_the_schema_and_are_refused_naming_why(name: 
 def test_the_servers_copy_of_gs1s_schema_is_the_recorded_one() -> None:
     package = Path(__file__).parents[2] / "provenance" / "data" / "epcis" / "EPCIS-JSON-Schema.json"
     assert package.read_bytes() == (EXAMPLES.parent / "EPCIS-JSON-Schema.json").read_bytes()
+
+
+def test_a_deployment_reads_its_own_identifiers_with_its_own_readers() -> None:
+    doc = exported()
+    event = doc["epcisBody"]["eventList"][2]
+    event["quantityList"] = [{"epcClass": "urn:epc:class:lgtin:4012345.012345.M"}]
+    assert refusal(doc, 2).field == "quantityList[0].epcClass"
+    prefix = "urn:epc:class:lgtin:4012345.012345."
+    gs1 = IdentifierReaders(lot=lambda uri: uri.removeprefix(prefix) if uri.startswith(prefix) else None)
+    (write,) = [w for w in plan_capture(body(doc), "proceed", ids=gs1).writes if w.index == 2]
+    assert write.payload == {"lot_ids": ["M"], "to": BUYER}
