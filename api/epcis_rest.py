@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -24,6 +25,7 @@ from api.routers.reads import Reading, freshness_headers
 from provenance.bootstrap import Services
 from provenance.epcis import site_uri
 from provenance.epcis_capture import CaptureConflict, capture_limit_headers, job_document
+from provenance.epcis_ids import IdentifierScheme, translated
 from provenance.epcis_query import (
     QUERY_NAME,
     EpcisException,
@@ -60,6 +62,9 @@ class EpcisRequest:
         self.parameters: list[tuple[str, str]] = list(request.query_params.multi_items())
         self.url = str(request.url.replace(query=""))
         self.base: str = request.scope.get("root_path", "")
+        self.scheme: IdentifierScheme = request.app.state.identifiers
+        self.form, answered = self.scheme.translated_form(headers.get("gs1-epc-format"))
+        self.negotiated = replace(self.negotiated, epc_format=answered)
 
     def headers(self, reads: Reading | None = None) -> dict[str, str]:
         found = gs1_headers(self.negotiated)
@@ -78,29 +83,40 @@ class EpcisRequest:
     def events(self, reads: Reading, query: EventQuery, name: str = QUERY_NAME) -> Response:
         """A page of events as an EPCISQueryDocument, with `Link` to the next page if any."""
         with reads, read_connection(reads) as connection:
-            page = EpcisQueries(connection).page(query)
+            page = EpcisQueries(connection, self.scheme).page(query)
         headers = self.headers(reads)
         if page.next_key is not None:
             headers["Link"] = next_link(
                 self.url, self.parameters, encode_token(page.next_key, query.fingerprint)
             )
-        return self.answer(query_document(page.events, int(time.time()), name), headers)
+        return self.answer(query_document(self.translated(page.events), int(time.time()), name), headers)
 
     def event(self, reads: Reading, query: EventQuery) -> Response:
         """The one event of an eventID, with its error declarations; 404 if there is none."""
         with reads, read_connection(reads) as connection:
-            page = EpcisQueries(connection).page(query, per_page=1_000)
+            page = EpcisQueries(connection, self.scheme).page(query, per_page=1_000)
         if not page.events:
             raise NoSuchNameException("no event with this eventID in this repository", "eventID")
-        return self.answer(query_document(page.events, int(time.time())), self.headers(reads))
+        return self.answer(
+            query_document(self.translated(page.events), int(time.time())), self.headers(reads)
+        )
+
+    def translated(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events with our GS1 keys in the form `GS1-EPC-Format` asked for (the eventIDs stay:
+        the hash reads either form as the same canonical Digital Link)."""
+        if self.form is None or self.form == self.scheme.form:
+            return events
+        return [translated(event, self.scheme, self.form) for event in events]
 
     def locations(self, reads: Reading, per_page: int, token: str | None) -> Response:
         """The sites of our events as business-location URIs, a page at a time."""
         with reads, read_connection(reads) as connection:
-            sites = EpcisQueries(connection).sites(collection_after(token, "bizLocations"), per_page + 1)
+            sites = EpcisQueries(connection, self.scheme).sites(
+                collection_after(token, "bizLocations"), per_page + 1
+            )
         more = len(sites) > per_page
         next_token = collection_token(sites[per_page - 1], "bizLocations") if more else None
-        return self.members([site_uri(site) for site in sites[:per_page]], next_token)
+        return self.members([site_uri(site, self.scheme) for site in sites[:per_page]], next_token)
 
     def accepted(self, location: str, behaviour: str) -> Response:
         """A capture's answer: 202, `Location` the job, its error behaviour echoed."""
@@ -255,6 +271,7 @@ def create(services: Services, chain_head: ChainHead | None, write_limiter: Any 
     )
     app.state.services = services
     app.state.chain_head = chain_head
+    app.state.identifiers = services.settings.epcis_identifiers()
     app.state.write_limiter = write_limiter
     app.add_exception_handler(ProvenanceError, _provenance_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

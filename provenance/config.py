@@ -6,8 +6,10 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from provenance.epcis_ids import IdentifierScheme, scheme_of
 
 DEFAULT_BACKGROUND_NICE = 5
 
@@ -100,6 +102,33 @@ class Settings(BaseSettings):
         description="The API's public base URL (https://host), printed in lot QR codes; unset, the "
         "request's own host.",
     )
+    epcis_gs1_company_prefix: str | None = Field(
+        default=None,
+        description="The operator's GS1 company prefix (6 to 12 digits): EPCIS events name lots as "
+        "LGTINs, sites as SGLNs and accounts as PGLNs (docs/epcis.md, Identifiers); unset, as URIs "
+        "under `public_url`.",
+    )
+    epcis_gs1_item_references: str | None = Field(
+        default=None,
+        description="Each commodity's GTIN as COMMODITY=DIGITS,...: the indicator digit and item "
+        "reference (13 digits less the company prefix's); a lot of a commodity not listed keeps its "
+        "URI under `public_url`.",
+    )
+    epcis_gs1_location_reference: str | None = Field(
+        default=None,
+        description="The operator's GLN less the company prefix and check digit; sites and faces are "
+        "its SGLN extensions (default all zeros).",
+    )
+    epcis_gs1_party_glns: str | None = Field(
+        default=None,
+        description="PGLNs of accounts as 0xADDRESS=GLN,...; other accounts keep their URI under "
+        "`public_url`.",
+    )
+    epcis_identifier_form: Literal["digital_link", "epc_urn"] = Field(
+        default="digital_link",
+        description="How GS1 identifiers are written: GS1 Digital Link URIs on `public_url` or EPC "
+        "URNs (a client's GS1-EPC-Format header may ask for the other).",
+    )
 
     delivery_allowed_hosts: str | None = Field(
         default=None,
@@ -166,6 +195,24 @@ class Settings(BaseSettings):
         "<public URL>/ngsi-ld/context.jsonld.",
     )
     hub_timeout_s: float = Field(default=30.0, gt=0, description="Seconds a hub request may take.")
+
+    @model_validator(mode="after")
+    def _identifiers_usable(self) -> Settings:
+        self.epcis_identifiers()
+        return self
+
+    def epcis_identifiers(self) -> IdentifierScheme:
+        """How EPCIS events name things (provenance.epcis_ids): GS1 keys when a company prefix is
+        set, URIs under `public_url` (or this API's own address) otherwise."""
+        return scheme_of(
+            self.public_url,
+            f"http://{self.api_host}:{self.api_port}",
+            self.epcis_gs1_company_prefix,
+            self.epcis_gs1_item_references,
+            self.epcis_gs1_location_reference,
+            self.epcis_gs1_party_glns,
+            self.epcis_identifier_form,
+        )
 
     @property
     def embedded(self) -> bool:

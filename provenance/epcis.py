@@ -1,8 +1,9 @@
 """The index's facts as an EPCIS 2.0 JSON-LD document, each event named by its CBV 2.0 event hash.
 
-Mapping (every lot is a class-level identifier, `urn:mineral-provenance:lot:<lot id>`, with its
-mass as a quantity in KGM; accounts and sites are `urn:mineral-provenance:account:<address>` and
-`urn:mineral-provenance:site:<site>`; the URN namespace is private, not a registered one):
+Mapping (every lot is a class-level identifier with its mass as a quantity in KGM; lots, sites,
+accounts and methods are named by the deployment's identifier scheme, `provenance.epcis_ids`: GS1
+keys when the operator has a company prefix, URIs under its public URL otherwise; `Names` carries
+the scheme and the lots' commodities an LGTIN needs):
 
 * a registration is an ObjectEvent, action ADD, bizStep commissioning, at the lot's site;
 * a transformation is a TransformationEvent, bizStep creating_class_instance, at its site, with
@@ -39,12 +40,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
 
 from provenance import epcis_hash
 from provenance.domain.trace import Coordinates
+from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EXTENSION_PREFIX = "mp"
@@ -53,7 +54,6 @@ EXTENSION_NAMESPACE = "urn:mineral-provenance:epcis:"
 extension field means the same wherever it comes from; a deployment's URL would make each mine's
 `mp:chain` a different field to a reader of several), and no domain that someone else may own."""
 NAMESPACES = {EXTENSION_PREFIX: EXTENSION_NAMESPACE}
-URN = "urn:mineral-provenance"
 
 CBV_VOCABULARY = epcis_hash.CBV_VOCABULARY
 GS1_VOCABULARY = epcis_hash.GS1_VOCABULARY
@@ -160,53 +160,69 @@ def order_key(fact: Fact) -> tuple[int, int, int]:
 # ---------------------------------------------------------------------- identifiers and values
 
 
-def _urn(kind: str, value: str) -> str:
-    return f"{URN}:{kind}:{quote(value, safe='-._~')}"
+def lot_uri(lot_id: str, scheme: IdentifierScheme = LOCAL_SCHEME, commodity: str | None = None) -> str:
+    return scheme.lot(lot_id, commodity)
 
 
-def lot_uri(lot_id: str) -> str:
-    return _urn("lot", lot_id)
+def site_uri(site: str, scheme: IdentifierScheme = LOCAL_SCHEME) -> str:
+    return scheme.site(site)
 
 
-def site_uri(site: str) -> str:
-    return _urn("site", site)
+def account_uri(address: str, scheme: IdentifierScheme = LOCAL_SCHEME) -> str:
+    return scheme.party(address)
 
 
-def account_uri(address: str) -> str:
-    return _urn("account", address)
+def method_uri(method: str, scheme: IdentifierScheme = LOCAL_SCHEME) -> str:
+    return scheme.method(method)
 
 
-def method_uri(method: str) -> str:
-    return _urn("method", method)
+def parse_lot_uri(uri: str, scheme: IdentifierScheme = LOCAL_SCHEME) -> str | None:
+    """The lot id a lot URI of `scheme` names, in any form a client may send (None for any other
+    URI, and for a GS1 lot number that only a look-up in the index resolves: `scheme.parse_lot`)."""
+    found = scheme.parse_lot(uri)
+    return found if isinstance(found, str) else None
 
 
-def _parse(kind: str, uri: str) -> str | None:
-    prefix = _urn(kind, "")
-    if not uri.startswith(prefix) or len(uri) == len(prefix):
-        return None
-    label = unquote(uri[len(prefix) :])
-    return label if _urn(kind, label) == uri else None
+def parse_site_uri(uri: str, scheme: IdentifierScheme = LOCAL_SCHEME) -> str | None:
+    found = scheme.parse_site(uri)
+    return found if isinstance(found, str) else None
 
 
-def parse_lot_uri(uri: str) -> str | None:
-    """The lot id `lot_uri` made `uri` of (None for any other URI): what a capture reads."""
-    return _parse("lot", uri)
+def parse_account_uri(uri: str, scheme: IdentifierScheme = LOCAL_SCHEME) -> str | None:
+    return scheme.parse_party(uri)
 
 
-def parse_site_uri(uri: str) -> str | None:
-    return _parse("site", uri)
+def parse_method_uri(uri: str, scheme: IdentifierScheme = LOCAL_SCHEME) -> str | None:
+    return scheme.parse_method(uri)
 
 
-def parse_account_uri(uri: str) -> str | None:
-    return _parse("account", uri)
+def transformation_uri(chain: Chain, transform_id: int, scheme: IdentifierScheme = LOCAL_SCHEME) -> str:
+    return scheme.transformation(chain.chain_id, chain.registry, transform_id)
 
 
-def parse_method_uri(uri: str) -> str | None:
-    return _parse("method", uri)
+@dataclass(frozen=True)
+class Names:
+    """How the events of one deployment name things: its identifier scheme, and the commodity of
+    each lot an LGTIN needs (`lots_named` says which; empty when the scheme has no GTINs)."""
+
+    scheme: IdentifierScheme = LOCAL_SCHEME
+    commodities: Mapping[str, str] = field(default_factory=dict)
+
+    def lot(self, lot_id: str) -> str:
+        return self.scheme.lot(lot_id, self.commodities.get(lot_id))
 
 
-def transformation_uri(chain: Chain, transform_id: int) -> str:
-    return _urn("transformation", f"{chain.chain_id}-{chain.registry}-{transform_id}")
+def lots_named(facts: Iterable[Fact]) -> set[str]:
+    """The lots the events of `facts` name (whose commodities `Names` needs for GS1 identifiers)."""
+    found: set[str] = set()
+    for fact in facts:
+        if isinstance(fact, Corrected):
+            found |= lots_named([fact.original])
+        if isinstance(fact, Transformed):
+            found.update(lot for lot, _ in (*fact.inputs, *fact.outputs))
+        else:
+            found.add(fact.lot_id)
+    return found
 
 
 def kilograms(grams: int) -> int | float:
@@ -237,42 +253,43 @@ def _coordinates(chain: Chain, at: Coordinates) -> dict[str, Any]:
     }
 
 
-def _quantity(lot_id: str, grams: int | None = None) -> dict[str, Any]:
+def _quantity(names: Names, lot_id: str, grams: int | None = None) -> dict[str, Any]:
     if grams is None:
-        return {"epcClass": lot_uri(lot_id)}
-    return {"epcClass": lot_uri(lot_id), "quantity": kilograms(grams), "uom": "KGM"}
+        return {"epcClass": names.lot(lot_id)}
+    return {"epcClass": names.lot(lot_id), "quantity": kilograms(grams), "uom": "KGM"}
 
 
 def _base(event_type: str, timestamp: int) -> dict[str, Any]:
     return {"type": event_type, "eventTime": utc_time(timestamp), "eventTimeZoneOffset": "+00:00"}
 
 
-def event_of(fact: Fact, chain: Chain, timestamp: int) -> dict[str, Any]:
+def event_of(fact: Fact, chain: Chain, timestamp: int, names: Names = Names()) -> dict[str, Any]:
     """The EPCIS event of one fact (recorded in a block with `timestamp`), with its eventID."""
     event: dict[str, Any]
+    scheme = names.scheme
     if isinstance(fact, Registered):
         event = _base("ObjectEvent", timestamp) | {
             "action": "ADD",
             "bizStep": "commissioning",
-            "quantityList": [_quantity(fact.lot_id, fact.mass_g)],
-            "bizLocation": {"id": site_uri(fact.site)},
+            "quantityList": [_quantity(names, fact.lot_id, fact.mass_g)],
+            "bizLocation": {"id": scheme.site(fact.site)},
         }
         if fact.record is not None:
             event |= _lot_record(fact.record)
     elif isinstance(fact, Transformed):
         event = _base("TransformationEvent", timestamp) | {
-            "inputQuantityList": [_quantity(lot, grams) for lot, grams in fact.inputs],
-            "outputQuantityList": [_quantity(lot, grams) for lot, grams in fact.outputs],
-            "transformationID": transformation_uri(chain, fact.transform_id),
+            "inputQuantityList": [_quantity(names, lot, grams) for lot, grams in fact.inputs],
+            "outputQuantityList": [_quantity(names, lot, grams) for lot, grams in fact.outputs],
+            "transformationID": transformation_uri(chain, fact.transform_id, scheme),
             "bizStep": TRANSFORMATION_STEP,
-            "bizLocation": {"id": site_uri(fact.site)},
+            "bizLocation": {"id": scheme.site(fact.site)},
             "mp:transformKind": fact.kind,
         }
         if fact.record_hash is not None:
             event["mp:recordHash"] = fact.record_hash
         if fact.output_records:
             event["mp:outputs"] = [
-                {"mp:epcClass": lot_uri(lot)} | _lot_record(record)
+                {"mp:epcClass": names.lot(lot)} | _lot_record(record)
                 for (lot, _), record in zip(fact.outputs, fact.output_records, strict=True)
             ]
     elif isinstance(fact, CustodyStep):
@@ -281,23 +298,23 @@ def event_of(fact: Fact, chain: Chain, timestamp: int) -> dict[str, Any]:
             "action": "OBSERVE",
             "bizStep": "shipping" if shipping else "receiving",
             "disposition": "in_transit" if shipping else "in_progress",
-            "quantityList": [_quantity(fact.lot_id)],
-            "sourceList": [{"type": "possessing_party", "source": account_uri(fact.from_address)}],
-            "destinationList": [{"type": "possessing_party", "destination": account_uri(fact.to_address)}],
+            "quantityList": [_quantity(names, fact.lot_id)],
+            "sourceList": [{"type": "possessing_party", "source": scheme.party(fact.from_address)}],
+            "destinationList": [{"type": "possessing_party", "destination": scheme.party(fact.to_address)}],
         }
     elif isinstance(fact, Corrected):
-        event = _base("ObjectEvent", timestamp) | _correction(fact)
+        event = _base("ObjectEvent", timestamp) | _correction(fact, names)
     else:
         event = _base("ObjectEvent", timestamp) | {
             "action": "OBSERVE",
             "bizStep": "inspecting",
-            "quantityList": [_quantity(fact.lot_id)],
+            "quantityList": [_quantity(names, fact.lot_id)],
             "sensorElementList": [
                 {
                     "sensorMetadata": {
                         "time": utc_time(fact.assayed_at),
-                        "deviceID": account_uri(fact.lab),
-                        "dataProcessingMethod": method_uri(fact.method),
+                        "deviceID": scheme.party(fact.lab),
+                        "dataProcessingMethod": scheme.method(fact.method),
                     },
                     "sensorReport": [{"type": "Dimensionless", "value": fact.grade_ppm, "uom": PPM}],
                 }
@@ -319,7 +336,7 @@ def _lot_record(record: LotRecord) -> dict[str, Any]:
     return fields | {"mp:recordHash": record.record_hash}
 
 
-def _correction(fact: Corrected) -> dict[str, Any]:
+def _correction(fact: Corrected, names: Names) -> dict[str, Any]:
     """The corrective event's fields: a lot that never was is decommissioned; a lot whose record
     was wrong is observed with the mass it holds after the correction."""
     if fact.reason == "did_not_occur":
@@ -327,20 +344,20 @@ def _correction(fact: Corrected) -> dict[str, Any]:
             "action": "DELETE",
             "bizStep": "decommissioning",
             "disposition": "inactive",
-            "quantityList": [_quantity(fact.lot_id)],
+            "quantityList": [_quantity(names, fact.lot_id)],
         }
     else:
         fields = {
             "action": "OBSERVE",
             "bizStep": "inspecting",
-            "quantityList": [_quantity(fact.lot_id, fact.remaining_g)],
+            "quantityList": [_quantity(names, fact.lot_id, fact.remaining_g)],
         }
     return fields | {
         # the CBV 2.0 error reason's web URI, not its bare word: GS1's hash tool rewrites a bare
         # word anywhere in a document once a standard field (the declaration's reason) uses it
         "mp:correctionReason": CBV_VOCABULARY + "ER-" + fact.reason,
         "mp:adjustmentG": fact.adjustment_g,
-        "mp:correctedBy": account_uri(fact.corrected_by),
+        "mp:correctedBy": names.scheme.party(fact.corrected_by),
         "mp:recordHash": fact.record_hash,
     }
 
@@ -370,7 +387,7 @@ def blocks_of(facts: Iterable[Fact]) -> set[int]:
 
 
 def events_of(
-    facts: Iterable[Fact], chain: Chain, timestamp_of: Callable[[int], int]
+    facts: Iterable[Fact], chain: Chain, timestamp_of: Callable[[int], int], names: Names = Names()
 ) -> list[dict[str, Any]]:
     """The EPCIS events of `facts` in chain order; `timestamp_of(block)` gives a block's time.
 
@@ -386,9 +403,9 @@ def events_of(
 
     events = []
     for fact in sorted(facts, key=order_key):
-        event = event_of(fact, chain, time_of(fact.at.block_number))
+        event = event_of(fact, chain, time_of(fact.at.block_number), names)
         if isinstance(fact, Corrected):
-            original = event_of(fact.original, chain, time_of(fact.original.at.block_number))
+            original = event_of(fact.original, chain, time_of(fact.original.at.block_number), names)
             declared_at = time_of(fact.at.block_number)
             events.append(error_declaration(original, declared_at, fact.reason, [event["eventID"]]))
         events.append(event)

@@ -26,10 +26,10 @@ import datetime
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from provenance.epcis import (
     CBV_VOCABULARY,
@@ -37,10 +37,9 @@ from provenance.epcis import (
     EXTENSION_NAMESPACE,
     EXTENSION_PREFIX,
     TRANSFORMATION_STEP,
-    lot_uri,
-    site_uri,
     utc_time,
 )
+from provenance.epcis_ids import IdentifierScheme, LotName, LotNumber
 from provenance.errors import ProvenanceError
 
 EPCIS_VERSION = "2.0.0"
@@ -55,8 +54,9 @@ QUERY_NAME = "SimpleEventQuery"
 
 EPC_FORMATS = ("No_Preference", "Always_GS1_Digital_Link", "Always_EPC_URN", "Never_Translates")
 EPC_FORMAT_ANSWERED = "Never_Translates"
-"""What this server does with identifiers today whatever the client asks: they are private URNs,
-neither EPC URNs nor GS1 Digital Link URIs, so there is nothing to translate them into."""
+"""What a deployment without GS1 identifiers answers whatever the client asks: its URIs are
+neither EPC URNs nor GS1 Digital Link URIs, so there is nothing to translate them into
+(`IdentifierScheme.translated_form`)."""
 
 MEDIA_TYPES = ("application/ld+json", "application/json")
 
@@ -229,7 +229,9 @@ class EventQuery:
     dispositions: frozenset[str] | None = None
     read_points: frozenset[str] | None = None
     sites: frozenset[str] | None = None
-    """The sites named by EQ_bizLocation / WD_bizLocation (URIs that name no site of ours dropped)."""
+    """EQ_bizLocation / WD_bizLocation: location URIs as given; once `interpreted`, the sites they
+    name (URIs that name no site of ours dropped). Likewise the lot and transformation fields
+    below: URIs until the index interprets them with the deployment's identifier scheme."""
     instance_epcs: bool = False
     """A MATCH_ parameter on instance-level EPCs was given: none of our events lists any."""
     lots: frozenset[str] | None = None
@@ -248,6 +250,9 @@ class EventQuery:
     after: Key | None = None
     fingerprint: str = ""
     """Identifies the filters (not the page): a page token is valid only for the query it came from."""
+    transformation_uris: frozenset[str] | None = None
+    """EQ_transformationID as given (`transform_ids` once interpreted)."""
+    interpreted: bool = False
 
     def kinds(self) -> tuple[Kind, ...]:
         """The kinds of event the static filters let through."""
@@ -399,12 +404,11 @@ def _query(values: dict[str, list[str]], fixed: Mapping[str, str]) -> EventQuery
     for name in ("EQ_persistentDisposition_set", "EQ_persistentDisposition_unset"):
         if _vocabulary(name, values.get(name), "Disp", "disp") is not None:
             nothing.append(name)
-    any_lots = _lots(_uris("MATCH_anyEPCClass", values))
+    any_lots = _uris("MATCH_anyEPCClass", values)
     if _uris("MATCH_anyEPC", values) is not None:
         any_lots = frozenset()
     if "epc" in fixed:  # /epcs/{epc}/events: the events naming it in any list
-        named = _lots(frozenset([fixed["epc"]])) or frozenset()
-        any_lots = named if any_lots is None else any_lots & named
+        any_lots = _all_of(any_lots, frozenset([fixed["epc"]]))
 
     times = {name: _time(name, values[name][0]) for name in _TIMES if name in values}
     exists = values.get("EXISTS_errorDeclaration")
@@ -423,13 +427,13 @@ def _query(values: dict[str, list[str]], fixed: Mapping[str, str]) -> EventQuery
         biz_steps=narrowed("EQ_bizStep", biz_steps),
         dispositions=narrowed("EQ_disposition", dispositions),
         read_points=narrowed("EQ_readPoint", read_points),
-        sites=None if locations is None else frozenset(filter(None, map(site_of, locations))),
+        sites=locations,
         instance_epcs=bool(nothing),
-        lots=_lots(_uris("MATCH_epcClass", values)),
-        input_lots=_lots(_uris("MATCH_inputEPCClass", values)),
-        output_lots=_lots(_uris("MATCH_outputEPCClass", values)),
+        lots=_uris("MATCH_epcClass", values),
+        input_lots=_uris("MATCH_inputEPCClass", values),
+        output_lots=_uris("MATCH_outputEPCClass", values),
         any_lots=any_lots,
-        transform_ids=_transformations(_uris("EQ_transformationID", values)),
+        transformation_uris=_uris("EQ_transformationID", values),
         event_ids=narrowed("EQ_eventID", _uris("EQ_eventID", values)),
         corrective_ids=_uris("EQ_correctiveEventID", values),
         error_declaration=exists == ["true"],
@@ -585,37 +589,63 @@ def _per_page(found: list[str] | None) -> int:
     return int(text)
 
 
-def _prefix(make: Any) -> str:
-    """The part of our URIs before the label (`lot_uri("")`, say)."""
-    text: str = make("")
-    return text
+Resolve = Callable[[Iterable[LotNumber], str], dict[LotNumber, set[str]]]
+"""Looks up what GS1 lot numbers (or GLN extensions: "site") name: the index's part."""
 
 
-def lot_of(uri: str) -> str | None:
-    """The lot an epcClass URI of ours names (None for any other URI)."""
-    prefix = _prefix(lot_uri)
-    return unquote(uri[len(prefix) :]) if uri.startswith(prefix) and len(uri) > len(prefix) else None
+def interpret(query: EventQuery, scheme: IdentifierScheme, resolve: Resolve) -> EventQuery:
+    """`query` with the URIs it names lots, sites and transformations by read as ours, in any form
+    `scheme` may write them (URIs that name nothing of ours drop out: the empty set matches
+    nothing, as the standard has it)."""
+    if query.interpreted:
+        return query
+    numbers: list[tuple[str, LotNumber]] = []
 
+    def read(
+        uris: frozenset[str] | None, parse: Callable[[str], LotName | None], kind: str
+    ) -> frozenset[str] | None:
+        if uris is None:
+            return None
+        found: set[str] = set()
+        for uri in uris:
+            name = parse(uri)
+            if isinstance(name, LotNumber):
+                numbers.append((kind, name))
+            elif name is not None:
+                found.add(name)
+        return frozenset(found)
 
-def site_of(uri: str) -> str | None:
-    prefix = _prefix(site_uri)
-    return unquote(uri[len(prefix) :]) if uri.startswith(prefix) and len(uri) > len(prefix) else None
-
-
-def _lots(uris: frozenset[str] | None) -> frozenset[str] | None:
-    return None if uris is None else frozenset(filter(None, map(lot_of, uris)))
-
-
-def _transformations(uris: frozenset[str] | None) -> frozenset[int] | None:
-    """Our transformationIDs end in `-<transform id>` (`provenance.epcis.transformation_uri`)."""
-    if uris is None:
-        return None
-    found = set()
-    for uri in uris:
-        tail = uri.rpartition("-")[2]
-        if uri.startswith("urn:mineral-provenance:transformation:") and tail.isdigit():
-            found.add(int(tail))
-    return frozenset(found)
+    lots = {
+        field_name: read(getattr(query, field_name), scheme.parse_lot, "lot")
+        for field_name in ("lots", "input_lots", "output_lots", "any_lots")
+    }
+    sites = read(query.sites, scheme.parse_site, "site")
+    if numbers:
+        resolved_lots = resolve([number for kind, number in numbers if kind == "lot"], "lot")
+        resolved_sites = resolve([number for kind, number in numbers if kind == "site"], "site")
+        for field_name in lots:
+            uris = getattr(query, field_name) or frozenset()
+            extra = {lot for uri in uris if isinstance(number := scheme.parse_lot(uri), LotNumber)
+                     for lot in resolved_lots.get(number, ())}  # fmt: skip
+            if extra and lots[field_name] is not None:
+                lots[field_name] = frozenset({*(lots[field_name] or ()), *extra})
+        if sites is not None:
+            extra_sites = {site for _, number in numbers for site in resolved_sites.get(number, ())}
+            sites = frozenset({*sites, *extra_sites})
+    transform_ids = None
+    if query.transformation_uris is not None:
+        parsed = (scheme.parse_transformation(uri) for uri in query.transformation_uris)
+        transform_ids = frozenset(found for found in parsed if found is not None)
+    return replace(
+        query,
+        sites=sites,
+        transform_ids=transform_ids,
+        interpreted=True,
+        lots=lots["lots"],
+        input_lots=lots["input_lots"],
+        output_lots=lots["output_lots"],
+        any_lots=lots["any_lots"],
+    )
 
 
 def _fingerprint(values: Mapping[str, list[str]], fixed: Mapping[str, str]) -> str:

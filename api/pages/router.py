@@ -15,13 +15,14 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import cache
 from typing import Annotated
 from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from api.deps import ServicesDep
@@ -44,7 +45,9 @@ from api.routers.reads import DEFAULT_MAX_DEPTH, Reading
 from provenance.bootstrap import Services, verification_readers
 from provenance.certificates import certificate_checks
 from provenance.domain.values import encode_label
+from provenance.epcis_ids import LotNumber
 from provenance.errors import DomainError
+from provenance.index.epcis_queries import EpcisQueries
 from provenance.index.page_queries import PageQueries
 from provenance.verification.model import DEFAULT_MAX_LOTS
 from provenance.verification.service import verify_against_index
@@ -161,19 +164,51 @@ def pages_of(request: Request) -> PageCache:
     return cache
 
 
+def qr_url(request: Request, services: Services, lot_id: str, commodity: str) -> str:
+    """What a lot's QR code carries: its GS1 Digital Link when the deployment names lots by GS1
+    keys (a GTIN for its commodity), on the page's own base, which resolves it (`resolve_digital_link`);
+    else the page's URL."""
+    scheme = services.settings.epcis_identifiers()
+    if scheme.gs1 is None or scheme.gs1.gtin(commodity) is None:
+        return page_url(request, services, lot_id)
+    link = replace(scheme, form="digital_link").lot(lot_id, commodity)
+    base = (services.settings.public_url or str(request.base_url)).rstrip("/")
+    return base + link[len(scheme.base_url) :]
+
+
 @router.get("/lots/{lot_id:path}/qr.svg", name="lot_qr")
 def lot_qr(lot_id: str, request: Request, services: ServicesDep) -> Response:
     if not well_formed(lot_id):
         return not_found(lot_id)
     with Reading(services) as reads:
-        moves = reads.custody(lot_id)
-    if moves is None:
+        detail = reads.lot(lot_id)
+    if detail is None:
         return not_found(lot_id)
     return Response(
-        qr_svg(page_url(request, services, lot_id)),
+        qr_svg(qr_url(request, services, lot_id, detail.lot.commodity)),
         media_type="image/svg+xml",
         headers={"Cache-Control": "public, max-age=3600", **SECURITY_HEADERS},
     )
+
+
+@router.get("/01/{gtin}/10/{lot_number}", name="digital_link")
+def resolve_digital_link(gtin: str, lot_number: str, request: Request, services: ServicesDep) -> Response:
+    """A GS1 Digital Link of one of our lots (GS1 Digital Link 1.2, a resolver's default link):
+    a redirect to its page. `linkType` and other query parameters are ignored: every link type
+    gets the page (it carries the lot's facts, documents and passport)."""
+    scheme = services.settings.epcis_identifiers()
+    named = scheme.parse_lot(f"https://id.gs1.org/01/{gtin}/10/{quote(lot_number, safe='')}")
+    if isinstance(named, LotNumber):
+        with Reading(services) as reads, reads._connect() as connection:
+            found = EpcisQueries(connection, scheme).resolve([named], "lot").get(named, set())
+        named = min(found) if len(found) == 1 else None
+    if named is None or not well_formed(named):
+        return not_found(lot_number)
+    with Reading(services) as reads:
+        detail = reads.lot(named)
+    if detail is None or scheme.gs1 is None or scheme.gs1.gtin(detail.lot.commodity) != gtin:
+        return not_found(lot_number)
+    return RedirectResponse(lot_paths(request, [named])[named], status_code=307)
 
 
 SYNC_VERIFY_MAX_LOTS = 200

@@ -81,7 +81,8 @@ def epcis_events(
                 )
             return times[number]
 
-    events = [] if chain is None else events_of(found, chain, timestamp_of)
+        names = facts.names(services.settings.epcis_identifiers(), found)
+    events = [] if chain is None else events_of(found, chain, timestamp_of, names)
     body = document(events, int(time.time()))
     return Response(
         json.dumps(body, separators=(",", ":")),

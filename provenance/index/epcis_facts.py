@@ -4,6 +4,7 @@ handover offers and acceptances, assays; filtered by lot, site and a range of bl
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,12 @@ from provenance.epcis import (
     CustodyStep,
     Fact,
     LotRecord,
+    Names,
     Registered,
     Transformed,
+    lots_named,
 )
+from provenance.epcis_ids import IdentifierScheme
 from provenance.index.models import (
     AssayRecord,
     ChainMirror,
@@ -68,6 +72,23 @@ class EpcisFacts:
         with self._engine.connect() as connection:
             row = connection.execute(select(ChainMirror.chain_id, ChainMirror.registry_address)).one_or_none()
         return None if row is None else Chain(int(row.chain_id), str(row.registry_address))
+
+    def names(self, scheme: IdentifierScheme, facts: Iterable[Fact]) -> Names:
+        """The deployment's names for the events of `facts`, with the lots' commodities when its
+        GS1 identifiers need them (an LGTIN is a GTIN per commodity)."""
+        if not scheme.needs_commodities:
+            return Names(scheme)
+        wanted = sorted(lots_named(facts))
+        commodities: dict[str, str] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                rows = connection.execute(
+                    select(lots.c.lot_id, lots.c.commodity).where(
+                        lots.c.lot_id.in_(wanted[start : start + 500])
+                    )
+                )
+                commodities.update({row.lot_id: row.commodity for row in rows})
+        return Names(scheme, commodities)
 
     def facts(self, where: EpcisFilter, limit: int) -> list[Fact]:
         """At most `limit` facts of each kind matching `where`, in chain order."""

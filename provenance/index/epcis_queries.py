@@ -47,11 +47,14 @@ from provenance.epcis import (
     CustodyStep,
     Fact,
     LotRecord,
+    Names,
     Registered,
     Transformed,
     error_declaration,
     event_of,
+    lots_named,
 )
+from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme, LotNumber
 from provenance.epcis_query import (
     ACCEPTED,
     ASSAYED,
@@ -64,6 +67,7 @@ from provenance.epcis_query import (
     Key,
     Kind,
     ResourceAlreadyExistsException,
+    interpret,
 )
 from provenance.index.epcis_facts import (
     assays,
@@ -152,8 +156,9 @@ def _within(column: Any, bounds: _Bounds) -> list[ColumnElement[bool]]:
 class EpcisQueries:
     """Reads on one connection (the request's)."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, scheme: IdentifierScheme = LOCAL_SCHEME) -> None:
         self._connection = connection
+        self._scheme = scheme
 
     # ------------------------------------------------------------------ events
 
@@ -175,6 +180,7 @@ class EpcisQueries:
     def page(self, query: EventQuery, *, per_page: int | None = None) -> EventPage:
         """A page of the events matching `query`, after `query.after`, in chain order."""
         size = query.per_page if per_page is None else per_page
+        query = interpret(query, self._scheme, self.resolve)
         kinds = query.kinds()
         chain = self.chain() if kinds else None
         if chain is None:
@@ -524,19 +530,53 @@ class EpcisQueries:
             for row in rows
         ]
 
+    def names(self, facts: Iterable[Fact]) -> Names:
+        """The deployment's names for the events of `facts` (with the lots' commodities when its
+        GS1 identifiers need them: one SELECT)."""
+        if not self._scheme.needs_commodities:
+            return Names(self._scheme)
+        wanted = sorted(lots_named(facts))
+        commodities: dict[str, str] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = self._connection.execute(
+                select(lots.c.lot_id, lots.c.commodity).where(
+                    lots.c.lot_id.in_(wanted[start : start + IN_CHUNK])
+                )
+            )
+            commodities.update({row.lot_id: row.commodity for row in rows})
+        return Names(self._scheme, commodities)
+
+    def resolve(self, numbers: Iterable[LotNumber], kind: str) -> dict[LotNumber, set[str]]:
+        """The lots (or, `kind` "site", sites) whose GS1 lot number (GLN extension) is each of
+        `numbers`: the ids starting with one of a number's prefixes, hashed to compare."""
+        found: dict[LotNumber, set[str]] = {}
+        for number in numbers:
+            column = lots.c.lot_id if kind == "lot" else lots.c.site
+            candidates: set[str] = set()
+            for prefix in number.prefixes():
+                columns = [column] if kind == "lot" else [lots.c.site, transformations.c.site]
+                for searched in columns:
+                    statement = (
+                        select(searched).distinct().where(searched.startswith(prefix, autoescape=True))
+                    )
+                    candidates.update(row[0] for row in self._connection.execute(statement))
+            found[number] = {label for label in candidates if number.names(label)}
+        return found
+
     def _events(self, found: Sequence[Found], chain: Chain) -> list[dict[str, Any]]:
         """The EPCIS events of `found`, each with its `recordTime` where the index has it."""
         blocks = {item.fact.at.block_number for item in found}
         blocks |= {item.fact.original.at.block_number for item in found if isinstance(item.fact, Corrected)}
         times, recorded = self._times(blocks)
+        names = self.names(item.fact for item in found)
         events = []
         for item in found:
             fact = item.fact
             block = fact.at.block_number
-            event = event_of(fact, chain, times[block])
+            event = event_of(fact, chain, times[block], names)
             if item.kind.declaration:
                 assert isinstance(fact, Corrected)
-                original = event_of(fact.original, chain, times[fact.original.at.block_number])
+                original = event_of(fact.original, chain, times[fact.original.at.block_number], names)
                 event = error_declaration(original, times[block], fact.reason, [event["eventID"]])
             if block in recorded:
                 event["recordTime"] = record_time(recorded[block])

@@ -137,7 +137,7 @@ def test_the_whole_history_is_one_valid_epcis_document_in_chain_order(stack: Epc
 def test_quantities_are_kilograms_and_the_transformation_balances(stack: EpcisStack) -> None:
     events = stack.events()
     assert events[0]["quantityList"] == [{"epcClass": lot_uri("A1"), "quantity": 1, "uom": "KGM"}]
-    assert events[0]["bizLocation"] == {"id": f"urn:mineral-provenance:site:{SITE}"}
+    assert events[0]["bizLocation"] == {"id": f"http://127.0.0.1:8000/id/sites/{SITE}"}
     [blend] = [event for event in events if event["type"] == "TransformationEvent"]
     assert blend["inputQuantityList"] == [
         {"epcClass": lot_uri("A1"), "quantity": 1, "uom": "KGM"},
@@ -148,13 +148,15 @@ def test_quantities_are_kilograms_and_the_transformation_balances(stack: EpcisSt
     [assay] = [event for event in events if event["bizStep"] == "inspecting"]
     [sensor] = assay["sensorElementList"]
     assert sensor["sensorReport"] == [{"type": "Dimensionless", "value": 8_800, "uom": "59"}]
-    assert sensor["sensorMetadata"]["deviceID"] == f"urn:mineral-provenance:account:{stack.chain.lab.address}"
+    assert (
+        sensor["sensorMetadata"]["deviceID"] == f"http://127.0.0.1:8000/id/accounts/{stack.chain.lab.address}"
+    )
     sold = events[-1]
     assert sold["sourceList"] == [
-        {"type": "possessing_party", "source": f"urn:mineral-provenance:account:{stack.chain.processor}"}
+        {"type": "possessing_party", "source": f"http://127.0.0.1:8000/id/accounts/{stack.chain.processor}"}
     ]
     assert sold["destinationList"] == [
-        {"type": "possessing_party", "destination": f"urn:mineral-provenance:account:{stack.chain.buyer}"}
+        {"type": "possessing_party", "destination": f"http://127.0.0.1:8000/id/accounts/{stack.chain.buyer}"}
     ]
 
 

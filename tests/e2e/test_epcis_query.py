@@ -14,6 +14,7 @@ the events' own times.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ class QueryStack:
     cut: int
     token: str
     """An API token of this system (any role): named queries are created with it."""
+    services: Any = None
 
     def all_events(self) -> list[Event]:
         """The oracle: the whole history from the existing export."""
@@ -134,7 +136,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         try:
             chain.indexer(engine).sync()
             _, token = services.credentials.create("epcis-client", chain.buyer, "none")
-            yield QueryStack(chain, engine, TestClient(create_app(services)), cut, token)
+            yield QueryStack(chain, engine, TestClient(create_app(services)), cut, token, services)
         finally:
             engine.dispose()
             services.close()
@@ -592,3 +594,49 @@ def test_a_named_query_that_is_not_a_valid_query_is_refused(
     assert response.status_code == status, response.text
     assert response.json()["type"] == f"epcisException:{kind}"
     assert stack.get("/queries/bad").status_code == 404
+
+
+GS1_SETTINGS = {
+    "public_url": "https://provenance.example.net",
+    "epcis_gs1_company_prefix": "4012345",
+    "epcis_gs1_item_references": "Au-ore=012345,Au-conc=112345",
+}
+
+
+def test_with_gs1_identifiers_a_lot_is_found_by_any_form_and_written_in_the_form_asked(
+    stack: QueryStack,
+) -> None:
+    settings = stack.services.settings.model_copy(update=GS1_SETTINGS)
+    http = TestClient(create_app(dataclasses.replace(stack.services, settings=settings)))
+    exported = http.get("/v1/epcis/events").json()["epcisBody"]["eventList"]
+    link = "https://provenance.example.net/01/04012345123456/10/A1"  # GS1's 9.6.2 GTIN, lot A1
+    about_a1 = [event["eventID"] for event in exported if link in str(event)]
+    assert len(about_a1) >= 3  # registered, offered, accepted, consumed by the blend
+    forms = (
+        link,
+        "https://id.gs1.org/01/04012345123456/10/A1",
+        "urn:epc:class:lgtin:4012345.012345.A1",
+        "https://provenance.example.net/lots/A1",
+    )
+    for form in forms:
+        response = http.get("/epcis/events", params={"MATCH_anyEPCClass": form, "perPage": "100"})
+        assert response.status_code == 200, response.text
+        found = response.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        assert [event["eventID"] for event in found] == about_a1, form
+        by_path = http.get(f"/epcis/epcs/{quote(form, safe='')}/events", params={"perPage": "100"})
+        assert [
+            e["eventID"] for e in by_path.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        ] == about_a1
+
+    as_urns = http.get(
+        "/epcis/events", params={"MATCH_anyEPCClass": link}, headers={"GS1-EPC-Format": "Always_EPC_URN"}
+    )
+    assert as_urns.headers["GS1-EPC-Format"] == "Always_EPC_URN"
+    urn_events = as_urns.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert urn_events[0]["quantityList"][0]["epcClass"] == "urn:epc:class:lgtin:4012345.012345.A1"
+    assert urn_events[0]["bizLocation"]["id"].startswith("urn:epc:id:sgln:4012345.00000.")
+    assert [event["eventID"] for event in urn_events] == about_a1
+    assert schema_errors(as_urns.json()) == []
+    # the default deployment's identifiers are other URIs, so other eventIDs: none is served stale
+    default_ids = {event["eventID"] for event in stack.all_events()}
+    assert default_ids.isdisjoint(event["eventID"] for event in exported)

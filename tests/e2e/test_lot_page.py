@@ -167,6 +167,40 @@ def test_the_qr_code_is_the_svg_segno_draws_for_the_page_url(http: TestClient, s
     assert path.get("d") == expected_d
 
 
+GS1_SETTINGS = {
+    "public_url": "https://provenance.example.net",
+    "epcis_gs1_company_prefix": "4012345",
+    "epcis_gs1_item_references": "Au-conc=012345,Au-ore=112345",
+}
+"""GTIN 04012345123456 (GS1's own 9.6.2 example's class) for the concentrate the history makes."""
+
+
+def test_with_gs1_identifiers_the_qr_code_is_the_lots_digital_link_and_resolves_to_its_page(
+    stack: PageStack,
+) -> None:
+    gs1 = app_with(stack, settings=GS1_SETTINGS)
+    link = "https://provenance.example.net/01/04012345123456/10/X1"
+    assert svg_root(gs1.get("/lots/X1/qr.svg").content).findtext(f"{SVG}title") == link
+
+    for query in ("", "?linkType=gs1:pip", "?linkType=all"):
+        answer = gs1.get(f"/01/04012345123456/10/X1{query}", follow_redirects=False)
+        assert answer.status_code == 307
+        assert answer.headers["location"] == "/lots/X1"
+    # a lot id GS1's lot number cannot hold (slashes): its mapped number resolves by a look-up
+    slashed = gs1.get(f"/lots/{SLASHED_LOT}/qr.svg")
+    title = svg_root(slashed.content).findtext(f"{SVG}title")
+    assert title is not None
+    path, _, number = title.removeprefix("https://provenance.example.net").rpartition("/10/")
+    assert "=" in number
+    assert len(number) <= 20
+    answer = gs1.get(f"{path}/10/{number}", follow_redirects=False)
+    assert answer.status_code == 307
+    assert answer.headers["location"] == f"/lots/{SLASHED_LOT}"
+    # another GTIN, a lot that is not there: the 404 page
+    assert gs1.get("/01/04012345999994/10/X1").status_code == 404
+    assert gs1.get("/01/04012345123456/10/NO-SUCH-LOT").status_code == 404
+
+
 def test_with_the_chain_node_down_the_page_shows_the_facts_and_says_it_could_not_verify(
     stack: PageStack,
 ) -> None:

@@ -66,25 +66,25 @@ def test_each_fact_maps_to_its_epcis_event_with_quantities_in_kilograms() -> Non
         "commissioning",
     )
     assert registered["quantityList"] == [{"epcClass": lot_uri("A1"), "quantity": 1, "uom": "KGM"}]
-    assert registered["bizLocation"] == {"id": "urn:mineral-provenance:site:PIT-A"}
+    assert registered["bizLocation"] == {"id": "http://127.0.0.1:8000/id/sites/PIT-A"}
     assert registered["eventTime"] == "2023-11-14T22:15:20.000Z"
 
     assert transformed["type"] == "TransformationEvent"
     assert transformed["inputQuantityList"] == [
-        {"epcClass": "urn:mineral-provenance:lot:A1", "quantity": 1, "uom": "KGM"},
-        {"epcClass": "urn:mineral-provenance:lot:A%202%2Fx", "quantity": 2.5, "uom": "KGM"},
+        {"epcClass": "http://127.0.0.1:8000/lots/A1", "quantity": 1, "uom": "KGM"},
+        {"epcClass": "http://127.0.0.1:8000/lots/A%202%2Fx", "quantity": 2.5, "uom": "KGM"},
     ]
     assert transformed["outputQuantityList"] == [
-        {"epcClass": "urn:mineral-provenance:lot:M", "quantity": 3.4, "uom": "KGM"}
+        {"epcClass": "http://127.0.0.1:8000/lots/M", "quantity": 3.4, "uom": "KGM"}
     ]
 
     for event, step in ((offered, "shipping"), (accepted, "receiving")):
         assert (event["type"], event["action"], event["bizStep"]) == ("ObjectEvent", "OBSERVE", step)
         assert event["sourceList"] == [
-            {"type": "possessing_party", "source": f"urn:mineral-provenance:account:{SELLER}"}
+            {"type": "possessing_party", "source": f"http://127.0.0.1:8000/id/accounts/{SELLER}"}
         ]
         assert event["destinationList"] == [
-            {"type": "possessing_party", "destination": f"urn:mineral-provenance:account:{BUYER}"}
+            {"type": "possessing_party", "destination": f"http://127.0.0.1:8000/id/accounts/{BUYER}"}
         ]
 
     assert assayed["bizStep"] == "inspecting"
@@ -147,10 +147,10 @@ def test_the_pre_hash_of_a_registration_follows_the_canonical_property_order() -
         "eventType=ObjectEvent"
         "eventTime=2023-11-14T22:15:20.000Z"
         "eventTimeZoneOffset=+00:00"
-        "quantityListquantityElementepcClass=urn:mineral-provenance:lot:A1quantity=1uom=KGM"
+        "quantityListquantityElementepcClass=http://127.0.0.1:8000/lots/A1quantity=1uom=KGM"
         "action=ADD"
         "bizStep=https://ref.gs1.org/cbv/BizStep-commissioning"
-        "bizLocationid=urn:mineral-provenance:site:PIT-A"
+        "bizLocationid=http://127.0.0.1:8000/id/sites/PIT-A"
         f"{ns}chain"
         f"{ns}blockNumber=10"
         f"{ns}chainId={CHAIN.chain_id}"

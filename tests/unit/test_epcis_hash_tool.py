@@ -24,12 +24,15 @@ from provenance.epcis import (
     Corrected,
     CustodyStep,
     LotRecord,
+    Names,
     Registered,
     Transformed,
     document,
     events_of,
+    lots_named,
     pre_hash,
 )
+from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
 from tests.epcis_schema import DATA
 
 CHAIN = Chain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -98,8 +101,18 @@ def facts() -> list[Any]:
     ]
 
 
-def our_document() -> dict[str, Any]:
-    events = events_of(facts(), CHAIN, lambda block: BLOCK_TIME + 12 * block)
+GS1_KEYS = Gs1Keys("4012345", (("COAL", "012345"),), "00011", ((MINE.lower(), "4012345000009"),))
+SCHEMES = {
+    "URIs under the public URL": LOCAL_SCHEME,
+    "GS1 Digital Links": IdentifierScheme("https://mine.example.net", GS1_KEYS),
+    "GS1 EPC URNs": IdentifierScheme("https://mine.example.net", GS1_KEYS, "epc_urn"),
+}
+
+
+def our_document(scheme: IdentifierScheme = LOCAL_SCHEME) -> dict[str, Any]:
+    made = facts()
+    names = Names(scheme, dict.fromkeys(lots_named(made), "COAL"))
+    events = events_of(made, CHAIN, lambda block: BLOCK_TIME + 12 * block, names)
     return document(events, BLOCK_TIME + 1_000)
 
 
@@ -141,8 +154,11 @@ def quiet_tool_logging() -> Iterator[None]:
     logging.disable(logging.NOTSET)
 
 
-def test_the_tool_reproduces_every_event_id_we_emit_but_the_listed_divergences() -> None:
-    doc = our_document()
+@pytest.mark.parametrize("scheme", SCHEMES.values(), ids=SCHEMES.keys())
+def test_the_tool_reproduces_every_event_id_we_emit_but_the_listed_divergences(
+    scheme: IdentifierScheme,
+) -> None:
+    doc = our_document(scheme)
     events = doc["epcisBody"]["eventList"]
     assert {kind(event) for event in events} == KINDS_WE_EMIT
 
@@ -160,6 +176,16 @@ def test_the_tool_reproduces_every_event_id_we_emit_but_the_listed_divergences()
         )
         seen_divergences.add(kind(event))
     assert seen_divergences == set(DIVERGENCES)
+
+
+def test_an_events_id_is_the_same_whichever_form_its_gs1_keys_are_written_in() -> None:
+    as_links = our_document(SCHEMES["GS1 Digital Links"])["epcisBody"]["eventList"]
+    as_urns = our_document(SCHEMES["GS1 EPC URNs"])["epcisBody"]["eventList"]
+    assert as_links != as_urns
+    assert [event["eventID"] for event in as_links] == [event["eventID"] for event in as_urns]
+    assert as_links[0]["quantityList"][0]["epcClass"].startswith(
+        "https://mine.example.net/01/04012345123456/10/"
+    )
 
 
 def test_a_declaration_keeps_the_event_id_of_the_event_it_declares_in_error() -> None:

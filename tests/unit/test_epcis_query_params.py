@@ -9,6 +9,7 @@ import math
 import pytest
 
 from provenance.epcis import lot_uri, site_uri
+from provenance.epcis_ids import LOCAL_SCHEME, LotNumber
 from provenance.epcis_query import (
     KINDS,
     MAX_PER_PAGE,
@@ -18,6 +19,7 @@ from provenance.epcis_query import (
     ValidationException,
     decode_token,
     encode_token,
+    interpret,
     negotiate,
     parse_query,
     query_definition,
@@ -82,9 +84,13 @@ def test_times_round_up_to_the_whole_seconds_of_block_times() -> None:
     )
 
 
+def no_lookups(numbers: object, kind: str) -> dict[LotNumber, set[str]]:
+    raise AssertionError("no GS1 lot number to look up")
+
+
 def test_epc_classes_name_our_lots_and_instance_epcs_match_nothing() -> None:
-    query = parse_query([("MATCH_epcClass", f"{lot_uri('A1')}|urn:epc:class:lgtin:4012345.012345.998877")])
-    assert query.lots == frozenset({"A1"})
+    parsed = parse_query([("MATCH_epcClass", f"{lot_uri('A1')}|urn:epc:class:lgtin:4012345.012345.998877")])
+    assert interpret(parsed, LOCAL_SCHEME, no_lookups).lots == frozenset({"A1"})
     assert parse_query([("MATCH_anyEPC", lot_uri("A1"))]).any_lots == frozenset()
     assert names([("MATCH_epc", lot_uri("A1"))]) == set()
     inputs = names([("MATCH_inputEPCClass", lot_uri("A1"))])
