@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import ServicesDep, WritingCaller
+from api.deps import Caller, ServicesDep, WritingCaller
 from api.epcis_rest import Epcis
 from provenance.bootstrap import Services
 from provenance.epcis_capture import (
@@ -83,14 +83,14 @@ async def capture_event(
 
 
 @router.get("/capture", summary="This token's capture jobs, a page at a time")
-def capture_jobs(epcis: Epcis, caller: WritingCaller, services: ServicesDep) -> Response:
+def capture_jobs(epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:
     per_page, token = page_parameters(epcis.parameters, "capture")
     store = CaptureStore(services.engine, services.outbox)
     return epcis.capture_jobs(store, caller.id, per_page, token)
 
 
 @router.get("/capture/{captureID}", summary="A capture job, from its operations")
-def capture_job(captureID: str, epcis: Epcis, caller: WritingCaller, services: ServicesDep) -> Response:  # noqa: N803
+def capture_job(captureID: str, epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:  # noqa: N803
     store = CaptureStore(services.engine, services.outbox)
     record = store.get(captureID)
     if record is None or record.credential_id != caller.id:  # another token's jobs are not its business
