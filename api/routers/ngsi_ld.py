@@ -18,28 +18,18 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 
 from api.deps import ServicesDep
-from provenance.directory import load_directory
 from provenance.domain.ngsi_ld import (
     CORE_CONTEXT,
-    DLT_RECEIPT,
     MINING_SITE,
     ORE_LOT,
-    Fact,
-    Place,
     context_document,
     iso_time,
     key_values,
-    lot_entity,
-    lot_entity_id,
-    lot_fragment,
-    parse_entity_id,
-    receipt_entity,
-    site_entity,
 )
 from provenance.domain.ngsi_ld_query import UnsupportedQuery, parse_q
 from provenance.domain.trace import parse_time
 from provenance.errors import DomainError
-from provenance.index.ngsi_queries import NgsiQueries
+from provenance.ngsi_ld import EntityNotFound, NgsiLdReads, NotTemporal
 
 CONTEXT_PATH = "/ngsi-ld/context.jsonld"
 BASE = "/ngsi-ld/v1"
@@ -82,22 +72,13 @@ def vocabulary(request: Request, services: ServicesDep) -> str:
     return services.settings.ngsi_ld_vocabulary or _base_url(request, services) + "/ngsi-ld/vocab#"
 
 
-def _queries(request: Request, services: ServicesDep) -> NgsiQueries:
-    cached = getattr(request.app.state, "ngsi_queries", None)
-    if cached is None or cached.engine is not services.engine:
-        cached = NgsiQueries(services.engine)
-        request.app.state.ngsi_queries = cached
+def _reads(request: Request, services: ServicesDep) -> NgsiLdReads:
+    """The use cases, made once per app (and again if the services' engine changed)."""
+    cached = getattr(request.app.state, "ngsi_ld_reads", None)
+    if cached is None or cached.queries.engine is not services.engine:
+        cached = NgsiLdReads(services.engine, services.settings.data_dir)
+        request.app.state.ngsi_ld_reads = cached
     return cached
-
-
-def _places(services: ServicesDep) -> tuple[Callable[[str, str | None], Place | None], Mapping[str, str]]:
-    directory = load_directory(services.settings.data_dir)
-
-    def place(site: str, face: str | None) -> Place | None:
-        found = directory.place(site, face)
-        return None if found is None else Place(found.latitude, found.longitude)
-
-    return place, directory.site_names
 
 
 # ---------------------------------------------------------------------- negotiation and answers
@@ -253,46 +234,21 @@ def _query_entities(request: Request, services: ServicesDep) -> Response:
         terms = parse_q(params["q"]) if "q" in params else ()
     except UnsupportedQuery as error:
         raise bad(f"q: {error.message}") from None
-    queries = _queries(request, services)
-    place, names = _places(services)
+    reads = _reads(request, services)
     if entity_type == ORE_LOT:
-        keys = _lot_keys(ids)
-        states = queries.lots(terms, keys, limit, offset) if limit and (keys or not ids) else []
-        entities = [lot_entity(state, place(state.origin.site, state.origin.face)) for state in states]
-        total = queries.count_lots(terms, keys) if count_wanted == "true" and (keys or not ids) else 0
+        entities, total = reads.lots(terms, ids, limit, offset, count=count_wanted == "true")
     else:
         if terms:
             raise bad("q applies to OreLot only")
-        sites = _site_keys(ids)
-        found = queries.sites(sites, limit, offset) if limit and (sites or not ids) else []
-        entities = [site_entity(site, names.get(site), place(site, None)) for site in found]
-        total = queries.count_sites(sites) if count_wanted == "true" and (sites or not ids) else 0
+        entities, total = reads.sites(ids, limit, offset, count=count_wanted == "true")
     headers: dict[str, str] = {}
     if count_wanted == "true":
-        headers[RESULTS_COUNT] = str(total)
+        headers[RESULTS_COUNT] = str(total or 0)
     links = _page_links(request, params, limit, offset, len(entities))
     if links:
         headers["Link"] = links
     body = [_project(entity, attrs, simple) for entity in entities]
     return _answer(request, body, ld=ld, context=context, headers=headers)
-
-
-def _lot_keys(ids: Sequence[str]) -> list[str]:
-    keys = []
-    for entity_id in ids:
-        reference = parse_entity_id(entity_id)
-        if reference is not None and reference.type == ORE_LOT and reference.lot_id is not None:
-            keys.append(reference.lot_id)
-    return keys
-
-
-def _site_keys(ids: Sequence[str]) -> list[str]:
-    keys = []
-    for entity_id in ids:
-        reference = parse_entity_id(entity_id)
-        if reference is not None and reference.type == MINING_SITE and reference.site is not None:
-            keys.append(reference.site)
-    return keys
 
 
 def _page_links(request: Request, params: Mapping[str, str], limit: int, offset: int, got: int) -> str:
@@ -315,7 +271,11 @@ def retrieve_entity(entity_id: str, request: Request, services: ServicesDep) -> 
         context, vocab = context_url(request, services), vocabulary(request, services)
         _check_link(request, context)
         params = _params(request, ("attrs", "options", "type"))
-        entity = _entity(entity_id, request, services)
+        _check_uri(entity_id)
+        try:
+            entity = _reads(request, services).entity(entity_id)
+        except EntityNotFound:
+            raise _not_found(entity_id) from None
         if "type" in params and _short(params["type"], vocab) != entity["type"]:
             raise _not_found(entity_id)
         return _answer(
@@ -325,36 +285,15 @@ def retrieve_entity(entity_id: str, request: Request, services: ServicesDep) -> 
         return problem.response()
 
 
+def _check_uri(entity_id: str) -> None:
+    """An entity id is a URI (clause 4.6.1): anything else is bad data, not an unknown entity."""
+    scheme = entity_id.split(":", 1)[0]
+    if ":" not in entity_id or not scheme or not scheme[0].isalpha():
+        raise bad(f"{entity_id} is not a URI (an entity id is one)")
+
+
 def _not_found(entity_id: str) -> Problem:
     return Problem(404, "ResourceNotFound", "Entity not found", f"no entity {entity_id}")
-
-
-def _entity(entity_id: str, request: Request, services: ServicesDep) -> dict[str, Any]:
-    reference = parse_entity_id(entity_id)
-    if reference is None:
-        if not entity_id.lower().startswith("urn:") and ":" not in entity_id:
-            raise bad(f"{entity_id} is not a URI (an entity id is one)")
-        raise _not_found(entity_id)
-    queries = _queries(request, services)
-    place, names = _places(services)
-    if reference.type == ORE_LOT and reference.lot_id is not None:
-        state = queries.lot(reference.lot_id)
-        if state is None or state.origin.site != reference.site:
-            raise _not_found(entity_id)
-        return lot_entity(state, place(state.origin.site, state.origin.face))
-    if reference.type == MINING_SITE and reference.site is not None:
-        if not queries.sites([reference.site], 1, 0):
-            raise _not_found(entity_id)
-        return site_entity(reference.site, names.get(reference.site), place(reference.site, None))
-    if reference.type == DLT_RECEIPT and reference.tx_hash is not None and reference.log_index is not None:
-        found = queries.receipt(reference.tx_hash, reference.log_index)
-        if found is None or found[0].chain_id != reference.chain_id:
-            raise _not_found(entity_id)
-        fact, lot_id = found
-        sites = queries.site_of([lot_id]) if lot_id else {}
-        target = lot_entity_id(sites[lot_id], lot_id) if lot_id in sites else ""
-        return receipt_entity(fact, target)
-    raise _not_found(entity_id)
 
 
 TEMPORAL_PARAMS = ("attrs", "timerel", "timeAt", "endTimeAt", "lastN", "timeproperty", "options")
@@ -380,33 +319,13 @@ def _temporal(entity_id: str, request: Request, services: ServicesDep) -> Respon
     window = _time_window(params)
     last_n = _int(params, "lastN", 0, 1, 10_000) if "lastN" in params else None
     attrs = _attrs(params, vocab)
-    reference = parse_entity_id(entity_id)
-    if reference is None or reference.type != ORE_LOT or reference.lot_id is None:
-        if reference is not None and reference.type in (MINING_SITE, DLT_RECEIPT):
-            raise bad(f"{reference.type} entities do not change: GET {BASE}/entities/{entity_id}")
-        raise _not_found(entity_id)
-    queries = _queries(request, services)
-    made = queries.origin(reference.lot_id)
-    if made is None or made[0].site != reference.site:
-        raise _not_found(entity_id)
-    origin, parents = made
-    place, _ = _places(services)
-    instances: dict[str, list[dict[str, Any]]] = {}
-    for fact, args in queries.history(reference.lot_id):
-        fragment = lot_fragment(
-            fact,
-            args,
-            site=origin.site,
-            lot_id=origin.lot_id,
-            origin=origin,
-            parents=parents,
-            place=place(origin.site, origin.face),
-        )
-        for name, attribute in fragment.items():
-            if name in ("id", "type"):
-                continue
-            for instance in attribute if isinstance(attribute, list) else [attribute]:
-                instances.setdefault(name, []).append(_stamped(instance, fact))
+    _check_uri(entity_id)
+    try:
+        instances = _reads(request, services).history(entity_id)
+    except EntityNotFound:
+        raise _not_found(entity_id) from None
+    except NotTemporal as error:
+        raise bad(f"{error.message}: GET {BASE}/entities/{entity_id}") from None
     entity: dict[str, Any] = {"id": entity_id, "type": ORE_LOT}
     for name, values in instances.items():
         if attrs is not None and name not in attrs:
@@ -417,14 +336,6 @@ def _temporal(entity_id: str, request: Request, services: ServicesDep) -> Respon
         if chosen:
             entity[name] = chosen
     return _answer(request, entity, ld=ld, context=context)
-
-
-def _stamped(instance: Mapping[str, Any], fact: Fact) -> dict[str, Any]:
-    """An attribute instance with an observedAt: its own, or its fact's block time."""
-    stamped = dict(instance)
-    if "observedAt" not in stamped and fact.block_time is not None:
-        stamped["observedAt"] = iso_time(fact.block_time)
-    return stamped
 
 
 def _time_window(params: Mapping[str, str]) -> Callable[[str], bool]:

@@ -235,6 +235,8 @@ def test_what_we_do_not_answer_is_a_bad_request_naming_it(
 
 def test_an_unknown_entity_is_resource_not_found(api: tuple[TestClient, IndexChain]) -> None:
     client, _ = api
+    not_an_id = get(client, "/ngsi-ld/v1/entities/X1", 400).json()
+    assert not_an_id["type"] == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
     for entity_id in (
         f"urn:ngsi-ld:OreLot:{OTHER_SITE}:X1",
         f"urn:ngsi-ld:OreLot:{SITE}:NOPE",
