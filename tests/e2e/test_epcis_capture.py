@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -381,3 +382,14 @@ def test_gs1_example_documents_are_refused_naming_why(stack: Stack, name: str) -
     problem = refusal(response)
     assert problem["eventIndex"] == 0
     assert problem["detail"].startswith("event 0")
+
+
+def test_twin_captures_at_once_make_one_job(stack: Stack) -> None:
+    """Both may find no job before either commits; the unique (token, key) then turns the second
+    into a read of the first (PostgreSQL), or the writer lock serialises them (SQLite)."""
+    body = document(commissioning(stack.lot_id()))
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: capture(stack, stack.operator, body), range(4)))
+    assert {answer.status_code for answer in answers} == {202}
+    assert len({answer.headers["Location"] for answer in answers}) == 1
+    assert job(stack, stack.operator, answers[0].headers["Location"])["success"] is True
