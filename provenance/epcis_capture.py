@@ -32,7 +32,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from typing import Any
 
@@ -65,6 +65,7 @@ from provenance.epcis import (
     parse_method_uri,
     parse_site_uri,
 )
+from provenance.epcis_ids import IdentifierScheme
 from provenance.epcis_query import EpcisException, ValidationException
 from provenance.errors import DomainError
 from provenance.index.capture_store import CaptureRecord, CaptureStore, NewWrite
@@ -243,6 +244,16 @@ class IdentifierReaders:
 
 
 DEFAULT_READERS = IdentifierReaders()
+
+
+def readers_of(scheme: IdentifierScheme) -> IdentifierReaders:
+    """The readers of a deployment's identifiers: what its exports write, its captures read."""
+    return IdentifierReaders(
+        partial(parse_lot_uri, scheme=scheme),
+        partial(parse_site_uri, scheme=scheme),
+        partial(parse_account_uri, scheme=scheme),
+        partial(parse_method_uri, scheme=scheme),
+    )
 
 
 @dataclass(frozen=True)

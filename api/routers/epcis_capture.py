@@ -17,7 +17,9 @@ from provenance.epcis_capture import (
     CaptureLimitExceededException,
     CaptureService,
     error_behaviour,
+    readers_of,
 )
+from provenance.epcis_ids import IdentifierScheme
 from provenance.epcis_query import NoSuchNameException, UnsupportedMediaTypeException, page_parameters
 from provenance.index.capture_store import CaptureStore
 
@@ -26,10 +28,11 @@ router = APIRouter()
 MEDIA_TYPES = ("application/json", "application/ld+json")
 
 
-def _service(services: Services) -> CaptureService:
+def _service(services: Services, scheme: IdentifierScheme) -> CaptureService:
+    """Reading identifiers with the deployment's scheme: what it exports, it can capture."""
     store = CaptureStore(services.engine, services.outbox)
     client = services.client
-    return CaptureService(store, services.roles, client, client.chain_id, client.address)
+    return CaptureService(store, services.roles, client, client.chain_id, client.address, readers_of(scheme))
 
 
 async def _body(request: Request) -> bytes:
@@ -65,7 +68,7 @@ async def _capture(
     key = request.headers.get("idempotency-key")
     body = await _body(request)
     job = await run_in_threadpool(
-        _service(services).capture, caller, body, behaviour, key, single_event=single_event
+        _service(services, epcis.scheme).capture, caller, body, behaviour, key, single_event=single_event
     )
     return epcis.accepted(f"{epcis.base}/capture/{job.id}", behaviour)
 

@@ -18,6 +18,7 @@ from provenance.epcis import (
     Chain,
     CustodyStep,
     LotRecord,
+    Names,
     Registered,
     Transformed,
     account_uri,
@@ -36,7 +37,9 @@ from provenance.epcis_capture import (
     CaptureRefused,
     IdentifierReaders,
     plan_capture,
+    readers_of,
 )
+from provenance.epcis_ids import scheme_of
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "epcis" / "examples"
 CHAIN = Chain(131277322940537, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -423,3 +426,20 @@ def test_a_deployment_reads_its_own_identifiers_with_its_own_readers() -> None:
     gs1 = IdentifierReaders(lot=lambda uri: uri.removeprefix(prefix) if uri.startswith(prefix) else None)
     (write,) = [w for w in plan_capture(body(doc), "proceed", ids=gs1).writes if w.index == 2]
     assert write.payload == {"lot_ids": ["M"], "to": BUYER}
+
+
+def test_a_deployment_with_gs1_identifiers_captures_what_it_exports() -> None:
+    scheme = scheme_of("https://provenance.example.net", "http://127.0.0.1:8000", "4012345", "COAL=012345")
+    names = Names(scheme, {"A1": "COAL", "M": "COAL", "N": "COAL"})
+    events = events_of(history(), CHAIN, lambda block: BLOCK_TIME + 12 * block, names)
+    assert (
+        events[0]["quantityList"][0]["epcClass"]
+        == "https://provenance.example.net/01/04012345123456/10/A1"  # GS1 9.6.2's GTIN
+    )
+    plan = plan_capture(body(document(events, BLOCK_TIME)), "rollback", ids=readers_of(scheme))
+
+    def asked(writes: tuple[Any, ...]) -> list[Any]:
+        return [(w.kind, w.payload, w.sender, w.lab, w.registrar_of, w.role) for w in writes]
+
+    assert asked(plan.writes) == asked(plan_capture(body(exported()), "rollback").writes)
+    assert plan_capture(body(document(events, BLOCK_TIME)), "proceed").writes == ()
