@@ -5,6 +5,7 @@ of calls, while new events keep arriving.
     .venv/bin/python bench/deliveries.py --events 20000       # fewer
     .venv/bin/python bench/deliveries.py --database postgresql+psycopg://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/deliveries.py --smoke              # 300 events: that it runs (the suite does)
+    .venv/bin/python bench/deliveries.py --hub                # to an NGSI-LD hub in batch upserts instead
 
 A feeder thread plays the indexer: it commits blocks of events (`events`, `block_times`) into a
 migrated index database at `--rate` events a second, noting when each block's transaction
@@ -21,6 +22,12 @@ acknowledged) and duplicated (an id acknowledged twice); deliveries out of chain
 lot (lots are independent: a message that fails holds back only its own lot's later ones). The indexer's
 own lag behind the chain is not in this figure (bench/index.py measures the indexer). Everything
 but the receiver runs in this one process (feeder and deliverer) on the machine's cores.
+
+With `--hub` the destination is the city data hub instead (docs/ngsi-ld.md): the hub kind
+publishes each event as an NGSI-LD fragment and receipt in batch upserts of `--batch` facts to
+tests/hub_receiver.py (ETSI's batch semantics, in its own process), which answers 500 to a random
+10 % of batches; the feeder first writes the 1,000 lots the events are about (the hub kind reads a
+lot's origin from the index). Lag is from the index commit to the hub applying the fact.
 
 Prints the figures and PASS/FAIL per target, then one JSON object as its last line; exits 1 if a
 target fails.
@@ -53,10 +60,12 @@ from provenance.deliveries import (  # noqa: E402
     Subscriptions,
     WebhookKind,
 )
-from provenance.domain.deliveries import AllowList, RetryPolicy, event_message_id  # noqa: E402
+from provenance.deliveries.hub import KIND, HubConfig, HubKind  # noqa: E402
+from provenance.domain.deliveries import AllowList, RetryPolicy, SubscriptionFilter, event_message_id  # noqa: E402
 from provenance.index.db import make_engine, upgrade  # noqa: E402
 from provenance.index.leases import Leases, fence_commits  # noqa: E402
 from provenance.index.models import Base  # noqa: E402
+from provenance.index.ngsi_queries import NgsiQueries  # noqa: E402
 
 TARGET_LAG_P99_S = 2.0
 CHAIN_ID = 31337
@@ -70,6 +79,43 @@ def percentile(values: list[float], fraction: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def seed_lots(url: str) -> None:
+    """The lots the events are about, registered at block 1,000 (what the hub kind reads)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Base.metadata.tables["lots"]),
+                [
+                    {
+                        "lot_id": f"L{n:04d}",
+                        "origin": "registered",
+                        "site": "SH2",
+                        "face": "SH2-F1",
+                        "commodity": "COAL",
+                        "mass_g": 10_000_000 + n,
+                        "grade_ppm": 4_800,
+                        "extracted_at": 1_765_000_000,
+                        "record_hash": f"0x{n:064x}",
+                        "transform_id": None,
+                        "creator": "0x" + "c0" * 20,
+                        "custodian": "0x" + "c0" * 20,
+                        "pending_custodian": None,
+                        "remaining_g": 10_000_000 + n,
+                        "status": "active",
+                        "block_number": 1_000,
+                        "block_hash": f"0x{1_000:064x}",
+                        "tx_hash": f"0x{1_000:032x}{n:032x}",
+                        "tx_index": n,
+                        "log_index": 0,
+                    }
+                    for n in range(LOTS)
+                ],
+            )
+    finally:
+        engine.dispose()
 
 
 def feed(
@@ -92,7 +138,15 @@ def feed(
                     "tx_index": index,
                     "name": "AssayRecorded",
                     "lot_id": f"L{(written + index) % LOTS:04d}",
-                    "args": {"lotId": f"L{(written + index) % LOTS:04d}", "gradePpm": 4_800 + index},
+                    "args": {
+                        "lotId": f"L{(written + index) % LOTS:04d}",
+                        "gradePpm": 4_800 + index,
+                        "lab": "0x" + "1a" * 20,
+                        "method": "XRF",
+                        "certificateHash": f"0x{block:064x}",
+                        "assayedAt": 1_765_000_000 + block,
+                        "submitter": "0x" + "1a" * 20,
+                    },
                 }
                 for index in range(count)
             ]
@@ -113,12 +167,12 @@ class ReceiverProcess:
     """tests/delivery_receiver.py in a process of its own (as a buyer's server is): a receiver in
     this process would take its share of this process's one GIL from the deliverer."""
 
-    def __init__(self, fail_rate: float, seed: int) -> None:
+    def __init__(self, fail_rate: float, seed: int, module: str = "tests.delivery_receiver") -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "tests.delivery_receiver",
+                module,
                 "--fail-rate",
                 str(fail_rate),
                 "--seed",
@@ -149,7 +203,7 @@ class ReceiverProcess:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             item = json.loads(line)
-            if "id" in item:
+            if "id" in item or "lot" in item:
                 self.items.append(item)
             else:
                 self.totals = item
@@ -162,13 +216,15 @@ class ReceiverProcess:
         self._reader.join(timeout=30)
 
 
-def run(url: str, events: int, rate: float, per_block: int) -> dict[str, Any]:
+def run(url: str, events: int, rate: float, per_block: int, hub_batch: int | None = None) -> dict[str, Any]:
     upgrade(url)
     engine, lease_engine = make_engine(url), make_engine(url)
     leases = Leases(lease_engine)  # as in serve: the lease's own engine is not fenced
     token = leases.acquire("deliveries", "bench:deliveries", 3_600.0)
     assert token is not None, "another deliverer holds the lease on this database"
     fence_commits(engine, "deliveries", lambda: token, idle_s=30.0)
+    if hub_batch is not None:
+        return run_hub(url, engine, events, rate, per_block, hub_batch, leases, token, lease_engine)
     receiver = ReceiverProcess(FAILURE_RATE, seed=17)
     settings = Settings(delivery_allowed_hosts="127.0.0.1")
     destination, secret = Subscriptions(DeliveryStore(engine), settings).create(
@@ -245,6 +301,108 @@ def run(url: str, events: int, rate: float, per_block: int) -> dict[str, Any]:
     }
 
 
+def run_hub(
+    url: str,
+    engine: Any,
+    events: int,
+    rate: float,
+    per_block: int,
+    batch: int,
+    leases: Leases,
+    token: int,
+    lease_engine: Any,
+) -> dict[str, Any]:
+    """As `run`, to the NGSI-LD hub in batch upserts (docs/ngsi-ld.md)."""
+    seed_lots(url)
+    receiver = ReceiverProcess(FAILURE_RATE, seed=17, module="tests.hub_receiver")
+    ingest = f"http://127.0.0.1:{receiver.port}/ngsi-ld/v1"
+    store = DeliveryStore(engine)
+    destination = store.create(
+        kind=KIND,
+        url=ingest,
+        secret="",
+        filter=SubscriptionFilter(),
+        owner=None,
+        credential_id=None,
+        now=time.time(),
+        prefix="hub_",
+    )
+    config = HubConfig(
+        ingest_url=ingest,
+        api="etsi",
+        dataset_prefix="",
+        context_url=f"http://127.0.0.1:{receiver.port}/ngsi-ld/context.jsonld",
+        batch_size=batch,
+        timeout_s=5.0,
+    )
+    hub = HubKind(config, NgsiQueries(engine), chain_id=CHAIN_ID, registry=REGISTRY)
+    deliverer = Deliverer(
+        store,
+        {hub.name: hub},
+        chain_id=CHAIN_ID,
+        policy=RetryPolicy(base_s=0.05, max_s=1.0, give_up_after_s=3_600.0),
+    )
+    committed: dict[int, float] = {}
+    fed, stop = threading.Event(), threading.Event()
+    feeder = threading.Thread(target=feed, args=(url, events, rate, per_block, committed, fed), name="feeder")
+    sending = threading.Thread(target=deliverer.run, args=(stop,), kwargs={"poll_s": 0.02, "workers": 1})
+    started = time.monotonic()
+    feeder.start()
+    sending.start()
+    deadline = started + max(120.0, 4 * events / rate)
+    while time.monotonic() < deadline and len({(i["block"], i["tx"]) for i in receiver.items}) < events:
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    stop.set()
+    sending.join()
+    feeder.join()
+    receiver.stop()
+    leases.release("deliveries", token)
+    engine.dispose()
+    lease_engine.dispose()
+
+    items = receiver.items
+    applied = [(item["block"], item["tx"]) for item in items]
+    expected = {
+        (block, index)
+        for block in committed
+        for index in range(per_block)
+        if (block - 1_001) * per_block + index < events
+    }
+    lags = [item["at"] - committed[item["block"]] for item in items]
+    by_lot: dict[str, list[tuple[int, int]]] = {}
+    for item in items:
+        by_lot.setdefault(item["lot"], []).append((item["block"], item["tx"]))
+    out_of_order = sum(
+        1
+        for positions in by_lot.values()
+        for before, after in itertools.pairwise(positions)
+        if after <= before
+    )
+    calls = int(receiver.totals.get("calls", 0))
+    return {
+        "events": events,
+        "feed_rate_per_s": rate,
+        "events_per_block": per_block,
+        "database": url.split(":", 1)[0],
+        "destination_kind": KIND,
+        "batch": batch,
+        "seconds": round(elapsed, 1),
+        "events_per_s": round(len(set(applied)) / elapsed, 1),
+        "calls": calls,
+        "failed_calls": int(receiver.totals.get("failed_batches", 0)),
+        "lag_p50_s": round(percentile(lags, 0.50), 3),
+        "lag_p99_s": round(percentile(lags, 0.99), 3),
+        "lag_max_s": round(max(lags, default=float("nan")), 3),
+        "target_lag_p99_s": TARGET_LAG_P99_S,
+        "lost": len(expected - set(applied)),
+        "duplicated": len(applied) - len(set(applied)),
+        "out_of_order": out_of_order + int(receiver.totals.get("out_of_order", 0)),
+        "malformed": int(receiver.totals.get("malformed", -1)),
+        "destination": destination.id,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -256,21 +414,30 @@ def main() -> int:
         "--database", default=None, help="SQLAlchemy URL of an empty database (default: SQLite)"
     )
     parser.add_argument("--smoke", action="store_true", help="300 events: that it runs")
+    parser.add_argument(
+        "--hub", action="store_true", help="to an NGSI-LD hub in batch upserts (docs/ngsi-ld.md)"
+    )
+    parser.add_argument("--batch", type=int, default=100, help="with --hub: facts per batch upsert")
     options = parser.parse_args()
     if options.smoke:
         options.events, options.rate, options.per_block = 300, 300.0, 10
     with tempfile.TemporaryDirectory(prefix="bench-deliveries-") as directory:
         url = options.database or f"sqlite:///{os.path.join(directory, 'index.sqlite3')}"
-        figures = run(url, options.events, options.rate, options.per_block)
+        figures = run(
+            url, options.events, options.rate, options.per_block, options.batch if options.hub else None
+        )
     checks = {
         f"lag p99 {figures['lag_p99_s']} s <= {TARGET_LAG_P99_S} s": figures["lag_p99_s"] <= TARGET_LAG_P99_S,
         f"lost {figures['lost']} == 0": figures["lost"] == 0,
         f"duplicated {figures['duplicated']} == 0": figures["duplicated"] == 0,
         f"out of order {figures['out_of_order']} == 0": figures["out_of_order"] == 0,
     }
+    if "malformed" in figures:
+        checks[f"malformed entities {figures['malformed']} == 0"] = figures["malformed"] == 0
     print(
         f"{figures['events']} events at {figures['feed_rate_per_s']:.0f}/s fed, delivered in {figures['seconds']} s: "
         f"{figures['events_per_s']} events/s; {figures['calls']} calls, {figures['failed_calls']} failed (500)"
+        + (f", batches of up to {figures['batch']} facts" if "batch" in figures else "")
     )
     print(
         f"lag from index commit to receipt: p50 {figures['lag_p50_s']} s, p99 {figures['lag_p99_s']} s "

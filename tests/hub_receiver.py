@@ -219,3 +219,51 @@ class HubReceiver:
         else:
             held.update(attributes)
         return None
+
+
+def main() -> None:
+    """As a process of its own (bench/deliveries.py --hub): prints its port, then one JSON line per
+    OreLot fact applied ({"lot", "block", "tx", "log", "at"}), and its totals once stdin ends."""
+    import argparse
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="batches answered 500")
+    parser.add_argument("--seed", type=int, default=0)
+    options = parser.parse_args()
+    printed = threading.Lock()
+
+    class Printing(HubReceiver):
+        def _apply(self, item: Any, operation: str, update: bool) -> dict[str, str] | None:
+            refusal = super()._apply(item, operation, update)
+            if refusal is None and operation == "upsert" and item.get("type") == "OreLot":
+                block, tx, log = item["lastFact"]["chainPosition"]["value"]
+                line = {
+                    "lot": item["id"].rsplit(":", 1)[1],
+                    "block": block,
+                    "tx": tx,
+                    "log": log,
+                    "at": time.time(),
+                }
+                with printed:
+                    print(json.dumps(line), flush=True)
+            return refusal
+
+    hub = Printing(seed=options.seed, fail_batch=options.fail_rate)
+    hub._tokens.add("")  # no OAuth in the benchmark: requests without a token are let in
+    with hub.running():
+        print(hub.port, flush=True)
+        sys.stdin.readline()
+    totals = {
+        "calls": len(hub.batch_sizes),
+        "failed_batches": hub.batches_failed,
+        "twice": len(hub.twice),
+        "out_of_order": len(hub.out_of_order),
+        "malformed": len(hub.malformed),
+    }
+    print(json.dumps(totals), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -178,12 +178,22 @@ class Deliverer:
                 send_all(kind, forward.destination, [item.message for item in sends if item.message])
             )
             now = self.clock()
+            acknowledged: list[_Pending] = []
             for item in batch:
                 if item.message is None:
-                    if forward.head is None:
+                    if forward.head is None and not acknowledged:
                         forward.committable = item.event.position
+                    elif forward.head is None:
+                        acknowledged.append(item)  # passed after them: the cursor may follow
                     continue
-                self._settle(forward, item, next(outcomes), now)
+                outcome = next(outcomes)
+                if outcome.acknowledged:
+                    acknowledged.append(item)
+                    continue
+                self._record_acknowledged(forward, acknowledged, now)
+                acknowledged = []
+                self._settle(forward, item, outcome, now)
+            self._record_acknowledged(forward, acknowledged, now)
             batch.clear()
             batch_lots.clear()
             messages_in_batch = 0
@@ -230,19 +240,36 @@ class Deliverer:
             self.store.record_passed(forward.destination, forward.committable)
         return PassResult(forward.sent, retracted, forward.dead, more=forward.seen >= self.pass_limit)
 
+    def _record_acknowledged(self, forward: _Forward, items: list[_Pending], now: float) -> None:
+        """Acknowledged messages of a batch (with the events passed between them), in one
+        transaction: logged, and the cursor moved past them while no earlier message is unsettled."""
+        delivered = [item for item in items if item.message_id is not None]
+        if not delivered:
+            return
+        destination = forward.destination
+        advance = forward.head is None
+        first_attempts = destination.failures + 1 if advance else 1
+        rows = [
+            (item.event, item.message_id, first_attempts if index == 0 else 1, item.logged)
+            for index, item in enumerate(delivered)
+            if item.message_id is not None
+        ]
+        reach = items[-1].event.position if advance else None
+        self.store.record_delivered_many(destination, rows, now, advance_to=reach)
+        forward.sent += len(rows)
+        if reach is not None:
+            forward.committable = reach
+            forward.destination = replace(
+                destination, cursor=reach, failures=0, first_failure_at=None, next_attempt_at=0.0
+            )
+
     def _settle(self, forward: _Forward, item: _Pending, outcome: Outcome, now: float) -> None:
-        """Records what became of one message (delivered, dead-lettered, or failed: its lot held)."""
+        """Records a message that was not acknowledged: dead-lettered once it has failed too long
+        (the first unsettled one only), else failed, holding back its lot."""
         assert item.message is not None
         assert item.message_id is not None
         destination, event, message_id = forward.destination, item.event, item.message_id
-        if outcome.acknowledged:
-            advance = forward.head is None
-            attempts = destination.failures + 1 if advance else 1
-            self.store.record_delivered(
-                destination, event, message_id, attempts, now, logged=item.logged, advance=advance
-            )
-            forward.sent += 1
-        elif forward.head is None and self.policy.gives_up(destination.first_failure_at or now, now):
+        if forward.head is None and self.policy.gives_up(destination.first_failure_at or now, now):
             error = outcome.error or "not acknowledged"
             body = encode_body(item.message).decode("utf-8")
             self.store.record_dead(
@@ -250,16 +277,14 @@ class Deliverer:
             )
             log.warning("destination %s: message %s dead-lettered: %s", destination.id, message_id, error)
             forward.dead += 1
-        else:
-            forward.blocked.add(event.lot_id)
-            if forward.head is None:
-                forward.head = (outcome, now)
-            return
-        if forward.head is None:
             forward.committable = event.position
             forward.destination = replace(
                 destination, cursor=event.position, failures=0, first_failure_at=None, next_attempt_at=0.0
             )
+            return
+        forward.blocked.add(event.lot_id)
+        if forward.head is None:
+            forward.head = (outcome, now)
 
     def _matcher(self, destination: Destination, kind: DestinationKind) -> Callable[[IndexedEvent], bool]:
         cached = self._matchers.get(destination.id)

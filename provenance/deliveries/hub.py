@@ -285,6 +285,8 @@ class HubKind:
         self.site_names = site_names
         self.transport = transport or UrllibTransport()
         self.credentials = credentials or ClientCredentials(config, self.transport)
+        self._sites: dict[str, tuple[int, dict[str, str]]] = {}
+        """Per destination: the rollbacks it had answered, and the lots' sites known since."""
         self._taken: dict[str, set[str]] = {}
         """Per message id, the entities the hub took already (a partly taken message is sent again
         with the rest only). Kept in memory: after a restart a message is sent whole, and upserting
@@ -311,34 +313,56 @@ class HubKind:
             event.block_time,
         )
 
+    def _known_sites(self, destination: Destination) -> dict[str, str]:
+        """Lots' sites, kept per destination until it answers a rollback (a reorg could undo a
+        lot's creation; nothing else changes a lot's site)."""
+        epoch, sites = self._sites.get(destination.id, (-1, {}))
+        if epoch != destination.rollbacks_seen:
+            sites = {}
+            self._sites[destination.id] = (destination.rollbacks_seen, sites)
+        return sites
+
+    def _site(self, destination: Destination, lot_id: str) -> str:
+        sites = self._known_sites(destination)
+        site = sites.get(lot_id)
+        if site is None:
+            site = self.queries.site(lot_id)
+            if site is None:
+                raise LookupError(f"lot {lot_id} is not in the index")
+            sites[lot_id] = site
+        return site
+
     def message(self, destination: Destination, event: IndexedEvent) -> Message:
         assert event.lot_id is not None
         fact = self._fact(event)
-        made = self.queries.origin(event.lot_id)
-        if made is None:
-            raise LookupError(f"lot {event.lot_id} of {event.name} is not in the index")
-        origin, parents = made
-        place = self.places(origin.site, origin.face)
-        creation = event.name in ("LotRegistered", "LotCreated")
-        fragment = lot_fragment(
-            fact,
-            event.args,
-            site=origin.site,
-            lot_id=origin.lot_id,
-            origin=origin if creation else None,
-            parents=parents if creation else (),
-            place=place,
-        )
-        entities = [fragment, receipt_entity(fact, fragment["id"])]
-        if creation:
-            entities.append(
+        extra: list[dict[str, Any]] = []
+        if event.name in ("LotRegistered", "LotCreated"):
+            made = self.queries.origin(event.lot_id)
+            if made is None:
+                raise LookupError(f"lot {event.lot_id} of {event.name} is not in the index")
+            origin, parents = made
+            self._known_sites(destination)[event.lot_id] = origin.site
+            fragment = lot_fragment(
+                fact,
+                event.args,
+                site=origin.site,
+                lot_id=origin.lot_id,
+                origin=origin,
+                parents=parents,
+                place=self.places(origin.site, origin.face),
+            )
+            extra.append(
                 site_entity(origin.site, self.site_names().get(origin.site), self.places(origin.site, None))
+            )
+        else:
+            fragment = lot_fragment(
+                fact, event.args, site=self._site(destination, event.lot_id), lot_id=event.lot_id
             )
         return {
             "id": event_message_id(self.chain_id, event.block_hash, event.tx_hash, event.log_index),
             "type": "upsert",
             "lot": fragment["id"],
-            "entities": entities,
+            "entities": [fragment, receipt_entity(fact, fragment["id"]), *extra],
         }
 
     def retraction(self, destination: Destination, event: IndexedEvent) -> Message:

@@ -85,10 +85,13 @@ _MOVE_ON = (
     )
 )
 _PASS = update(_destinations).where(_AT_CURSOR).values(**_NEW_CURSOR)
-_COUNT = (
+_COUNT_MANY = (
     update(_destinations)
     .where(_AT_CURSOR)
-    .values(delivered_count=_d.delivered_count + 1, last_delivered_at=bindparam("n_at"))
+    .values(
+        delivered_count=_d.delivered_count + bindparam("n_delivered", type_=BigInteger()),
+        last_delivered_at=bindparam("n_at"),
+    )
 )
 _FAIL = (
     update(_destinations)
@@ -116,6 +119,27 @@ def _at(destination: Destination) -> dict[str, Any]:
 
 def _to(position: Position) -> dict[str, int]:
     return {"n_block": position.block_number, "n_tx": position.tx_index, "n_log": position.log_index}
+
+
+def _log_row(
+    destination_id: str, event: IndexedEvent, message_id: str, state: str, attempts: int, now: float
+) -> dict[str, Any]:
+    return {
+        "destination_id": destination_id,
+        "message_id": message_id,
+        "state": state,
+        "event_name": event.name,
+        "lot_id": event.lot_id,
+        "block_number": event.block_number,
+        "block_hash": event.block_hash,
+        "tx_hash": event.tx_hash,
+        "tx_index": event.tx_index,
+        "log_index": event.log_index,
+        "attempts": attempts,
+        "recorded_at": now,
+        "error": None,
+        "body": None,
+    }
 
 
 class CursorMoved(ProvenanceError):
@@ -515,29 +539,43 @@ class DeliveryStore:
                     )
         return lots, transforms
 
-    def record_delivered(
+    def record_delivered_many(
         self,
         destination: Destination,
-        event: IndexedEvent,
-        message_id: str,
-        attempts: int,
+        delivered: Sequence[tuple[IndexedEvent, str, int, bool]],
         now: float,
         *,
-        logged: bool = False,
-        advance: bool = True,
+        advance_to: Position | None,
     ) -> None:
-        """The destination acknowledged `event`'s message: log it and (`advance`) move the cursor
-        to it; without `advance` the cursor stays (an earlier message is unsettled) but must still
-        be where the deliverer read it. `logged`: the log has a row for the message already
-        (retracted, now sent again)."""
+        """Acknowledged messages (event, message id, attempts, logged: the log has a row for it
+        already, retracted and now sent again), in one transaction: logged as delivered, and the
+        cursor moved to `advance_to` (the last of them, or an event passed after it) or, with None,
+        left where the deliverer read it (an earlier message is unsettled), which it must still be."""
         with self._writing() as connection:
-            self._log_event(
-                connection, destination.id, event, message_id, "delivered", attempts, now, None, None, logged
-            )
-            if advance:
-                self._move_on(connection, destination, event.position, delivered=1, at=now)
+            fresh = []
+            for event, message_id, attempts, logged in delivered:
+                if logged:
+                    self._log_event(
+                        connection,
+                        destination.id,
+                        event,
+                        message_id,
+                        "delivered",
+                        attempts,
+                        now,
+                        None,
+                        None,
+                        True,
+                    )
+                else:
+                    fresh.append(_log_row(destination.id, event, message_id, "delivered", attempts, now))
+            if fresh:
+                connection.execute(_LOG_INSERT, fresh)
+            if advance_to is not None:
+                self._move_on(connection, destination, advance_to, delivered=len(delivered), at=now)
             else:
-                self._checked(connection.execute(_COUNT, {**_at(destination), "n_at": now}), destination)
+                counted = {**_at(destination), "n_at": now, "n_delivered": len(delivered)}
+                self._checked(connection.execute(_COUNT_MANY, counted), destination)
 
     def record_dead(
         self,

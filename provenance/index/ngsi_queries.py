@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, not_, select
+from sqlalchemy import Connection, Engine, and_, bindparam, func, not_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from provenance.domain.ngsi_ld import Assay, Fact, LotOrigin, LotState, Parent, grams
@@ -64,6 +64,16 @@ def _condition(term: Term) -> ColumnElement[bool]:
     }
     chosen: ColumnElement[bool] = operators[term.operator]
     return chosen
+
+
+_ORIGIN = select(lots).where(lots.c.lot_id == bindparam("lot"))
+_PARENTS = (
+    select(edges.c.input_lot_id, edges.c.mass_g, lots.c.site)
+    .join(lots, lots.c.lot_id == edges.c.input_lot_id)
+    .where(edges.c.output_lot_id == bindparam("lot"))
+    .order_by(edges.c.input_lot_id)
+)
+_SITE = select(lots.c.site).where(lots.c.lot_id == bindparam("lot"))
 
 
 def _origin(row: Any) -> LotOrigin:
@@ -175,12 +185,22 @@ class NgsiQueries:
         return found
 
     def origin(self, lot_id: str) -> tuple[LotOrigin, tuple[Parent, ...]] | None:
-        """A lot's origin and parents (both fixed once the lot exists)."""
+        """A lot's origin and parents (both fixed once the lot exists). Statements built once: the
+        hub publisher asks this for every lot it publishes the creation of."""
         with self.engine.connect() as connection:
-            row = connection.execute(select(lots).where(lots.c.lot_id == lot_id)).one_or_none()
+            row = connection.execute(_ORIGIN, {"lot": lot_id}).one_or_none()
             if row is None:
                 return None
-            return _origin(row), tuple(self._parents(connection, [lot_id]).get(lot_id, ()))
+            parents = tuple(
+                Parent(p.input_lot_id, p.site, p.mass_g)
+                for p in connection.execute(_PARENTS, {"lot": lot_id})
+            )
+            return _origin(row), parents
+
+    def site(self, lot_id: str) -> str | None:
+        with self.engine.connect() as connection:
+            found = connection.execute(_SITE, {"lot": lot_id}).scalar_one_or_none()
+            return None if found is None else str(found)
 
     def site_of(self, lot_ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
