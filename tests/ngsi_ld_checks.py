@@ -119,6 +119,23 @@ def _check_attribute(attribute: Any, where: str, name: str) -> None:
     etsi_schema_check("Property" if kind != "Relationship" else "Relationship", attribute)
 
 
+def check_temporal_entity(entity: Mapping[str, Any], *, where: str = "temporal entity") -> None:
+    """The temporal representation of an entity (clause 4.5.7 as we read it; confirm against the
+    text): as an entity, but each attribute an array of its instances, each an attribute with the
+    `observedAt` that a temporal query's timerel applies to by default (clause 4.11)."""
+    if not is_uri(entity.get("id")):
+        _fail(where, f"id {entity.get('id')!r} is not a URI")
+    for name, instances in entity.items():
+        if name in ("id", "type", "@context"):
+            continue
+        if not isinstance(instances, list) or not instances:
+            _fail(f"{where}.{name}", "a temporal attribute is a non-empty array of instances")
+        for index, instance in enumerate(instances):
+            if "observedAt" not in instance:
+                _fail(f"{where}.{name}[{index}]", "an instance carries the observedAt it is queried by")
+            _check_attribute(instance, f"{where}.{name}[{index}]", name)
+
+
 def check_problem(problem: Mapping[str, Any]) -> None:
     """Clause 5.5.2 (error types) with IETF RFC 7807: `type` a URI, `title` a string."""
     if not is_uri(problem.get("type")):

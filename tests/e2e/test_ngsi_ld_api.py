@@ -23,7 +23,7 @@ from provenance.index.db import make_engine, upgrade
 from tests.dbs import empty_database
 from tests.e2e.test_read_api import OTHER_SITE, build_history
 from tests.index_chain import EXTRACTED_AT, SITE, IndexChain
-from tests.ngsi_ld_checks import check_entity, check_problem
+from tests.ngsi_ld_checks import check_entity, check_problem, check_temporal_entity
 
 PUBLIC = "https://provenance.test-city.kr"
 CONTEXT = PUBLIC + "/ngsi-ld/context.jsonld"
@@ -252,6 +252,7 @@ def test_a_lots_history_is_its_facts_as_attribute_instances_in_chain_order(
 ) -> None:
     client, chain = api
     history = get(client, f"/ngsi-ld/v1/temporal/entities/{X1}").json()
+    check_temporal_entity(history)
     custodians = [instance["value"] for instance in history["custodian"]]
     assert custodians == [chain.processor, chain.buyer]
     positions = [instance["chainPosition"]["value"] for instance in history["lastFact"]]
