@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from provenance.background import Child, deliveries_main, release_lease_of
 from provenance.config import Settings
 from provenance.deliveries import Deliverer, DeliveryStore
 from provenance.deliveries.hub import KIND, ClientCredentials, HubConfig, HubKind, UrllibTransport
@@ -26,9 +28,11 @@ from provenance.domain.values import CorrectionReason, TransformKind
 from provenance.index.db import make_engine
 from provenance.index.models import Event
 from provenance.index.ngsi_queries import NgsiQueries
+from provenance.leadership import DELIVERIES
 from tests.hub_receiver import CLIENT_ID, CLIENT_SECRET, HubReceiver
-from tests.index_chain import IndexChain
+from tests.index_chain import SITE, IndexChain
 from tests.integration.test_deliveries import FakeClock, drive
+from tests.integration.test_deliveries_child import wait_for
 
 CONTEXT = "https://provenance.test-city.kr/ngsi-ld/context.jsonld"
 
@@ -250,3 +254,44 @@ def test_publish_adds_the_hub_once_from_the_first_block_and_keeps_the_secret_out
     refused = runner.invoke(app, ["hub", "publish"])
     assert refused.exit_code == 2
     assert "PROVENANCE_HUB_CONTEXT_URL" in refused.output
+
+
+def test_serves_deliveries_child_publishes_to_the_hub_it_is_configured_for(
+    chain: IndexChain, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """As `provenance serve` runs it: the supervised `deliveries` child builds the hub kind from the
+    settings and publishes what the index holds, then what comes next."""
+    chain.register(*(chain.lot(f"R{n}", 1_000 + n) for n in range(4)))
+    chain.indexer(engine).sync()
+    hub = HubReceiver(api="keti", seed=3, fail_batch=0.2)
+    with hub.running():
+        settings = Settings(
+            data_dir=tmp_path,
+            database_url=db_url,
+            rpc_url="http://unused.invalid",
+            lease_s=2.0,
+            hub_ingest_url=hub.ingest_url,
+            hub_api="keti",
+            hub_context_url=CONTEXT,
+            hub_token_url=hub.token_url,
+            hub_client_id=CLIENT_ID,
+            hub_client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
+            delivery_retry_base_s=0.05,
+            delivery_retry_max_s=0.2,
+        )
+        chain.deployment.save(settings.deployment_path)
+        add_hub(engine, hub)
+        child = Child("deliveries", deliveries_main, settings, on_exit=release_lease_of(settings, DELIVERIES))
+        try:
+            child.supervise()
+            wait_for(lambda: len(hub.applied) >= len(facts(engine)))
+            chain.client.hand_over(chain.registrar, ["R1"], chain.processor)
+            chain.indexer(engine).sync()
+            wait_for(lambda: len(hub.applied) >= len(facts(engine)))
+        finally:
+            child.stop(timeout_s=30)
+    assert hub.out_of_order == []
+    assert hub.twice == []
+    r1 = hub.entities[f"urn:ngsi-ld:OreLot:{SITE}:R1"]
+    assert r1["pendingCustodian"]["value"] == chain.processor
+    published_state_matches_the_index(hub, engine)
