@@ -173,6 +173,7 @@ def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> 
             RpcLogSource(connect(settings.effective_rpc_url), deployment.registry),
             deployment,
             confirmations=settings.confirmations,
+            identifiers=settings.epcis_identifiers(),
         )
         try:
             indexer.follow(_either(stop, leading))

@@ -263,8 +263,11 @@ def _base(event_type: str, timestamp: int) -> dict[str, Any]:
     return {"type": event_type, "eventTime": utc_time(timestamp), "eventTimeZoneOffset": "+00:00"}
 
 
-def event_of(fact: Fact, chain: Chain, timestamp: int, names: Names = Names()) -> dict[str, Any]:
-    """The EPCIS event of one fact (recorded in a block with `timestamp`), with its eventID."""
+def event_of(
+    fact: Fact, chain: Chain, timestamp: int, names: Names = Names(), event_id: str | None = None
+) -> dict[str, Any]:
+    """The EPCIS event of one fact (recorded in a block with `timestamp`), with its eventID: its
+    hash, or `event_id` when the index stored it (computed the same way, with the same names)."""
     event: dict[str, Any]
     scheme = names.scheme
     if isinstance(fact, Registered):
@@ -324,7 +327,7 @@ def event_of(fact: Fact, chain: Chain, timestamp: int, names: Names = Names()) -
         if fact.signature is not None:
             event["mp:labSignature"] = fact.signature
     event |= _coordinates(chain, fact.at)
-    return {"eventID": event_hash(event)} | event
+    return {"eventID": event_id or event_hash(event)} | event
 
 
 def _lot_record(record: LotRecord) -> dict[str, Any]:

@@ -254,9 +254,10 @@ def _numeric(text: str) -> str:
 
 
 def _expand(path: str, value: str) -> str:
-    for urn, web in _CBV_URNS:
-        if value.startswith(urn):
-            return web + value[len(urn) :]
+    if value.startswith("urn:epcglobal:cbv:"):
+        for urn, web in _CBV_URNS:
+            if value.startswith(urn):
+                return web + value[len(urn) :]
     prefix, colon, local = value.partition(":")
     if colon and prefix in _CURIES and not local.startswith("//"):
         return _CURIES[prefix] + local
@@ -280,12 +281,21 @@ def _canonical_time(text: str) -> str:
 
 def _value(name: str, value: object, path: str) -> str:
     text = _text(value)
-    if name in _TIME_FIELDS:
-        text = _canonical_time(text)
-    else:
-        text = _expand(path, text)
-        text = gs1_digital_link(text) or _numeric(text)
+    text = _canonical_time(text) if name in _TIME_FIELDS else _canonical(_expand(path, text))
     return f"{name}={text}" if text else ""
+
+
+_NUMBER_START = frozenset("+-.0123456789")
+
+
+def _canonical(text: str) -> str:
+    """A GS1 key as its canonical Digital Link, a number without trailing zeros, other text as it
+    is (each looked at only when it can be one: this runs for every value of every event)."""
+    if text[:1] in _NUMBER_START:
+        return _numeric(text)
+    if text.startswith(("urn:epc:", "http")):
+        return gs1_digital_link(text) or text
+    return text
 
 
 # ---------------------------------------------------------------------- the pre-hash string
@@ -341,7 +351,7 @@ def _extensions(container: Mapping[str, Any], namespaces: Mapping[str, str]) -> 
         else:
             text = _text(value)
             if isinstance(value, str):
-                text = gs1_digital_link(text) or _numeric(text)
+                text = _canonical(text)
             parts.append(f"{key}={text}" if text else key)
     return "".join(sorted(parts))
 

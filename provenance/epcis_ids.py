@@ -91,7 +91,8 @@ class Gs1Keys:
     item_references: tuple[tuple[str, str], ...] = ()
     """(commodity, indicator digit + item reference): 13 - len(company_prefix) digits."""
     location_reference: str = ""
-    """The operator's GLN without prefix and check digit: 12 - len(company_prefix) digits."""
+    """The operator's GLN without prefix and check digit: 12 - len(company_prefix) digits (all
+    zeros if not given)."""
     party_glns: tuple[tuple[str, str], ...] = ()
     """(account address in lower case, its 13-digit PGLN)."""
 
@@ -99,6 +100,8 @@ class Gs1Keys:
         prefix = self.company_prefix
         if not re.fullmatch(r"\d{6,12}", prefix):
             raise IdentifierConfigError("epcis_gs1_company_prefix", "must be 6 to 12 digits")
+        if not self.location_reference:
+            object.__setattr__(self, "location_reference", "0" * (12 - len(prefix)))
         for commodity, reference in self.item_references:
             if not re.fullmatch(rf"\d{{{13 - len(prefix)}}}", reference):
                 raise IdentifierConfigError(

@@ -38,6 +38,7 @@ from provenance.chain.connection import Web3
 from provenance.chain.deployment import Deployment
 from provenance.chain.events import DecodedEvent
 from provenance.domain.blocks import BlockRef, Confirmations
+from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.index.db import describe, make_engine, upgrade
 from provenance.index.indexer import Indexer
 from provenance.index.models import INDEX_TABLES
@@ -114,8 +115,11 @@ def audit(
     database_url: str | None = None,
     progress: Progress | None = None,
     workdir: Path | None = None,
+    identifiers: IdentifierScheme = LOCAL_SCHEME,
 ) -> AuditReport:
     """Audits the registry at `registry` on the node behind `w3` (and the index at `database_url`).
+    The rebuild stores EPCIS eventIDs with `identifiers` (the deployment's): the live index's
+    stored eventIDs are compared with them like any other table.
 
     Raises ChainError for a node that does not answer or no registry at the address, and
     IndexStateError for an index database that cannot be read at all.
@@ -149,7 +153,7 @@ def audit(
 
         mark = time.perf_counter()
         fresh, fresh_digests, events = _rebuild(
-            chain, deployment, target, progress, workdir, recovery, seconds
+            chain, deployment, target, progress, workdir, recovery, seconds, identifiers
         )
         seconds["rebuild"] = time.perf_counter() - mark
         if reader is not None:
@@ -270,6 +274,7 @@ def _rebuild(
     workdir: Path | None,
     recovery: SignerRecovery | None = None,
     seconds: dict[str, float] | None = None,
+    identifiers: IdentifierScheme = LOCAL_SCHEME,
 ) -> tuple[Snapshot, dict[str, str], list[DecodedEvent]]:
     source = _PinnedSource(chain, target, deployment.block_number, progress, recovery)
     with tempfile.TemporaryDirectory(prefix="provenance-audit-", dir=workdir) as scratch:
@@ -278,7 +283,7 @@ def _rebuild(
         engine = make_engine(url)
         try:
             started = time.perf_counter()
-            Indexer(engine, source, deployment).sync()
+            Indexer(engine, source, deployment, identifiers=identifiers).sync()
             if seconds is not None:
                 seconds["rebuild_index"] = time.perf_counter() - started
             # The events table (JSON arguments) is about half the reading: a child reads it meanwhile.

@@ -43,6 +43,7 @@ def audit(
     from provenance.chain.connection import connect, is_address
     from provenance.cli.chain_defaults import default_database, resolve_chain_target
     from provenance.cli.progress import ProgressReport
+    from provenance.config import Settings
 
     target = resolve_chain_target(rpc, registry, announce=not quiet)
     rpc, registry = target.rpc, target.registry
@@ -62,6 +63,7 @@ def audit(
                 w3,
                 registry,
                 database_url=database,
+                identifiers=Settings().epcis_identifiers(),
                 progress=None
                 if quiet
                 else lambda phase, done, total: shown(phase, done, total, _unit(phase)),

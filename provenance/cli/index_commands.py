@@ -114,7 +114,13 @@ def index(
         if not w3.is_connected():
             _fail(f"no node answers at {settings.effective_rpc_url}")
         deployment.check_against(w3)
-        indexer = Indexer(engine, RpcLogSource(w3, deployment.registry), deployment, confirmations=depth)
+        indexer = Indexer(
+            engine,
+            RpcLogSource(w3, deployment.registry),
+            deployment,
+            confirmations=depth,
+            identifiers=settings.epcis_identifiers(),
+        )
         for caught in (signal.SIGINT, signal.SIGTERM):
             signal.signal(caught, lambda *_: stop.set())
         with ProgressReport() as report:

@@ -7,13 +7,19 @@
   the `INDEX_TABLES` an audit compares with a rebuild.
 * `epcis_named_queries`: named queries (`POST /epcis/queries`), their definition as the client
   gave it, and the account whose token created them.
+* `epcis_event_ids`: each event's eventID (its CBV 2.0 event hash) by its key in chain order
+  (block, transaction index, log index, part: a correction's declaration is part 0, its corrective
+  event part 1), written by the indexer in the transaction that stores the event and removed with
+  it on a reorg (migration 0012). The hash depends on the deployment's identifiers:
+  `epcis_id_scheme` holds the fingerprint of the identifiers the IDs were computed with; reads use
+  them only while it is their own (`provenance.index.epcis_ids_store`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, String
+from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from provenance.index.models import ADDRESS, Base, JsonArgs
@@ -35,3 +41,25 @@ class NamedQuery(Base):
     query: Mapped[dict[str, Any]] = mapped_column(JsonArgs)
     created_by: Mapped[str] = mapped_column(String(ADDRESS))
     created_at: Mapped[float] = mapped_column(Float(precision=53))
+
+
+EVENT_ID = 100
+"""`ni:///sha-256;<64 hex>?ver=CBV2.0` is 88 characters."""
+
+
+class EpcisEventId(Base):
+    __tablename__ = "epcis_event_ids"
+    __table_args__ = (Index(None, "event_id"),)
+
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tx_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(EVENT_ID))
+
+
+class EpcisIdScheme(Base):
+    __tablename__ = "epcis_id_scheme"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))

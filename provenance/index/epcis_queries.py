@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ from provenance.epcis_query import (
     ACCEPTED,
     ASSAYED,
     DECLARED_REGISTRATION,
+    KINDS,
     OFFERED,
     REGISTERED,
     TRANSFORMED,
@@ -78,7 +79,7 @@ from provenance.index.epcis_facts import (
     moves,
     transformations,
 )
-from provenance.index.epcis_models import NamedQuery, RecordTime
+from provenance.index.epcis_models import EpcisEventId, EpcisIdScheme, NamedQuery, RecordTime
 from provenance.index.models import (
     BlockTime,
     ChainMirror,
@@ -87,6 +88,8 @@ from provenance.index.models import (
 block_times = BlockTime.__table__
 record_times = RecordTime.__table__
 named_queries = NamedQuery.__table__
+event_ids = EpcisEventId.__table__
+id_schemes = EpcisIdScheme.__table__
 
 _chains: dict[str, Chain] = {}
 SCAN_BATCH = 500
@@ -159,6 +162,7 @@ class EpcisQueries:
     def __init__(self, connection: Connection, scheme: IdentifierScheme = LOCAL_SCHEME) -> None:
         self._connection = connection
         self._scheme = scheme
+        self._ids_current: bool | None = None
 
     # ------------------------------------------------------------------ events
 
@@ -189,12 +193,21 @@ class EpcisQueries:
         declared_blocks = self._bounds(query.declared_from, query.declared_before)
         if event_blocks.empty or declared_blocks.empty:
             return EventPage([], None)
+        stored = self.ids_current()
+        keys = _Bounds()
+        if stored and query.post_filtered:
+            # the eventIDs are stored: the blocks that hold them bound the candidates
+            blocks = self._blocks_of(query)
+            if not blocks:
+                return EventPage([], None)
+            keys = _Bounds(min(blocks), max(blocks) + 1)
         batch = max(size + 1, SCAN_BATCH) if query.post_filtered else size + 1
         kept: list[tuple[Key, dict[str, Any]]] = []
         after = query.after
         while len(kept) <= size:
-            found = self._candidates(query, kinds, after, batch, event_blocks, declared_blocks)
-            for item, event in zip(found, self._events(found, chain), strict=True):
+            found = self._candidates(query, kinds, after, batch, event_blocks, declared_blocks, keys)
+            events = self._events(found, chain, self._stored(found) if stored else None)
+            for item, event in zip(found, events, strict=True):
                 if query.keeps(event):
                     kept.append((item.key, event))
             if len(found) < batch or not query.post_filtered:
@@ -235,20 +248,26 @@ class EpcisQueries:
         limit: int,
         event_blocks: _Bounds,
         declared_blocks: _Bounds,
+        keys: _Bounds | None = None,
     ) -> list[Found]:
         """One SELECT per table the kinds come from (custody steps and corrections carry several
-        kinds each), merged in chain order."""
+        kinds each), merged in chain order; `keys` bounds the block of each event's key (a
+        correction's two events are at the correction's block)."""
         found: list[Found] = []
         chosen = set(kinds)
+        keyed = event_blocks if keys is None else _both(event_blocks, keys)
         for kind in (REGISTERED, TRANSFORMED, ASSAYED):
             if kind in chosen:
-                found.extend(self._kind(kind, query, after, limit, event_blocks))
+                found.extend(self._kind(kind, query, after, limit, keyed))
         steps = [kind for kind in (OFFERED, ACCEPTED) if kind in chosen]
         if steps:
-            found.extend(self._custody(steps, query, after, limit, event_blocks))
+            found.extend(self._custody(steps, query, after, limit, keyed))
         corrective = [kind for kind in kinds if kind.declaration or kind.part]
         if corrective:
-            found.extend(self._corrections(corrective, query, after, limit, event_blocks, declared_blocks))
+            # a declaration's event time is the declared event's: `event_blocks` still bounds
+            # that; the keys bound the correction's own block
+            correction_blocks = declared_blocks if keys is None else _both(declared_blocks, keys)
+            found.extend(self._corrections(corrective, query, after, limit, event_blocks, correction_blocks))
         found.sort(key=lambda item: item.key)
         return found[:limit]
 
@@ -563,8 +582,12 @@ class EpcisQueries:
             found[number] = {label for label in candidates if number.names(label)}
         return found
 
-    def _events(self, found: Sequence[Found], chain: Chain) -> list[dict[str, Any]]:
-        """The EPCIS events of `found`, each with its `recordTime` where the index has it."""
+    def _events(
+        self, found: Sequence[Found], chain: Chain, stored: Mapping[Key, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The EPCIS events of `found`, each with its `recordTime` where the index has it, and its
+        eventID from `stored` (the index's) where it has one, else hashed."""
+        stored = stored or {}
         blocks = {item.fact.at.block_number for item in found}
         blocks |= {item.fact.original.at.block_number for item in found if isinstance(item.fact, Corrected)}
         times, recorded = self._times(blocks)
@@ -573,15 +596,77 @@ class EpcisQueries:
         for item in found:
             fact = item.fact
             block = fact.at.block_number
-            event = event_of(fact, chain, times[block], names)
+            own_key = item.key if not item.kind.declaration else (*item.key[:3], 1)
+            event = event_of(fact, chain, times[block], names, stored.get(own_key))
             if item.kind.declaration:
                 assert isinstance(fact, Corrected)
-                original = event_of(fact.original, chain, times[fact.original.at.block_number], names)
+                original_time = times[fact.original.at.block_number]
+                original = event_of(fact.original, chain, original_time, names, stored.get(item.key))
                 event = error_declaration(original, times[block], fact.reason, [event["eventID"]])
             if block in recorded:
                 event["recordTime"] = record_time(recorded[block])
             events.append(event)
         return events
+
+    # ------------------------------------------------------------------ stored eventIDs
+
+    def ids_current(self) -> bool:
+        """Whether the stored eventIDs were made with this deployment's identifiers (never serve
+        others: with another fingerprint, or none yet, every read hashes)."""
+        if self._ids_current is None:
+            fingerprint = self._connection.scalar(
+                select(id_schemes.c.fingerprint).where(id_schemes.c.id == 1)
+            )
+            self._ids_current = fingerprint == self._scheme.fingerprint()
+        return self._ids_current
+
+    def _stored(self, found: Sequence[Found]) -> dict[Key, str]:
+        """The stored eventIDs of the blocks `found` lies in (both parts of a correction)."""
+        wanted = sorted({item.key[0] for item in found})
+        stored: dict[Key, str] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = self._connection.execute(
+                select(event_ids).where(event_ids.c.block_number.in_(wanted[start : start + IN_CHUNK]))
+            )
+            for row in rows:
+                stored[(row.block_number, row.tx_index, row.log_index, row.part)] = row.event_id
+        return stored
+
+    def _blocks_of(self, query: EventQuery) -> set[int]:
+        """The blocks whose events carry the eventIDs (or corrective eventIDs) a query names."""
+        chosen: set[int] | None = None
+        for wanted in (query.event_ids, query.corrective_ids):
+            if wanted is None:
+                continue
+            blocks = {
+                row[0]
+                for row in self._connection.execute(
+                    select(event_ids.c.block_number)
+                    .distinct()
+                    .where(event_ids.c.event_id.in_(sorted(wanted)))
+                )
+            }
+            chosen = blocks if chosen is None else chosen & blocks
+        return chosen or set()
+
+    def found_in_blocks(self, first: int, last: int) -> list[Found]:
+        """Every event whose key is in blocks `first`..`last` (a correction's two at its block):
+        what the indexer stores the eventIDs of."""
+        query = EventQuery(interpreted=True)
+        blocks = _Bounds(first, last + 1)
+        every = 1 << 62
+        found: list[Found] = []
+        for kind in (REGISTERED, TRANSFORMED, ASSAYED):
+            found.extend(self._kind(kind, query, None, every, blocks))
+        found.extend(self._custody([OFFERED, ACCEPTED], query, None, every, blocks))
+        corrective = [kind for kind in KINDS if kind.declaration or kind.part]
+        found.extend(self._corrections(corrective, query, None, every, _Bounds(), blocks))
+        found.sort(key=lambda item: item.key)
+        return found
+
+    def events_with_ids(self, found: Sequence[Found], chain: Chain) -> list[dict[str, Any]]:
+        """The events of `found`, each eventID hashed (not read from the store)."""
+        return self._events(found, chain)
 
     def _times(self, blocks: Iterable[int]) -> tuple[dict[int, int], dict[int, int]]:
         """Block times and record times of `blocks`, in one SELECT per chunk."""
@@ -620,6 +705,15 @@ class EpcisQueries:
             last = min(present)
             found.append(last)
         return found
+
+
+def _both(first: _Bounds, second: _Bounds) -> _Bounds:
+    """Blocks within both bounds."""
+    if first.empty or second.empty:
+        return _Bounds(empty=True)
+    starts = [bound for bound in (first.first, second.first) if bound is not None]
+    ends = [bound for bound in (first.before, second.before) if bound is not None]
+    return _Bounds(max(starts) if starts else None, min(ends) if ends else None)
 
 
 def record_time(milliseconds: int) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 
 from provenance.chain.events import DecodedEvent
 from provenance.domain.blocks import BlockRef, Confirmations
+from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.errors import (
     ChainMismatch,
     InconsistentLogs,
@@ -40,7 +41,7 @@ from provenance.errors import (
     LogSourceError,
     ReorgTooDeep,
 )
-from provenance.index import store
+from provenance.index import epcis_ids_store, store
 from provenance.index.db import check_current, describe, writer_lock
 from provenance.index.projection import Projection, touched
 from provenance.index.store import Cursor
@@ -100,6 +101,7 @@ class Indexer:
         confirmations: Confirmations = 0,
         max_range: int = 2000,
         reorg_window: int = 256,
+        identifiers: IdentifierScheme | None = LOCAL_SCHEME,
     ) -> None:
         if max_range < 1 or reorg_window < 1:
             raise ValueError("max_range and reorg_window must be at least 1")
@@ -109,6 +111,9 @@ class Indexer:
         self.confirmations = confirmations
         self.max_range = max_range
         self.reorg_window = reorg_window
+        self.identifiers = identifiers
+        """The deployment's EPCIS identifiers: each range's eventIDs are stored with them (None:
+        none stored, as a rebuild that only compares chain facts wants)."""
         self._ready = False
         self._span = min(max_range, FIRST_SPAN)
 
@@ -238,6 +243,8 @@ class Indexer:
                         f"database (PROVENANCE_DATABASE_URL) for this deployment; one database mirrors one registry"
                     )
         self._date_undated_blocks()
+        if self.identifiers is not None:
+            epcis_ids_store.refresh(self.engine, self.identifiers)
         self._ready = True
 
     def _date_undated_blocks(self) -> None:
@@ -314,6 +321,8 @@ class Indexer:
             store.write_range(
                 connection, projection, hashes, before, after, to_block - self.reorg_window, times
             )
+            if self.identifiers is not None:
+                epcis_ids_store.write_event_ids(connection, self.identifiers, from_block, to_block)
         return len(fresh)
 
     def _adapt_span(self, events: int) -> None:

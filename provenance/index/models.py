@@ -357,6 +357,8 @@ INDEX_TABLES = (
     "devices",
     "stock_counts",
     "role_changes",
+    "epcis_event_ids",
+    "epcis_id_scheme",
 )
 """The tables the indexer writes, all derived from the chain: what a snapshot of the index holds.
 Other tables on the same Base (the write path's outbox and credentials) are not the index."""

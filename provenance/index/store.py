@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from provenance.chain.events import DecodedEvent
 from provenance.errors import IndexStateError
+from provenance.index import epcis_models  # noqa: F401  (epcis_event_ids joins Base.metadata)
 from provenance.index.models import Base
 from provenance.index.projection import LOT_STATE_COLUMNS, Projection, Row, replay_lot
 
@@ -53,6 +54,7 @@ DELETE_ORDER = (
     "devices",
     "stock_counts",
     "role_changes",
+    "epcis_event_ids",
     "events",
 )
 """Children before parents: every table whose rows carry the block they come from."""

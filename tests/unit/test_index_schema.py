@@ -125,15 +125,19 @@ def test_postgresql_urls_without_a_driver_use_psycopg_3(given: str, used: str) -
 
 
 def test_the_snapshot_covers_every_table_the_index_models_define() -> None:
+    import provenance.index.epcis_models as epcis_models
     import provenance.index.models as models
 
     defined = {
         value.__tablename__
-        for value in vars(models).values()
+        for module in (models, epcis_models)
+        for value in vars(module).values()
         if isinstance(value, type)
         and issubclass(value, Base)
-        and value.__module__ == models.__name__
+        and value.__module__ == module.__name__
         and hasattr(value, "__tablename__")
     }
+    # the query interface's own tables that the chain does not determine (epcis_models' docstring)
+    defined -= {"record_times", "epcis_named_queries"}
 
     assert set(INDEX_TABLES) == defined

@@ -1,0 +1,96 @@
+"""Each EPCIS event's eventID, stored when the indexer stores the event, so that reads take it from
+the index instead of hashing (`epcis_event_ids`, migration 0012).
+
+An eventID is the CBV 2.0 hash of the event as the deployment's identifiers write it, so the IDs
+are stored with the fingerprint of those identifiers (`epcis_id_scheme`). The indexer checks it at
+start-up (`refresh`): another fingerprint, or none (an index from before migration 0012), and it
+recomputes every ID, then records its fingerprint; until then reads find the fingerprint is not
+theirs and hash on the fly. A reorg's rollback deletes the IDs of the blocks it undoes with their
+events (`store.DELETE_ORDER`), and the blocks indexed again get theirs in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+
+from provenance.epcis_ids import IdentifierScheme
+from provenance.index.epcis_models import EpcisEventId, EpcisIdScheme
+from provenance.index.epcis_queries import EpcisQueries
+from provenance.index.models import BlockTime
+
+log = logging.getLogger(__name__)
+
+event_ids = EpcisEventId.__table__
+id_schemes = EpcisIdScheme.__table__
+block_times = BlockTime.__table__
+
+REFRESH_BLOCKS = 5_000
+"""Blocks recomputed per transaction at start-up."""
+
+
+def write_event_ids(connection: Connection, scheme: IdentifierScheme, first: int, last: int) -> int:
+    """Stores the eventIDs of the events in blocks `first`..`last` (replacing any stored there);
+    returns how many."""
+    queries = EpcisQueries(connection, scheme)
+    found = queries.found_in_blocks(first, last)
+    connection.execute(delete(EpcisEventId).where(EpcisEventId.block_number.between(first, last)))
+    if not found:
+        return 0
+    chain = queries.chain()
+    if chain is None:
+        return 0
+    made = queries.events_with_ids(found, chain)
+    connection.execute(
+        insert(EpcisEventId),
+        [
+            {
+                "block_number": item.key[0],
+                "tx_index": item.key[1],
+                "log_index": item.key[2],
+                "part": item.key[3],
+                "event_id": event["eventID"],
+            }
+            for item, event in zip(found, made, strict=True)
+        ],
+    )
+    return len(found)
+
+
+def stored_fingerprint(connection: Connection) -> str | None:
+    found: str | None = connection.scalar(select(id_schemes.c.fingerprint).where(id_schemes.c.id == 1))
+    return found
+
+
+def refresh(
+    engine: Engine, scheme: IdentifierScheme, progress: Callable[[int, int], None] | None = None
+) -> int | None:
+    """Recomputes every stored eventID if they were made with other identifiers (or none are
+    stored yet), a few thousand blocks per transaction, then records the fingerprint; returns the
+    events recomputed (None when the stored IDs are current)."""
+    wanted = scheme.fingerprint()
+    with engine.connect() as connection:
+        if stored_fingerprint(connection) == wanted:
+            return None
+        bounds = connection.execute(
+            # every block with an event is dated (an EPCIS event time is its block's)
+            select(func.min(block_times.c.number), func.max(block_times.c.number))
+        ).one()
+    with engine.begin() as connection:
+        connection.execute(delete(EpcisIdScheme))
+        connection.execute(delete(EpcisEventId))
+    total = 0
+    if bounds[0] is not None:
+        first, last = int(bounds[0]), int(bounds[1])
+        for start in range(first, last + 1, REFRESH_BLOCKS):
+            end = min(start + REFRESH_BLOCKS - 1, last)
+            with engine.begin() as connection:
+                total += write_event_ids(connection, scheme, start, end)
+            if progress is not None:
+                progress(end - first + 1, last - first + 1)
+    with engine.begin() as connection:
+        connection.execute(insert(EpcisIdScheme), [{"id": 1, "fingerprint": wanted}])
+    log.info("stored the eventIDs of %d EPCIS events for identifiers %s", total, wanted[:12])
+    return total

@@ -1,0 +1,147 @@
+"""Stored eventIDs (`provenance.index.epcis_ids_store`), on SQLite and PostgreSQL over a small
+eth-tester history with every kind of event: the indexer stores each event's CBV 2.0 hash with the
+block that holds it; reads take them from the index (and hash nothing) while they were made with
+the deployment's identifiers; other identifiers are noticed and the IDs recomputed, never served
+stale. The oracle is the export hashed on the fly (`EpcisFacts` + `events_of`), which reads no
+stored ID."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+import provenance.epcis as epcis
+from provenance.domain.values import CorrectionReason, TransformKind
+from provenance.epcis import events_of
+from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
+from provenance.epcis_query import parse_query
+from provenance.index.db import make_engine, upgrade
+from provenance.index.epcis_facts import EpcisFacts, EpcisFilter
+from provenance.index.epcis_models import EpcisEventId, EpcisIdScheme
+from provenance.index.epcis_queries import EpcisQueries
+from provenance.index.models import BlockTime
+from tests.dbs import empty_database
+from tests.index_chain import IndexChain
+
+GS1 = IdentifierScheme("https://mine.example.net", Gs1Keys("4012345", (("Au-ore", "012345"),)))
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def indexed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[IndexChain, Engine]]:
+    data_dir: Path = tmp_path_factory.mktemp("event-ids")
+    with empty_database(request.param, data_dir) as url:
+        upgrade(url)
+        c = IndexChain.fresh()
+        c.register(c.lot("A1", 1_000), c.lot("A2", 2_000), c.lot("A3", 500))
+        c.client.hand_over(c.registrar, ["A1", "A3"], c.processor)
+        c.client.accept_handover(c.processor, ["A1", "A3"])
+        c.transform(TransformKind.BLEND, [("A1", 1_000), ("A3", 500)], [("X", 1_400)], 100)
+        c.assay("X", 8_800)
+        c.correct(c.registrar, "A2", CorrectionReason.INCORRECT_DATA, -150)
+        c.correct(c.processor, "X", CorrectionReason.DID_NOT_OCCUR, -1_400)
+        engine = make_engine(url)
+        try:
+            c.indexer(engine).sync()
+            yield c, engine
+        finally:
+            engine.dispose()
+
+
+def hashed_export(engine: Engine, scheme: IdentifierScheme) -> list[dict[str, Any]]:
+    """Every event as the export makes it: hashed on the fly, no stored ID read."""
+    facts = EpcisFacts(engine)
+    chain = facts.chain()
+    assert chain is not None
+    found = facts.facts(EpcisFilter(), 1_000)
+    with engine.connect() as connection:
+        times = {
+            number: timestamp
+            for number, timestamp in connection.execute(select(BlockTime.number, BlockTime.timestamp))
+        }
+    return events_of(found, chain, times.__getitem__, facts.names(scheme, found))
+
+
+def stored(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                select(EpcisEventId.event_id).order_by(
+                    EpcisEventId.block_number,
+                    EpcisEventId.tx_index,
+                    EpcisEventId.log_index,
+                    EpcisEventId.part,
+                )
+            )
+        )
+
+
+def fingerprint(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        found: str | None = connection.scalar(select(EpcisIdScheme.fingerprint))
+        return found
+
+
+def page(engine: Engine, scheme: IdentifierScheme, parameters: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return EpcisQueries(connection, scheme).page(parse_query(parameters), per_page=1_000).events
+
+
+def test_the_indexer_stores_each_events_hash_in_chain_order(indexed: tuple[IndexChain, Engine]) -> None:
+    _, engine = indexed
+    oracle = hashed_export(engine, LOCAL_SCHEME)
+    # 3 registrations, 2 offers, 2 acceptances, the blend, the assay, 2 x (declaration + correction)
+    assert len(oracle) == 13
+    assert stored(engine) == [event["eventID"] for event in oracle]
+    assert fingerprint(engine) == LOCAL_SCHEME.fingerprint()
+
+
+def test_reads_take_the_stored_ids_and_hash_nothing(
+    indexed: tuple[IndexChain, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, engine = indexed
+    oracle = hashed_export(engine, LOCAL_SCHEME)
+
+    def no_hashing(*_: object, **__: object) -> str:
+        raise AssertionError("a read hashed an event")
+
+    monkeypatch.setattr(epcis, "event_hash", no_hashing)
+    everything = page(engine, LOCAL_SCHEME, [])
+    assert [event["eventID"] for event in everything] == [event["eventID"] for event in oracle]
+    declaration = next(event for event in oracle if "errorDeclaration" in event)
+    [corrective_id] = declaration["errorDeclaration"]["correctiveEventIDs"]
+    by_id = page(engine, LOCAL_SCHEME, [("EQ_eventID", declaration["eventID"])])
+    assert {event["eventID"] for event in by_id} == {declaration["eventID"]}
+    assert len(by_id) == 2  # the declared event and its declaration
+    by_corrective = page(engine, LOCAL_SCHEME, [("EQ_correctiveEventID", corrective_id)])
+    assert [event["eventID"] for event in by_corrective] == [declaration["eventID"]]
+    assert page(engine, LOCAL_SCHEME, [("EQ_eventID", "ni:///sha-256;00?ver=CBV2.0")]) == []
+
+
+def test_with_other_identifiers_the_stored_ids_are_not_served(indexed: tuple[IndexChain, Engine]) -> None:
+    _, engine = indexed
+    oracle = hashed_export(engine, GS1)
+    served = page(engine, GS1, [])
+    assert [event["eventID"] for event in served] == [event["eventID"] for event in oracle]
+    assert set(stored(engine)).isdisjoint(event["eventID"] for event in served)
+    one = oracle[3]["eventID"]
+    assert [event["eventID"] for event in page(engine, GS1, [("EQ_eventID", one)])] == [one]
+
+
+def test_an_indexer_with_other_identifiers_recomputes_them_at_start(
+    indexed: tuple[IndexChain, Engine],
+) -> None:
+    chain, engine = indexed
+    try:
+        chain.indexer(engine, identifiers=GS1).sync()
+        assert fingerprint(engine) == GS1.fingerprint()
+        assert stored(engine) == [event["eventID"] for event in hashed_export(engine, GS1)]
+    finally:
+        chain.indexer(engine).sync()
+    assert fingerprint(engine) == LOCAL_SCHEME.fingerprint()
+    assert stored(engine) == [event["eventID"] for event in hashed_export(engine, LOCAL_SCHEME)]
