@@ -201,6 +201,7 @@ def test_a_reorg_deletes_the_undone_facts_receipt_and_restates_the_lot(
         sender = publisher(chain, engine, hub, clock, batch_size=10)
         fork_point = chain.tester.take_snapshot()
         chain.client.accept_handover(chain.processor, ["A1"])  # the branch that will be dropped
+        chain.register(chain.lot("Z1", 500))  # a lot that will never have been
         indexer.sync()
         undone = [row for row in facts(engine) if row.name == "CustodyAccepted"]
         drive(sender, clock, lambda: len(hub.applied) == len(facts(engine)))
@@ -208,15 +209,31 @@ def test_a_reorg_deletes_the_undone_facts_receipt_and_restates_the_lot(
         assert a1["custodian"]["value"] == chain.processor
         gone = receipt_entity_id(chain.client.chain_id, undone[0].tx_hash, undone[0].log_index)
         assert gone in hub.entities
+        assert "urn:ngsi-ld:OreLot:PIT-A:Z1" in hub.entities
 
         chain.tester.revert_to_snapshot(fork_point)
         chain.client.cancel_handover(chain.registrar, ["A1"])
         assert indexer.sync().reorgs == 1
         cancelled = [row for row in facts(engine) if row.name == "CustodyOfferCancelled"]
         new_receipt = receipt_entity_id(chain.client.chain_id, cancelled[0].tx_hash, cancelled[0].log_index)
-        drive(sender, clock, lambda: gone not in hub.entities and new_receipt in hub.entities)
+        drive(
+            sender,
+            clock,
+            lambda: (
+                gone not in hub.entities
+                and new_receipt in hub.entities
+                and "urn:ngsi-ld:OreLot:PIT-A:Z1" not in hub.entities
+            ),
+        )
         sender.close()
 
+    assert "urn:ngsi-ld:OreLot:PIT-A:Z1" not in hub.entities, "a lot whose creation was undone is deleted"
+    assert not [
+        entity_id
+        for entity_id in hub.entities
+        if entity_id.startswith("urn:ngsi-ld:DLTtxReceipt")
+        and hub.entities[entity_id]["refEntity"]["object"].endswith(":Z1")
+    ]
     a1 = hub.entities["urn:ngsi-ld:OreLot:PIT-A:A1"]
     assert a1["custodian"]["value"] == chain.registrar, "restated from the index: the acceptance is gone"
     assert a1["pendingCustodian"]["value"] == ""
