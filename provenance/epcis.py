@@ -12,7 +12,9 @@ the scheme and the lots' commodities an LGTIN needs):
   acceptance one with bizStep receiving (disposition in_progress), both with the two custodians
   as possessing_party source and destination (cancelled offers are left out);
 * an assay is an ObjectEvent OBSERVE, bizStep inspecting, with a sensor report of the grade
-  (type Dimensionless, uom 59 = parts per million) whose metadata names the lab and method;
+  (type Dimensionless, uom 59 = parts per million) whose metadata names the lab and method, and
+  the time the lab signed (in `mp:assayedAt` instead when it is after the block's: EPCIS 2.0
+  7.3.5.5.1 wants a sensor's time at or before the eventTime);
 * a correction (CBV 2.0 error declaration) gives two events: a copy of the event that made the lot
   (its registration or transformation, same eventID) with an `errorDeclaration` (declarationTime
   the correction's block time, reason did_not_occur or incorrect_data, correctiveEventIDs), and the
@@ -324,6 +326,12 @@ def event_of(
             ],
             "mp:certificateHash": fact.certificate_hash,
         }
+        if fact.assayed_at > timestamp:
+            # EPCIS 2.0 7.3.5.5.1 (GS1's mandatory requirement M122): a sensor's time is at or before
+            # the eventTime. The registry accepts a lab's time after its block's, so that time goes
+            # in our own field, where a capture still finds what the lab signed
+            del event["sensorElementList"][0]["sensorMetadata"]["time"]
+            event["mp:assayedAt"] = utc_time(fact.assayed_at)
         if fact.signature is not None:
             event["mp:labSignature"] = fact.signature
     event |= _coordinates(chain, fact.at)

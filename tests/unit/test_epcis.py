@@ -4,6 +4,7 @@ under GS1's official schema."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from typing import Any
@@ -158,3 +159,28 @@ def test_the_pre_hash_of_a_registration_follows_the_canonical_property_order() -
         f"{ns}registry={CHAIN.registry}"
         f"{ns}txHash=0x{10:064x}"
     )
+
+
+def test_sensor_elements_hold_a_report_and_a_time_no_later_than_the_event() -> None:
+    """GS1's mandatory requirements M121 (a sensorElement holds one or more sensorReports) and M122
+    (a sensorMetadata time is at or before the eventTime, with a time zone), also for an assay the
+    lab dated after the block that recorded it (the registry accepts one)."""
+    late = Assayed("M", "0x90F79bf6EB2c4f870365E785982E1f101E93b906", 8_800, "FireAssay", "0x" + "cd" * 32,
+                   BLOCK_TIME + 12 * 15 + 600, at(15))  # fmt: skip
+    events = build([*history(), late])["epcisBody"]["eventList"]
+    assays = [event for event in events if event["bizStep"] == "inspecting"]
+    assert len(assays) == 2
+    for event in assays:
+        event_time = datetime.datetime.fromisoformat(event["eventTime"])
+        for element in event["sensorElementList"]:
+            assert len(element["sensorReport"]) >= 1
+            sensed = element["sensorMetadata"].get("time")
+            if sensed is not None:
+                moment = datetime.datetime.fromisoformat(sensed)
+                assert moment.tzinfo is not None
+                assert moment <= event_time
+    on_time, dated_late = assays
+    assert on_time["sensorElementList"][0]["sensorMetadata"]["time"] == "2023-11-14T22:14:20.000Z"
+    assert "time" not in dated_late["sensorElementList"][0]["sensorMetadata"]
+    assert dated_late["mp:assayedAt"] == "2023-11-14T22:26:20.000Z"
+    assert schema_errors(build([late])) == []
