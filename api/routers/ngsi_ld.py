@@ -42,6 +42,49 @@ RESULTS_COUNT = "NGSILD-Results-Count"
 
 router = APIRouter(tags=["ngsi-ld"])
 
+_PROBLEM = {
+    "description": "NGSI-LD ProblemDetails (type https://uri.etsi.org/ngsi-ld/errors/...)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+_ENTITY_JSON = {
+    "description": "NGSI-LD (application/json with the @context Link, or application/ld+json)",
+    "content": {"application/json": {"schema": {}}, "application/ld+json": {"schema": {}}},
+}
+
+
+def _documented(*names: tuple[str, str]) -> dict[str, Any]:
+    """The query parameters as OpenAPI shows them (read from the request itself, so that one we do
+    not apply is refused by name rather than dropped)."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": text,
+            }
+            for name, text in names
+        ]
+    }
+
+
+_TYPE = ("type", "OreLot or MiningSite (required)")
+_ATTRS = ("attrs", "comma-separated attribute names to keep")
+_OPTIONS = ("options", "keyValues for the simplified representation")
+
 
 class Problem(Exception):
     """An NGSI-LD error (clause 5.5.2 error types, ProblemDetails of IETF RFC 7807)."""
@@ -204,7 +247,21 @@ def json_ld_context(request: Request, services: ServicesDep) -> Response:
 ENTITY_PARAMS = ("type", "id", "q", "attrs", "options", "limit", "offset", "count")
 
 
-@router.get(BASE + "/entities", summary="Query entities (NGSI-LD, a documented subset)")
+@router.get(
+    BASE + "/entities",
+    summary="Query entities (NGSI-LD, a documented subset)",
+    responses={200: _ENTITY_JSON, 400: _PROBLEM, 406: _PROBLEM, 503: _PROBLEM},
+    openapi_extra=_documented(
+        _TYPE,
+        ("id", "comma-separated entity ids"),
+        ("q", 'the q subset of docs/ngsi-ld.md, e.g. commodity=="COAL";mass>=10'),
+        _ATTRS,
+        _OPTIONS,
+        ("limit", f"page size, 0 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+        ("offset", "entities to skip"),
+        ("count", "true: NGSILD-Results-Count"),
+    ),
+)
 def query_entities(request: Request, services: ServicesDep) -> Response:
     try:
         return _query_entities(request, services)
@@ -264,7 +321,12 @@ def _page_links(request: Request, params: Mapping[str, str], limit: int, offset:
     return ", ".join(links)
 
 
-@router.get(BASE + "/entities/{entity_id}", summary="One entity (NGSI-LD)")
+@router.get(
+    BASE + "/entities/{entity_id}",
+    summary="One entity (NGSI-LD)",
+    responses={200: _ENTITY_JSON, 400: _PROBLEM, 404: _PROBLEM, 406: _PROBLEM, 503: _PROBLEM},
+    openapi_extra=_documented(_ATTRS, _OPTIONS, ("type", "the entity's type, if known")),
+)
 def retrieve_entity(entity_id: str, request: Request, services: ServicesDep) -> Response:
     try:
         ld = _wants_ld(request)
@@ -299,7 +361,20 @@ def _not_found(entity_id: str) -> Problem:
 TEMPORAL_PARAMS = ("attrs", "timerel", "timeAt", "endTimeAt", "lastN", "timeproperty", "options")
 
 
-@router.get(BASE + "/temporal/entities/{entity_id}", summary="One lot's history (NGSI-LD temporal)")
+@router.get(
+    BASE + "/temporal/entities/{entity_id}",
+    summary="One lot's history (NGSI-LD temporal)",
+    responses={200: _ENTITY_JSON, 400: _PROBLEM, 404: _PROBLEM, 406: _PROBLEM, 503: _PROBLEM},
+    openapi_extra=_documented(
+        _ATTRS,
+        ("timerel", "before, after or between (observedAt)"),
+        ("timeAt", "ISO 8601 date-time"),
+        ("endTimeAt", "ISO 8601 date-time, with between"),
+        ("lastN", "the newest N instances of each attribute"),
+        ("timeproperty", "observedAt only"),
+        ("options", "normalized only"),
+    ),
+)
 def retrieve_temporal(entity_id: str, request: Request, services: ServicesDep) -> Response:
     try:
         return _temporal(entity_id, request, services)
