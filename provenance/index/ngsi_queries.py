@@ -146,14 +146,22 @@ class NgsiQueries:
                 tested[row.lot_id].append(
                     Assay(row.lab, row.grade_ppm, row.method, row.certificate_hash, row.assayed_at)
                 )
-            for row in connection.execute(select(events).where(events.c.lot_id.in_(chunk))):
-                held = newest.get(row.lot_id)
-                if held is None or (row.block_number, row.tx_index, row.log_index) > (
-                    held.block_number,
-                    held.tx_index,
-                    held.log_index,
-                ):
-                    newest[row.lot_id] = row
+            ranked = select(
+                events,
+                func.row_number()
+                .over(
+                    partition_by=events.c.lot_id,
+                    order_by=(
+                        events.c.block_number.desc(),
+                        events.c.tx_index.desc(),
+                        events.c.log_index.desc(),
+                    ),
+                )
+                .label("rank"),
+            ).where(events.c.lot_id.in_(chunk))
+            newest_of = ranked.subquery()
+            for row in connection.execute(select(newest_of).where(newest_of.c.rank == 1)):
+                newest[row.lot_id] = row
         blocks = {row.block_number for row in rows} | {row.block_number for row in newest.values()}
         times = self._times(connection, blocks)
         return [
