@@ -6,14 +6,19 @@ operator's directory, never from the node."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from provenance.certificates import held_bytes
 from provenance.directory import load_directory
+from provenance.documents import DocumentStore
+from provenance.domain.assay_certificate import MAX_CERTIFICATE_BYTES, CertificateStatus, check_certificate
 from provenance.domain.ngsi_ld import (
     DLT_RECEIPT,
     MINING_SITE,
     ORE_LOT,
+    LotState,
     Place,
     iso_time,
     lot_entity,
@@ -38,10 +43,35 @@ class NotTemporal(DomainError):
     """The entity does not change, so it has no history to query."""
 
 
+def certified_analytes(
+    documents: DocumentStore, certificate_hash: str, lot_id: str
+) -> list[dict[str, str]] | None:
+    """The analytes of an assay's certificate when the file held under its hash is the certificate
+    the chain committed for this lot; None otherwise (not held, another file, another lot)."""
+    held = held_bytes(documents, certificate_hash.lower())
+    if held is None or len(held) > MAX_CERTIFICATE_BYTES:
+        return None
+    check = check_certificate(held, certificate_hash.lower(), lot_id)
+    if check.status is not CertificateStatus.MATCHES:
+        return None
+    return [analyte.as_dict() for analyte in check.analytes]
+
+
 class NgsiLdReads:
-    def __init__(self, engine: Any, data_dir: Path) -> None:
+    def __init__(self, engine: Any, data_dir: Path, documents: DocumentStore) -> None:
         self.queries = NgsiQueries(engine)
         self.data_dir = data_dir
+        self.documents = documents
+
+    def _certified(self, state: LotState) -> LotState:
+        """The lot with its newest assay's analytes, if its certificate is held and matches."""
+        if not state.assays:
+            return state
+        newest = state.assays[-1]
+        analytes = certified_analytes(self.documents, newest.certificate_hash, state.origin.lot_id)
+        if analytes is None:
+            return state
+        return replace(state, assays=(*state.assays[:-1], replace(newest, analytes=analytes)))
 
     def _place(self) -> tuple[Callable[[str, str | None], Place | None], Mapping[str, str]]:
         directory = load_directory(self.data_dir)
@@ -61,7 +91,10 @@ class NgsiLdReads:
             return [], 0 if count else None
         place, _ = self._place()
         states = self.queries.lots(terms, keys, limit, offset) if limit else []
-        entities = [lot_entity(state, place(state.origin.site, state.origin.face)) for state in states]
+        entities = [
+            lot_entity(self._certified(state), place(state.origin.site, state.origin.face))
+            for state in states
+        ]
         return entities, self.queries.count_lots(terms, keys) if count else None
 
     def sites(
@@ -83,7 +116,7 @@ class NgsiLdReads:
         if reference.type == ORE_LOT and reference.lot_id is not None:
             state = self.queries.lot(reference.lot_id)
             if state is not None and state.origin.site == reference.site:
-                return lot_entity(state, place(state.origin.site, state.origin.face))
+                return lot_entity(self._certified(state), place(state.origin.site, state.origin.face))
         elif reference.type == MINING_SITE and reference.site is not None:
             if self.queries.sites([reference.site], 1, 0):
                 return site_entity(reference.site, names.get(reference.site), place(reference.site, None))
@@ -112,6 +145,11 @@ class NgsiLdReads:
         located = place(origin.site, origin.face)
         instances: dict[str, list[dict[str, Any]]] = {}
         for fact, args in self.queries.history(reference.lot_id):
+            analytes = (
+                certified_analytes(self.documents, str(args["certificateHash"]), origin.lot_id)
+                if fact.name == "AssayRecorded"
+                else None
+            )
             fragment = lot_fragment(
                 fact,
                 args,
@@ -120,6 +158,7 @@ class NgsiLdReads:
                 origin=origin,
                 parents=parents,
                 place=located,
+                analytes=analytes,
             )
             for name, attribute in fragment.items():
                 if name in ("id", "type"):

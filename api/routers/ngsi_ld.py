@@ -119,7 +119,7 @@ def _reads(request: Request, services: ServicesDep) -> NgsiLdReads:
     """The use cases, made once per app (and again if the services' engine changed)."""
     cached = getattr(request.app.state, "ngsi_ld_reads", None)
     if cached is None or cached.queries.engine is not services.engine:
-        cached = NgsiLdReads(services.engine, services.settings.data_dir)
+        cached = NgsiLdReads(services.engine, services.settings.data_dir, services.documents)
         request.app.state.ngsi_ld_reads = cached
     return cached
 

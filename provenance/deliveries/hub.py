@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 from provenance.config import Settings
 from provenance.deliveries.kinds import LotLookup, Message, Outcome
 from provenance.directory import load_directory
+from provenance.documents import DocumentStore
 from provenance.domain.deliveries import Destination, IndexedEvent, event_message_id, retraction_id
 from provenance.domain.ngsi_ld import (
     LOT_FACTS,
@@ -47,6 +48,7 @@ from provenance.domain.ngsi_ld import (
 )
 from provenance.errors import DomainError
 from provenance.index.ngsi_queries import NgsiQueries
+from provenance.ngsi_ld import certified_analytes
 
 log = logging.getLogger("provenance.deliveries.hub")
 
@@ -276,6 +278,7 @@ class HubKind:
         site_names: SiteNames = dict,
         transport: Transport | None = None,
         credentials: ClientCredentials | None = None,
+        documents: DocumentStore | None = None,
     ) -> None:
         self.config = config
         self.queries = queries
@@ -285,6 +288,8 @@ class HubKind:
         self.site_names = site_names
         self.transport = transport or UrllibTransport()
         self.credentials = credentials or ClientCredentials(config, self.transport)
+        self.documents = documents
+        """Where assay certificates are held: their analytes go with an assay when they match."""
         self._sites: dict[str, tuple[int, dict[str, str]]] = {}
         """Per destination: the rollbacks it had answered, and the lots' sites known since."""
         self._taken: dict[str, set[str]] = {}
@@ -355,8 +360,17 @@ class HubKind:
                 site_entity(origin.site, self.site_names().get(origin.site), self.places(origin.site, None))
             )
         else:
+            analytes = (
+                certified_analytes(self.documents, str(event.args["certificateHash"]), event.lot_id)
+                if self.documents is not None and event.name == "AssayRecorded"
+                else None
+            )
             fragment = lot_fragment(
-                fact, event.args, site=self._site(destination, event.lot_id), lot_id=event.lot_id
+                fact,
+                event.args,
+                site=self._site(destination, event.lot_id),
+                lot_id=event.lot_id,
+                analytes=analytes,
             )
         return {
             "id": event_message_id(self.chain_id, event.block_hash, event.tx_hash, event.log_index),
@@ -544,7 +558,13 @@ def build_hub_kind(settings: Settings, engine: Any, *, chain_id: int, registry: 
         return load_directory(settings.data_dir).site_names
 
     return HubKind(
-        config, NgsiQueries(engine), chain_id=chain_id, registry=registry, places=place, site_names=names
+        config,
+        NgsiQueries(engine),
+        chain_id=chain_id,
+        registry=registry,
+        places=place,
+        site_names=names,
+        documents=DocumentStore(settings.data_dir / "documents", settings.max_document_bytes),
     )
 
 
@@ -598,7 +618,10 @@ def keti_data_models(context_url: str) -> list[dict[str, Any]]:
             "Property",
             "Object",
             observed=True,
-            members=[_text(n) for n in ("lab", "method", "certificateHash")],
+            members=[
+                *(_text(n) for n in ("lab", "method", "certificateHash")),
+                {"name": "analytes", "valueType": "ArrayObject"},
+            ],
         ),
         _attribute("face", "Property", "String"),
         _attribute("origin", "Property", "String"),

@@ -300,6 +300,9 @@ class Assay:
     method: str
     certificate_hash: str
     assayed_at: int
+    analytes: Sequence[Mapping[str, str]] | None = None
+    """The certificate's analytes ({analyte, value, unit, method}; values decimal text), only when
+    the certificate held here is the one the chain committed; None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -370,10 +373,14 @@ def lot_entity(state: LotState, place: Place | None) -> dict[str, Any]:
 
 
 def _assay(assay: Assay) -> dict[str, Any]:
-    return prop(
-        {"lab": assay.lab, "method": assay.method, "certificateHash": assay.certificate_hash},
-        observed_at=assay.assayed_at,
-    )
+    value: dict[str, Any] = {
+        "lab": assay.lab,
+        "method": assay.method,
+        "certificateHash": assay.certificate_hash,
+    }
+    if assay.analytes is not None:
+        value["analytes"] = [dict(analyte) for analyte in assay.analytes]
+    return prop(value, observed_at=assay.assayed_at)
 
 
 LOT_FACTS = frozenset(
@@ -402,10 +409,12 @@ def lot_fragment(
     origin: LotOrigin | None = None,
     parents: Sequence[Parent] = (),
     place: Place | None = None,
+    analytes: Sequence[Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The attributes one fact sets on its lot (an upsert with options=update leaves the others):
     the whole origin for the fact that made the lot (`origin` is then required), the changed
-    attributes for the later ones; always `lastFact`."""
+    attributes for the later ones; always `lastFact`. `analytes`: an assay's certificate's, when
+    the certificate held here matches the chain's hash."""
     entity: dict[str, Any] = {"id": lot_entity_id(site, lot_id), "type": ORE_LOT}
     name = fact.name
     if name in ("LotRegistered", "LotCreated"):
@@ -444,6 +453,7 @@ def lot_fragment(
             str(args["method"]),
             str(args["certificateHash"]),
             int(args["assayedAt"]),
+            analytes,
         )
         entity["grade"] = prop(assay.grade_ppm, unit=PARTS_PER_MILLION, observed_at=assay.assayed_at)
         entity["assay"] = _assay(assay)

@@ -17,8 +17,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from provenance.bootstrap import build_services
+from provenance.certificates import settle_certificate, store_certificate
 from provenance.config import Settings
+from provenance.documents import DocumentStore
 from provenance.domain.ngsi_ld import iso_time
+from provenance.domain.records import Assay
 from provenance.index.db import make_engine, upgrade
 from tests.dbs import empty_database
 from tests.e2e.test_read_api import OTHER_SITE, build_history
@@ -54,6 +57,7 @@ def api(
         upgrade(url)
         chain = IndexChain.fresh()
         build_history(chain)
+        certified_assay(chain, data_dir)
         settings = Settings(
             data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url, public_url=PUBLIC
         )
@@ -66,6 +70,22 @@ def api(
         finally:
             engine.dispose()
             services.close()
+
+
+ANALYTES = [
+    {"analyte": "Au", "value": "8.8", "unit": "g/t", "method": "ISO 10378, fire assay"},
+    {"analyte": "Cu", "value": "0.12", "unit": "%", "method": "ISO 13658, ICP-OES"},
+]
+
+
+def certified_assay(chain: IndexChain, data_dir: Path) -> None:
+    """X2 assayed with analytes whose certificate is held in the data directory's store."""
+    certificate = settle_certificate("X2", ANALYTES, None)
+    store_certificate(DocumentStore(data_dir / "documents", 1 << 20), certificate)
+    assay = Assay(
+        "X2", 8_700, "FireAssay", bytes.fromhex(certificate.certificate_hash[2:]), EXTRACTED_AT + 9_000
+    )
+    chain.client.submit_assay(chain.buyer, assay, chain.client.sign_assay(chain.lab, assay))
 
 
 def get(client: TestClient, path: str, status: int = 200, **params: Any) -> httpx.Response:
@@ -270,3 +290,21 @@ def test_a_lots_history_is_its_facts_as_attribute_instances_in_chain_order(
         client, f"/ngsi-ld/v1/temporal/entities/{X1}", 400, timerel="during", timeAt=times[0]
     ).json()
     assert "timerel" in problem["detail"]
+
+
+def test_an_assay_shows_its_analytes_only_when_its_certificate_is_held_and_matches(
+    api: tuple[TestClient, IndexChain],
+) -> None:
+    client, _ = api
+    x2 = get(client, f"/ngsi-ld/v1/entities/urn:ngsi-ld:OreLot:{SITE}:X2").json()
+    check_entity(x2, where="response")
+    assay = x2["assay"]["value"]
+    assert {item["analyte"]: (item["value"], item["unit"]) for item in assay["analytes"]} == {
+        "Au": ("8.8", "g/t"),
+        "Cu": ("0.12", "%"),
+    }
+    assert x2["grade"]["value"] == 8_700
+    x1 = get(client, f"/ngsi-ld/v1/entities/{X1}").json()
+    assert "analytes" not in x1["assay"]["value"], "X1's certificate is not held here"
+    history = get(client, f"/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:OreLot:{SITE}:X2", attrs="assay").json()
+    assert [len(instance["value"]["analytes"]) for instance in history["assay"]] == [2]

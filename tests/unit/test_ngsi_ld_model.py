@@ -106,6 +106,23 @@ def test_later_facts_set_only_what_they_change() -> None:
         "unitCode": "59",
         "observedAt": "2025-12-06T05:47:30Z",
     }
+    assert "analytes" not in assay["assay"]["value"], "no certificate held: no analytes"
+    certified = lot_fragment(
+        fact("AssayRecorded"),
+        {
+            "lab": "0xL",
+            "gradePpm": 5_100,
+            "method": "XRF",
+            "certificateHash": "0x01",
+            "assayedAt": 1_765_000_050,
+        },
+        site="SH2",
+        lot_id="L-1",
+        analytes=[{"analyte": "ash", "value": "24.8", "unit": "%", "method": "ISO 1171"}],
+    )
+    assert certified["assay"]["value"]["analytes"] == [
+        {"analyte": "ash", "value": "24.8", "unit": "%", "method": "ISO 1171"}
+    ]
     documented = lot_fragment(fact("DocumentAnchored"), {}, site="SH2", lot_id="L-1")
     assert set(documented) == {"id", "type", "lastFact"}
     for entity in (consumed, accepted, assay, documented):
