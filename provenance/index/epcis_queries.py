@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -624,10 +625,8 @@ class EpcisQueries:
         """The stored eventIDs of the blocks `found` lies in (both parts of a correction)."""
         wanted = sorted({item.key[0] for item in found})
         stored: dict[Key, str] = {}
-        for start in range(0, len(wanted), IN_CHUNK):
-            rows = self._connection.execute(
-                select(event_ids).where(event_ids.c.block_number.in_(wanted[start : start + IN_CHUNK]))
-            )
+        for chosen in _block_sets(event_ids.c.block_number, wanted):
+            rows = self._connection.execute(select(event_ids).where(chosen))
             for row in rows:
                 stored[(row.block_number, row.tx_index, row.log_index, row.part)] = row.event_id
         return stored
@@ -673,11 +672,11 @@ class EpcisQueries:
         wanted = sorted(blocks)
         times: dict[int, int] = {}
         recorded: dict[int, int] = {}
-        for start in range(0, len(wanted), IN_CHUNK):
+        for chosen in _block_sets(block_times.c.number, wanted):
             rows = self._connection.execute(
                 select(block_times.c.number, block_times.c.timestamp, record_times.c.recorded_ms)
                 .outerjoin(record_times, record_times.c.number == block_times.c.number)
-                .where(block_times.c.number.in_(wanted[start : start + IN_CHUNK]))
+                .where(chosen)
             )
             for number, timestamp, recorded_ms in rows:
                 times[number] = timestamp
@@ -707,6 +706,20 @@ class EpcisQueries:
         return found
 
 
+DENSE = 8
+"""Blocks read per block wanted, at most, for a range to beat a list of numbers (a page's blocks
+are mostly close together: a range binds two parameters, not a hundred)."""
+
+
+def _block_sets(column: Any, wanted: Sequence[int]) -> list[ColumnElement[bool]]:
+    """Conditions that together select the blocks `wanted` (sorted), and maybe some beside."""
+    if not wanted:
+        return []
+    if wanted[-1] - wanted[0] + 1 <= DENSE * len(wanted):
+        return [column.between(wanted[0], wanted[-1])]
+    return [column.in_(wanted[start : start + IN_CHUNK]) for start in range(0, len(wanted), IN_CHUNK)]
+
+
 def _both(first: _Bounds, second: _Bounds) -> _Bounds:
     """Blocks within both bounds."""
     if first.empty or second.empty:
@@ -716,6 +729,7 @@ def _both(first: _Bounds, second: _Bounds) -> _Bounds:
     return _Bounds(max(starts) if starts else None, min(ends) if ends else None)
 
 
+@lru_cache(maxsize=8192)
 def record_time(milliseconds: int) -> str:
     moment = datetime.datetime.fromtimestamp(milliseconds / 1000, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{milliseconds % 1000:03d}Z"
