@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import ServicesDep
 from provenance.domain.ngsi_ld import (
+    CONTEXT_PATH,
     CORE_CONTEXT,
     MINING_SITE,
     ORE_LOT,
@@ -31,7 +32,6 @@ from provenance.domain.trace import parse_time
 from provenance.errors import DomainError
 from provenance.ngsi_ld import EntityNotFound, NgsiLdReads, NotTemporal
 
-CONTEXT_PATH = "/ngsi-ld/context.jsonld"
 BASE = "/ngsi-ld/v1"
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 JSON_LD = "application/ld+json"

@@ -37,6 +37,7 @@ from provenance.directory import load_directory
 from provenance.documents import DocumentStore
 from provenance.domain.deliveries import Destination, IndexedEvent, event_message_id, retraction_id
 from provenance.domain.ngsi_ld import (
+    CONTEXT_PATH,
     LOT_FACTS,
     Fact,
     Place,
@@ -54,7 +55,6 @@ log = logging.getLogger("provenance.deliveries.hub")
 
 KIND = "ngsi-ld-hub"
 USER_AGENT = "mineral-provenance-hub/1"
-CONTEXT_PATH = "/ngsi-ld/context.jsonld"
 
 
 # ---------------------------------------------------------------------- settings

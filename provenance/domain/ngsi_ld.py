@@ -24,11 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, unquote
 
 from provenance.domain.lotstatus import LotStatus, status_after_consumption
 from provenance.domain.values import CorrectionReason
+
+CONTEXT_PATH = "/ngsi-ld/context.jsonld"
+"""Where our API serves our @context (a hub fetches it from <public URL><CONTEXT_PATH>)."""
 
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 """ETSI's core @context (GS CIM 009 V1.8.1, clause 5.5.8 and annex B)."""
@@ -281,7 +284,8 @@ class LotOrigin:
     extracted_at: int | None
     creator: str
     record_hash: str
-    origin: Literal["registered", "transformed"] | str
+    origin: str
+    """registered or transformed."""
 
 
 @dataclass(frozen=True)
