@@ -279,14 +279,25 @@ def create(services: Services, chain_head: ChainHead | None, write_limiter: Any 
     app.include_router(epcis_query.router)
     app.include_router(epcis_capture.router)
 
-    @app.middleware("http")
-    async def options(request: Request, call_next: Any) -> Response:
-        if request.method != "OPTIONS":
-            answer: Response = await call_next(request)
-            return answer
-        try:
-            return discovery(request)
-        except EpcisException as error:
-            return problem(error)
-
+    app.add_middleware(OptionsDiscovery)
     return app
+
+
+class OptionsDiscovery:
+    """`OPTIONS` on any path answered by `discovery`; every other request passes straight through
+    (plain ASGI: `@app.middleware("http")` streams every answer through a task and a memory
+    stream, which a 100-event page paid for on every request)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            answer = discovery(request)
+        except EpcisException as error:
+            answer = problem(error)
+        await answer(scope, receive, send)
