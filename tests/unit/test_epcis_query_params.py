@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Iterable
 
 import pytest
 
 from provenance.epcis import lot_uri, site_uri
-from provenance.epcis_ids import LOCAL_SCHEME, LotNumber
+from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme, LotNumber
 from provenance.epcis_query import (
     KINDS,
     MAX_PER_PAGE,
@@ -163,3 +164,25 @@ def test_a_query_definition_is_checked_as_the_query_it_runs() -> None:
         query_definition("application/json", b'{"name": "", "query": {}}')
     with pytest.raises(QueryParameterException):
         query_definition("application/json", b'{"name": "q", "query": {"EQ_bizStep": "shipping|x y"}}')
+
+
+def test_a_gs1_lot_number_that_names_a_long_id_is_looked_up() -> None:
+    keys = Gs1Keys("4012345", (("COAL", "012345"),))
+    scheme = IdentifierScheme("https://mine.example.net", keys)
+    long_id = "SH2-T01-20261207T0800"
+    asked: list[tuple[list[LotNumber], str]] = []
+
+    def index(numbers: Iterable[LotNumber], kind: str) -> dict[LotNumber, set[str]]:
+        wanted = list(numbers)
+        asked.append((wanted, kind))
+        # what the index holds: the long id and a neighbour with the same head
+        return {
+            number: {lot for lot in (long_id, long_id[:-1] + "1") if number.names(lot)} for number in wanted
+        }
+
+    uri = scheme.lot(long_id, "COAL")
+    query = interpret(parse_query([("MATCH_epcClass", f"{uri}|{scheme.lot('A1', 'COAL')}")]), scheme, index)
+    assert query.lots == frozenset({long_id, "A1"})
+    [(numbers, kind)] = [entry for entry in asked if entry[0]]
+    assert kind == "lot"
+    assert [number.number for number in numbers] == [uri.rpartition("/10/")[2]]
