@@ -1,6 +1,7 @@
 """EPCIS 2.0 REST query binding (GS1's OpenAPI, mounted at `/epcis` by `api.epcis_rest`): events
 and their top-level resources, named queries. Reads need no token (public chain facts); creating
-and deleting a named query needs this system's API token (any role).
+and deleting a named query needs this system's API token (any role), and so do query subscriptions
+(`provenance.deliveries.query_subscriptions`; each account sees and ends its own).
 
 Each endpoint parses its request with `provenance.epcis_query` and answers through
 `api.epcis_rest.EpcisRequest`; the SQL is in `provenance.index.epcis_queries`.
@@ -13,11 +14,19 @@ from fastapi import APIRouter, Request, Response
 from api.deps import Caller, ServicesDep
 from api.epcis_rest import Epcis
 from api.routers.reads import Reads
+from provenance.bootstrap import Services
+from provenance.deliveries.query_subscriptions import (
+    QuerySubscriptions,
+    subscription_document,
+    subscription_request,
+)
 from provenance.epcis_query import (
     BIZ_STEPS,
     DISPOSITIONS,
     EVENT_TYPES,
     TOP_LEVEL,
+    collection_after,
+    collection_token,
     event_id_of,
     event_type_of,
     list_page,
@@ -27,6 +36,7 @@ from provenance.epcis_query import (
     query_definition,
     vocabulary_word,
 )
+from provenance.index.delivery_store import DeliveryStore
 from provenance.index.epcis_queries import NamedQueries
 
 router = APIRouter()
@@ -130,10 +140,81 @@ def get_query(queryName: str, epcis: Epcis, services: ServicesDep) -> Response: 
 
 @router.delete("/queries/{queryName}", status_code=204, summary="Delete a named query (its creator's token)")
 def delete_query(queryName: str, epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:  # noqa: N803
-    return epcis.delete(NamedQueries(services.engine), queryName, caller.account)
+    answer = epcis.delete(NamedQueries(services.engine), queryName, caller.account)
+    _subscriptions(services).end_all(queryName)
+    return answer
 
 
 @router.get("/queries/{queryName}/events", summary="The events of a named query, a page at a time")
 def query_events(queryName: str, epcis: Epcis, reads: Reads, services: ServicesDep) -> Response:  # noqa: N803
     stored = epcis.stored(NamedQueries(services.engine), queryName)
     return epcis.events(reads, named_query_events(stored.query, epcis.parameters), stored.name)
+
+
+# ------------------------------------------------------------------------------- query subscriptions
+
+
+def _subscriptions(services: Services) -> QuerySubscriptions:
+    return QuerySubscriptions(
+        DeliveryStore(services.engine), NamedQueries(services.engine), services.settings
+    )
+
+
+@router.post("/queries/{queryName}/subscriptions", status_code=201, summary="Subscribe to a named query")
+async def subscribe(
+    queryName: str,  # noqa: N803
+    request: Request,
+    epcis: Epcis,
+    caller: Caller,
+    services: ServicesDep,
+) -> Response:
+    """`stream: true`: each new matching event POSTed to `dest` as it is indexed."""
+    body = subscription_request(request.headers.get("content-type"), await request.body())
+    destination = _subscriptions(services).subscribe(
+        queryName,
+        body,
+        account=caller.account,
+        credential_id=caller.id,
+        epc_format=request.headers.get("gs1-epc-format"),
+    )
+    location = f"{epcis.base}/queries/{queryName}/subscriptions/{destination.id}"
+    return epcis.answer(subscription_document(destination), {**epcis.headers(), "Location": location}, 201)
+
+
+@router.get("/queries/{queryName}/subscriptions", summary="The caller's subscriptions to a named query")
+def list_subscriptions(queryName: str, epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:  # noqa: N803
+    per_page, token = page_parameters(epcis.parameters, "subscriptions")
+    found = _subscriptions(services).of(
+        queryName, caller.account, collection_after(token, "subscriptions"), per_page + 1
+    )
+    more = len(found) > per_page
+    next_token = collection_token(found[per_page - 1].id, "subscriptions") if more else None
+    return epcis.members([subscription_document(item) for item in found[:per_page]], next_token, plain=True)
+
+
+@router.get("/queries/{queryName}/subscriptions/{subscriptionID}", summary="One subscription")
+def get_subscription(
+    queryName: str,  # noqa: N803
+    subscriptionID: str,  # noqa: N803
+    epcis: Epcis,
+    caller: Caller,
+    services: ServicesDep,
+) -> Response:
+    destination = _subscriptions(services).get(queryName, subscriptionID, caller.account)
+    return epcis.answer(subscription_document(destination), epcis.headers())
+
+
+@router.delete(
+    "/queries/{queryName}/subscriptions/{subscriptionID}",
+    status_code=204,
+    summary="Unsubscribe (its creator)",
+)
+def unsubscribe(
+    queryName: str,  # noqa: N803
+    subscriptionID: str,  # noqa: N803
+    epcis: Epcis,
+    caller: Caller,
+    services: ServicesDep,
+) -> Response:
+    _subscriptions(services).unsubscribe(queryName, subscriptionID, caller.account)
+    return Response(status_code=204, headers=epcis.headers())

@@ -12,6 +12,7 @@ from typing import Any
 
 from provenance.config import Settings
 from provenance.deliveries.deliverer import Deliverer, PassResult
+from provenance.deliveries.epcis_stream import EpcisQueryKind
 from provenance.deliveries.hub import HubKind, build_hub_kind
 from provenance.deliveries.kinds import BatchingKind, DestinationKind, LotLookup, Message, Outcome
 from provenance.deliveries.webhook import Resolver, WebhookKind, check_callback, resolve
@@ -31,6 +32,7 @@ __all__ = [
     "Deliverer",
     "DeliveryStore",
     "DestinationKind",
+    "EpcisQueryKind",
     "HubKind",
     "LotLookup",
     "Message",
@@ -112,7 +114,11 @@ class Subscriptions:
         return destination, secret
 
     def of(self, account: str) -> list[Destination]:
-        return self.store.destinations(owner=account)
+        return [
+            destination
+            for destination in self.store.destinations(owner=account)
+            if destination.kind == WebhookKind.name
+        ]
 
     def get(self, subscription_id: str, account: str) -> Destination | None:
         """The caller's own active subscription; None for another account's (as for none)."""
@@ -146,7 +152,15 @@ def build_deliverer(engine: Any, settings: Settings, *, chain_id: int, registry:
         allowed=AllowList.parse(settings.delivery_allowed_hosts),
         timeout_s=settings.delivery_timeout_s,
     )
-    kinds: dict[str, DestinationKind] = {webhook.name: webhook}
+    stream = EpcisQueryKind(
+        engine=engine,
+        scheme=settings.epcis_identifiers(),
+        chain_id=chain_id,
+        registry=registry,
+        allowed=webhook.allowed,
+        timeout_s=settings.delivery_timeout_s,
+    )
+    kinds: dict[str, DestinationKind] = {webhook.name: webhook, stream.name: stream}
     hub = build_hub_kind(settings, engine, chain_id=chain_id, registry=registry)
     if hub is not None:
         kinds[hub.name] = hub

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
-from provenance.deliveries.kinds import DestinationKind, Message, Outcome, batch_limit, send_all
+from provenance.deliveries.kinds import DestinationKind, Message, Outcome, batch_limit, held_back_by, send_all
 from provenance.domain.deliveries import (
     Destination,
     IndexedEvent,
@@ -60,6 +60,8 @@ class _Pending:
     message_id: str | None = None
     message: Message | None = None
     logged: bool = False
+    lot: str | None = None
+    """What its failure holds back (`kinds.held_back_by`)."""
 
 
 @dataclass
@@ -221,13 +223,14 @@ class Deliverer:
                     elif forward.head is None:
                         forward.committable = event.position
                     continue
-                if event.lot_id in batch_lots:
+                lot = held_back_by(kind, event)
+                if lot in batch_lots:
                     flush()
-                if event.lot_id in forward.blocked:
+                if lot in forward.blocked:
                     continue
                 message = kind.message(forward.destination, event)
-                batch.append(_Pending(event, message_id, message, message_id in known))
-                batch_lots.add(event.lot_id)
+                batch.append(_Pending(event, message_id, message, message_id in known, lot))
+                batch_lots.add(lot)
                 messages_in_batch += 1
                 if messages_in_batch >= limit:
                     flush()
@@ -282,7 +285,7 @@ class Deliverer:
                 destination, cursor=event.position, failures=0, first_failure_at=None, next_attempt_at=0.0
             )
             return
-        forward.blocked.add(event.lot_id)
+        forward.blocked.add(item.lot)
         if forward.head is None:
             forward.head = (outcome, now)
 

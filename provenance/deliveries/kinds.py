@@ -71,6 +71,12 @@ class BatchingKind(DestinationKind, Protocol):
         ...
 
 
+def held_back_by(kind: DestinationKind, event: IndexedEvent) -> str | None:
+    """What a failed message holds back: its lot's later messages, or (a kind whose receivers
+    need every message in chain order, `in_chain_order = True`) every later message."""
+    return "" if getattr(kind, "in_chain_order", False) else event.lot_id
+
+
 def batch_limit(kind: DestinationKind, destination: Destination) -> int:
     return max(1, kind.batch_limit(destination)) if isinstance(kind, BatchingKind) else 1
 

@@ -61,13 +61,15 @@ def addresses_of(callback: CallbackUrl, resolver: Resolver) -> list[IPAddress]:
     return [literal] if literal is not None else list(resolver(callback.host, callback.port))
 
 
-def check_callback(url: str, allowed: AllowList, resolver: Resolver = resolve) -> CallbackUrl:
+def check_callback(
+    url: str, allowed: AllowList, resolver: Resolver = resolve, field_name: str = "callback_url"
+) -> CallbackUrl:
     """At registration: a well-formed http(s) URL whose host resolves only to addresses callbacks
-    may reach; DomainError naming `callback_url` otherwise. (Checked again at every delivery.)"""
-    callback = parse_callback_url(url)
+    may reach; DomainError naming `field_name` otherwise. (Checked again at every delivery.)"""
+    callback = parse_callback_url(url, field_name)
     reason = refusal(callback, addresses_of(callback, resolver), allowed)
     if reason is not None:
-        raise DomainError("callback_url", reason)
+        raise DomainError(field_name, reason)
     return callback
 
 
@@ -160,11 +162,11 @@ class WebhookKind:
         reason = refusal(callback, addresses, self.allowed)
         if reason is not None:
             return Outcome.failed(f"refused: {reason}")
-        body = encode_body(message)
+        body = self.body(message)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: signature_header(destination.secret, int(self.clock()), body),
+            **self.signed(destination, body),
             DELIVERY_ID_HEADER: str(message["id"]),
         }
         key = (destination.id, callback.scheme, callback.host, callback.port, str(addresses[0]))
@@ -183,6 +185,14 @@ class WebhookKind:
             connection.close()
             return Outcome.failed(f"{type(answer).__name__}: {answer}"[:500])
         return self._outcome(key, connection, answer)
+
+    def body(self, message: Message) -> bytes:
+        """The bytes sent for `message` (and signed)."""
+        return encode_body(message)
+
+    def signed(self, destination: Destination, body: bytes) -> dict[str, str]:
+        """The signature header of `body` under the destination's secret."""
+        return {SIGNATURE_HEADER: signature_header(destination.secret, int(self.clock()), body)}
 
     def _connect(self, callback: CallbackUrl, address: IPAddress) -> http.client.HTTPConnection:
         if callback.scheme == "https":

@@ -206,22 +206,59 @@ class SubscriptionFilter:
     lot_ids: frozenset[str] = frozenset()
     event_types: frozenset[str] = frozenset()
     descendants: bool = True
+    query: StandingQuery | None = None
+    """An EPCIS query subscription's named query (its kind `epcis-query`); None for the others."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "holder": self.holder,
             "lot_ids": sorted(self.lot_ids),
             "event_types": sorted(self.event_types),
             "descendants": self.descendants,
         }
+        if self.query is not None:
+            found["query"] = self.query.as_json()
+        return found
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SubscriptionFilter:
+        query = data.get("query")
         return cls(
             holder=data.get("holder"),
             lot_ids=frozenset(data.get("lot_ids") or ()),
             event_types=frozenset(data.get("event_types") or ()),
             descendants=bool(data.get("descendants", True)),
+            query=StandingQuery.from_json(query) if isinstance(query, Mapping) else None,
+        )
+
+
+@dataclass(frozen=True)
+class StandingQuery:
+    """What an EPCIS query subscription runs: its named query's parameters as they were when it
+    subscribed (request parameters, in order), and what the subscriber asked of the answers."""
+
+    name: str
+    parameters: tuple[tuple[str, str], ...]
+    initial_record_time: str | None = None
+    """As the subscriber wrote it (answered back as given); the cursor started from it."""
+    epc_format: str | None = None
+    """`GS1-EPC-Format` of the subscribing request: how identifiers are written in deliveries."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "parameters": [list(pair) for pair in self.parameters],
+            "initial_record_time": self.initial_record_time,
+            "epc_format": self.epc_format,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StandingQuery:
+        return cls(
+            name=str(data["name"]),
+            parameters=tuple((str(name), str(value)) for name, value in data.get("parameters") or ()),
+            initial_record_time=data.get("initial_record_time"),
+            epc_format=data.get("epc_format"),
         )
 
 

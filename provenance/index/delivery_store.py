@@ -55,6 +55,7 @@ _lots = Base.metadata.tables["lots"]
 _custody = Base.metadata.tables["custody_moves"]
 _edges = Base.metadata.tables["lineage_edges"]
 _inputs = Base.metadata.tables["transform_inputs"]
+_recorded = Base.metadata.tables["record_times"]
 
 
 _d = _destinations.c
@@ -258,9 +259,11 @@ class DeliveryStore:
         credential_id: str | None,
         now: float,
         prefix: str = "sub_",
+        recorded_from_ms: int | None = None,
     ) -> Destination:
         """A new destination whose cursor is the index's newest event: it is sent what happens
-        from now on."""
+        from now on; with `recorded_from_ms`, also what the index stored since then (the cursor
+        starts before the first block recorded at or after it)."""
         destination_id = prefix + secrets.token_hex(12)
         with self._writing() as connection:
             e = _events.c
@@ -270,6 +273,12 @@ class DeliveryStore:
                 .limit(1)
             ).first()
             start = Position(*last) if last is not None else Position(-1, 0, 0)
+            if recorded_from_ms is not None:
+                first = connection.execute(
+                    select(func.min(_recorded.c.number)).where(_recorded.c.recorded_ms >= recorded_from_ms)
+                ).scalar_one()
+                if first is not None:
+                    start = min(start, Position.after_block(int(first) - 1))
             seen = connection.execute(select(func.coalesce(func.max(_rollbacks.c.id), 0))).scalar_one()
             connection.execute(
                 insert(_destinations),

@@ -110,6 +110,9 @@ class EventPage:
     events: list[dict[str, Any]]
     next_key: Key | None
     """Where the next page starts (None on the last page)."""
+    keys: tuple[Key, ...] = ()
+    """Each event's key in chain order (a declaration's is its correction's): what a query
+    subscription delivers by (`provenance.deliveries.epcis_stream`)."""
 
 
 @dataclass(frozen=True)
@@ -215,8 +218,10 @@ class EpcisQueries:
                 break
             after = found[-1].key
         if len(kept) > size:
-            return EventPage([event for _, event in kept[:size]], kept[size - 1][0])
-        return EventPage([event for _, event in kept], None)
+            return EventPage(
+                [event for _, event in kept[:size]], kept[size - 1][0], tuple(key for key, _ in kept[:size])
+            )
+        return EventPage([event for _, event in kept], None, tuple(key for key, _ in kept))
 
     def _bounds(self, first_time: int | None, before_time: int | None) -> _Bounds:
         """Times as blocks: the first dated block at or after each time (block times never
