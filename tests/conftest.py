@@ -1,4 +1,5 @@
-"""Fixtures every test folder may use: empty index databases on SQLite and PostgreSQL."""
+"""Fixtures every test folder may use: empty index databases on SQLite and PostgreSQL. And how the
+suite is shared between `make test`'s two workers (pytest-xdist, `--dist loadgroup`)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rpc", default=None, help="JSON-RPC URL of the chain to audit")
     group.addoption("--registry", default=None, help="address of the OreLotRegistry to audit")
     group.addoption("--database", default=None, help="the live index to compare (SQLAlchemy URL)")
+
+
+SLOWEST_FIRST = ("tests/faults/", "tests/bench/", "tests/integration/")
+"""Folders whose tests run for tens of seconds each (processes killed and restarted, benchmarks at
+their smoke size): handed out first, so that the two workers do not end on one long test while the
+other is idle."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module is one unit of work for xdist (its module-scoped servers and chains are made once),
+    unless its tests name their own group (each benchmark's smoke run is one). Runs before xdist's
+    own hook, which reads the groups; without xdist the groups change nothing."""
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::")[0]
+        return next(
+            (i for i, folder in enumerate(SLOWEST_FIRST) if module.startswith(folder)), len(SLOWEST_FIRST)
+        )
+
+    items.sort(key=rank)  # stable: the order within a module and within each rank is kept
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

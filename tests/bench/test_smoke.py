@@ -95,7 +95,10 @@ def test_every_benchmark_has_a_smoke_run_here() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "keys"),
-    [pytest.param(name, keys, marks=marks, id=name) for name, (keys, marks) in SCRIPTS.items()],
+    [
+        pytest.param(name, keys, marks=[*marks, pytest.mark.xdist_group(f"bench {name}")], id=name)
+        for name, (keys, marks) in SCRIPTS.items()
+    ],
 )
 def test_the_benchmark_runs_at_its_smoke_size_and_prints_its_json(script: str, keys: set[str]) -> None:
     done = subprocess.run(
