@@ -48,8 +48,8 @@ def subject_of(difference: RowDifferenceView) -> str:
         return f"input lot {key['lot_id']} of transformation {key['transform_id']}"
     if table == "devices":
         return f"device {key['device']}"
-    if table in ("chain_mirror", "index_cursor", "blocks"):
-        return f"{table} {', '.join(f'{k}={v}' for k, v in key.items())}"
+    if "tx_hash" not in key or "log_index" not in key:
+        return f"{table} {', '.join(f'{k}={_short(v)}' for k, v in key.items())}"
     where = f"tx {_short(key['tx_hash'])} log {key['log_index']}"
     if table == "events":
         return f"event {row.get('name', '?')} {where}" + (
