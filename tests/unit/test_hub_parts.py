@@ -221,6 +221,6 @@ def test_the_deliverer_has_the_hub_kind_only_when_a_hub_is_configured(tmp_path: 
             public_url="https://provenance.test-city.kr",
         )
         with_hub = build_deliverer(engine, configured, chain_id=1, registry="0x" + "00" * 20)
-        assert set(with_hub.kinds) == {"webhook", KIND}
+        assert set(with_hub.kinds) == {"webhook", "epcis-query", KIND}
     finally:
         engine.dispose()
