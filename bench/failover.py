@@ -91,6 +91,10 @@ PROBE = "failover_probe"
 the counter counts."""
 
 
+PUBLIC_URL = "http://provenance.invalid"
+"""The replicas' shared public URL (RFC 2606's `.invalid`: nothing is fetched from it)."""
+
+
 @dataclass
 class Replica:
     name: str
@@ -186,6 +190,9 @@ class Cluster:
             PROVENANCE_RPC_URL=self.node.url,
             PROVENANCE_DATABASE_URL=self.database_url,
             PROVENANCE_DATA_DIR=str(data_dir),
+            # One public address for every replica, as behind a load balancer: EPCIS identifiers,
+            # and so the eventIDs the indexers store and the audit recomputes, are written under it.
+            PROVENANCE_PUBLIC_URL=PUBLIC_URL,
             **more,
         )
         return env
