@@ -255,3 +255,22 @@ def test_subscriptions_need_a_token_and_an_existing_query(stack: Stack, receiver
     missing = subscribe(stack, f"/epcis/queries/{quote('no-such-query')}/subscriptions", body)
     assert missing.status_code == 404
     assert missing.json()["type"] == "epcisException:NoSuchNameException"
+
+
+def test_subscriptions_are_listed_a_page_at_a_time(stack: Stack, receiver: EpcisReceiver) -> None:
+    path = named_query(stack, "paged")
+    made = sorted(
+        subscribe(stack, path, {"dest": receiver.url, "stream": True}).json()["subscriptionID"]
+        for _ in range(3)
+    )
+
+    first = stack.http.get(path, params={"perPage": "2"}, headers=stack.buyer.auth)
+    link = first.headers["Link"]
+    rest = stack.http.get(link.split(">", 1)[0].removeprefix("<"), headers=stack.buyer.auth)
+
+    assert [item["subscriptionID"] for item in first.json()] == made[:2]
+    assert [item["subscriptionID"] for item in rest.json()] == made[2:]
+    assert "Link" not in rest.headers
+    assert stack.http.get(path, params={"colour": "red"}, headers=stack.buyer.auth).status_code == 400
+    for subscription in made:
+        assert stack.http.delete(f"{path}/{subscription}", headers=stack.buyer.auth).status_code == 204
