@@ -12,7 +12,9 @@ import pytest
 import web3.providers.eth_tester.main as eth_tester_provider
 from eth_abi import abi
 from eth_abi.exceptions import DecodingError
+from sqlalchemy import Engine
 
+from provenance.index.db import make_engine
 from tests.dbs import empty_database
 
 
@@ -43,6 +45,14 @@ def empty_db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
     """A new database with no schema (the indexer must refuse it until `provenance db upgrade`)."""
     with empty_database(db_kind, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on `db_url` (a new database at the newest schema), disposed afterwards."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -46,13 +46,6 @@ def chain() -> IndexChain:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     yield from running_receiver(hang_s=TIMEOUT_S * 2)
 

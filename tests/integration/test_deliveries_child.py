@@ -15,19 +15,11 @@ from sqlalchemy import Engine, select
 from provenance.background import Child, deliveries_main, release_lease_of
 from provenance.config import Settings
 from provenance.deliveries import DeliveryStore, SubscriptionRequest, Subscriptions
-from provenance.index.db import make_engine
 from provenance.index.leases import read_leases
 from provenance.index.models import Event
 from provenance.leadership import DELIVERIES
 from tests.delivery_receiver import Receiver, running_receiver
 from tests.index_chain import IndexChain
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from provenance.deliveries.query_subscriptions import QuerySubscriptionRequest, 
 from provenance.domain.deliveries import AllowList, RetryPolicy
 from provenance.domain.values import CorrectionReason
 from provenance.epcis_query import parse_query, query_of_definition
-from provenance.index.db import make_engine
 from provenance.index.epcis_queries import EpcisQueries, NamedQueries
 from tests.epcis_receiver import TOKEN, EpcisReceiver
 from tests.epcis_schema import schema_errors
@@ -33,13 +32,6 @@ SETTINGS = Settings(delivery_allowed_hosts="127.0.0.1")
 @pytest.fixture
 def chain() -> IndexChain:
     return IndexChain.fresh()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from provenance.deliveries.hub import KIND, ClientCredentials, HubConfig, HubKin
 from provenance.domain.deliveries import RetryPolicy, SubscriptionFilter
 from provenance.domain.ngsi_ld import LOT_FACTS, key_values, lot_entity, receipt_entity_id
 from provenance.domain.values import CorrectionReason, TransformKind
-from provenance.index.db import make_engine
 from provenance.index.models import Event
 from provenance.index.ngsi_queries import NgsiQueries
 from provenance.leadership import DELIVERIES
@@ -40,13 +38,6 @@ CONTEXT = "https://provenance.test-city.kr/ngsi-ld/context.jsonld"
 @pytest.fixture
 def chain() -> IndexChain:
     return IndexChain.fresh()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def history(chain: IndexChain) -> None:

@@ -28,7 +28,6 @@ from provenance.domain.operations import OperationKind, OperationStatus
 from provenance.domain.values import decode_label
 from provenance.index import Indexer
 from provenance.index.credentials_store import CredentialStore
-from provenance.index.db import make_engine
 from provenance.index.models import Lot
 from provenance.index.outbox_store import OutboxStore
 from tests.outbox_support import register_payload, settle
@@ -82,13 +81,6 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
         yield box
     finally:
         node.kill()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def credential_ids(engine: Engine, registry: Registry) -> dict[str, str]:

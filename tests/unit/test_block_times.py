@@ -4,13 +4,10 @@ times were kept is dated when its indexer starts. On SQLite and PostgreSQL, on e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine, delete, select
 
 from provenance.domain.trace import first_block_at_or_after
-from provenance.index.db import make_engine
 from provenance.index.models import BlockTime, Event
 from provenance.index.queries import ReadQueries
 from provenance.index.snapshot import digest, index_snapshot
@@ -19,13 +16,6 @@ from tests.index_chain import IndexChain, full_history
 pytestmark = pytest.mark.clock
 
 HOUR = 3_600
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def spread_history(chain: IndexChain) -> None:

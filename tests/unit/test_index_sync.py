@@ -31,13 +31,6 @@ def chain() -> IndexChain:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def rebuild(db_kind: str, tmp_path: Path) -> Iterator[Callable[[IndexChain], Snapshot]]:
     """Builds a fresh index of a chain as it is now, in a new database of the same engine."""
     urls: list[Any] = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -17,7 +16,6 @@ from provenance.domain.operations import OperationKind, OperationStatus
 from provenance.domain.outbox import NOT_SENT, SignedTransaction, TransactionUpdate
 from provenance.errors import DomainError, IdempotencyConflict
 from provenance.index.credentials_store import CredentialStore
-from provenance.index.db import make_engine
 from provenance.index.outbox_store import OutboxStore
 from provenance.index.write_models import Operation, OutboxTransaction
 from tests.outbox_support import register_payload, registration
@@ -30,13 +28,6 @@ REGISTER = OperationKind.REGISTER_LOTS
 def fake_signature(sequence: int, nonce: int) -> SignedTransaction:
     raw = f"0x{sequence:04x}{nonce:08x}"
     return SignedTransaction(raw, "0x" + hashlib.sha256(raw.encode()).hexdigest())
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
