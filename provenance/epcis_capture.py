@@ -57,7 +57,6 @@ from provenance.domain.operations import (
 from provenance.epcis import (
     CBV_VOCABULARY,
     EXTENSION_NAMESPACE,
-    GS1_VOCABULARY,
     PPM,
     TRANSFORMATION_STEP,
     parse_account_uri,
@@ -595,6 +594,11 @@ def _custody(event: _Event, shipping: bool) -> PlannedWrite:
     )
 
 
+DIMENSIONLESS = ("Dimensionless", "gs1:Dimensionless")
+"""A grade's measurement type as GS1's JSON schema lets a document write it (bare or compact; the
+schema refuses the expanded IRI before the mapping reads it)."""
+
+
 def _inspecting(event: _Event) -> PlannedWrite:
     event.expect("action", "OBSERVE")
     lot_ids = _lot_ids(event)
@@ -608,9 +612,13 @@ def _inspecting(event: _Event) -> PlannedWrite:
     reports = element.get("sensorReport")
     if set(element) != {"sensorMetadata", "sensorReport"} or not isinstance(metadata, Mapping):
         raise event.refuse("sensorElementList[0]", "needs sensorMetadata and sensorReport, nothing else")
-    if set(metadata) != {"time", "deviceID", "dataProcessingMethod"}:
+    # A lab's time after the block's travels in mp:assayedAt (EPCIS 2.0 7.3.5.5.1: a sensor's time is
+    # at or before the eventTime), so the metadata has the time or the event has that field
+    late = "assayedAt" in event.ours
+    if set(metadata) != {"deviceID", "dataProcessingMethod"} | (set() if late else {"time"}):
         raise event.refuse(
-            "sensorElementList[0].sensorMetadata", "must hold exactly time, deviceID and dataProcessingMethod"
+            "sensorElementList[0].sensorMetadata",
+            "must hold exactly deviceID, dataProcessingMethod and time (unless mp:assayedAt gives it)",
         )
     if not isinstance(reports, list) or len(reports) != 1 or not isinstance(reports[0], Mapping):
         raise event.refuse("sensorElementList[0].sensorReport", "must be one report of the grade")
@@ -618,7 +626,7 @@ def _inspecting(event: _Event) -> PlannedWrite:
     where = "sensorElementList[0].sensorReport[0]"
     if set(report) != {"type", "value", "uom"}:
         raise event.refuse(where, "must hold exactly type, value and uom")
-    if report["type"] not in ("Dimensionless", f"{GS1_VOCABULARY}MT-Dimensionless") or report["uom"] != PPM:
+    if report["type"] not in DIMENSIONLESS or report["uom"] != PPM:
         raise event.refuse(where, f"the grade is type Dimensionless in uom {PPM} (ppm)")
     grade = report["value"]
     if isinstance(grade, float) and grade.is_integer():
@@ -633,7 +641,8 @@ def _inspecting(event: _Event) -> PlannedWrite:
         raise event.refuse(
             "sensorElementList[0].sensorMetadata.dataProcessingMethod", "is not a method URI of this registry"
         )
-    assayed_at = _seconds(event, "sensorElementList[0].sensorMetadata.time", metadata["time"])
+    time_field = "mp:assayedAt" if late else "sensorElementList[0].sensorMetadata.time"
+    assayed_at = _seconds(event, time_field, event.ours_need("assayedAt") if late else metadata["time"])
     assay = {
         "lot_id": lot_ids[0],
         "grade_ppm": grade,
@@ -642,7 +651,7 @@ def _inspecting(event: _Event) -> PlannedWrite:
         "assayed_at": assayed_at,
     }
     signature = _hex(event, "labSignature", 65)
-    event.finish(("certificateHash", "labSignature"))
+    event.finish(("certificateHash", "labSignature", "assayedAt"))
     return PlannedWrite(
         event.index,
         event.event_id,
@@ -654,7 +663,7 @@ def _inspecting(event: _Event) -> PlannedWrite:
             "assay.grade_ppm": f"{where}.value",
             "assay.method": "sensorElementList[0].sensorMetadata.dataProcessingMethod",
             "assay.certificate_hash": "mp:certificateHash",
-            "assay.assayed_at": "sensorElementList[0].sensorMetadata.time",
+            "assay.assayed_at": time_field,
             "signature": "mp:labSignature",
         },
     )

@@ -443,3 +443,24 @@ def test_a_deployment_with_gs1_identifiers_captures_what_it_exports() -> None:
 
     assert asked(plan.writes) == asked(plan_capture(body(exported()), "rollback").writes)
     assert plan_capture(body(document(events, BLOCK_TIME)), "proceed").writes == ()
+
+
+def test_an_assay_dated_after_its_block_is_captured_with_the_labs_time_from_mp_assayed_at() -> None:
+    events = events_of(history(), CHAIN, lambda block: BLOCK_TIME)  # every block before the lab's time
+    doc = document(events, BLOCK_TIME + 1_000)
+    assay = doc["epcisBody"]["eventList"][4]
+    assert "time" not in assay["sensorElementList"][0]["sensorMetadata"]
+    assert "mp:assayedAt" in assay
+
+    write = plan_capture(body(doc), "rollback").writes[4]
+
+    assert write.payload["assay"]["assayed_at"] == BLOCK_TIME + 60
+
+
+def test_the_grade_is_typed_dimensionless_as_gs1s_schema_writes_it() -> None:
+    doc = exported()
+    report = doc["epcisBody"]["eventList"][4]["sensorElementList"][0]["sensorReport"][0]
+    report["type"] = "gs1:Dimensionless"  # compact, with the EPCIS 2.0 context's gs1 prefix
+    assert plan_capture(body(doc), "rollback").writes[4].payload["assay"]["grade_ppm"] == 8_800
+    report["type"] = "Temperature"
+    assert refusal(doc, 4).field == "sensorElementList[0].sensorReport[0]"
