@@ -103,6 +103,28 @@ class _PinnedSource:
         return kept
 
 
+EVENT_ID_TABLES = ("epcis_event_ids", "epcis_id_scheme")
+"""The stored EPCIS eventIDs: hashes of events as the deployment's identifier settings write them."""
+
+
+def _other_identifiers(live: Snapshot, identifiers: IdentifierScheme) -> Finding | None:
+    """One finding, instead of one per event, when the index's eventIDs were stored under other
+    identifier settings than the audit's: its rebuild cannot be compared with them. The indexer
+    stores them anew when its settings change, so this names the audit's settings, not the index."""
+    stored = [str(row["fingerprint"]) for row in _rows(live, "epcis_id_scheme")]
+    wanted = identifiers.fingerprint()
+    if not stored or stored == [wanted]:
+        return None
+    return Finding(
+        "index",
+        "other_identifiers",
+        "EPCIS eventIDs",
+        "the index's EPCIS eventIDs were stored under other identifier settings than this audit's "
+        "(PROVENANCE_PUBLIC_URL, PROVENANCE_EPCIS_*): audit with the deployment's settings to compare them",
+        {"index": stored[0][:12], "audit": wanted[:12]},
+    )
+
+
 def _rows(snapshot: Snapshot, table: str) -> list[dict[str, Any]]:
     names = snapshot_columns()[table]
     return [dict(zip(names, row, strict=True)) for row in snapshot.get(table, [])]
@@ -178,7 +200,12 @@ def audit(
     mark = time.perf_counter()
     digests: dict[str, Any] = {}
     if live is not None:
-        compared = [name for name in sorted(fresh) if name not in BOOKKEEPING_UNCOMPARED]
+        uncompared = set(BOOKKEEPING_UNCOMPARED)
+        scheme_finding = _other_identifiers(live, identifiers)
+        if scheme_finding is not None:
+            findings.append(scheme_finding)
+            uncompared |= set(EVENT_ID_TABLES)
+        compared = [name for name in sorted(fresh) if name not in uncompared]
         differences = keyed_differences(live, fresh, tables=compared, digests=(live_digests, fresh_digests))
         findings.extend(row_findings(list(differences)))
         digests = {

@@ -229,3 +229,19 @@ def test_bad_arguments_and_an_unreachable_node_exit_2(
     assert "is not an address" in not_an_address.output
     assert "no node answers" in no_node.output
     assert "no contract at" in no_registry.output
+
+
+def test_an_audit_under_other_identifier_settings_says_so_once_instead_of_per_event(
+    anvil_history: tuple[AnvilNode, IndexChain],
+    live_index: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node, chain = anvil_history
+    monkeypatch.setenv("PROVENANCE_PUBLIC_URL", "https://another-deployment.invalid")
+
+    code, output, body = run_audit(node, chain, tmp_path, "--database", live_index)
+
+    assert code != 0, output
+    assert [finding["kind"] for finding in body["findings"]] == ["other_identifiers"]
+    assert "PROVENANCE_PUBLIC_URL" in body["findings"][0]["message"]
