@@ -36,8 +36,8 @@ from provenance.chain.audit_reads import (
 )
 from provenance.chain.connection import Web3
 from provenance.chain.deployment import Deployment
-from provenance.chain.events import DecodedEvent
 from provenance.domain.blocks import BlockRef, Confirmations
+from provenance.domain.events import DecodedEvent
 from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.index.db import describe, make_engine, upgrade
 from provenance.index.indexer import Indexer

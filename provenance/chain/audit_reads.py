@@ -22,10 +22,11 @@ from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
 
 from provenance.chain.deployment import Deployment
-from provenance.chain.events import DecodedEvent, topic_of
+from provenance.chain.events import topic_of
 from provenance.chain.logsource import RpcLogSource
 from provenance.chain.reader import ChainReader
 from provenance.chain.signing import ASSAY_TYPES, LOAD_TYPES, assay_message, attested_load, domain
+from provenance.domain.events import DecodedEvent
 from provenance.domain.records import Assay
 from provenance.domain.site_balance import SiteRoles
 from provenance.domain.values import decode_label, encode_label

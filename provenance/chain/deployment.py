@@ -4,39 +4,15 @@ before trusting a node, so a record for one chain is never used against another.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
 from web3 import Web3
 
 from provenance.chain.client import RegistryClient, Sender
+from provenance.domain.deployment import DeploymentRecord
 from provenance.errors import DeploymentError
 
 
-@dataclass(frozen=True)
-class Deployment:
-    chain_id: int
-    genesis_hash: str
-    registry: str
-    block_number: int
-    block_hash: str
-    tx_hash: str
-    deployer: str
-    compiler_version: str
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        temporary.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> Deployment:
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as error:
-            raise DeploymentError(f"cannot read deployment record {path}: {error}") from None
+class Deployment(DeploymentRecord):
+    """The record with the one check that needs a node."""
 
     def check_against(self, w3: Web3) -> None:
         """Raises DeploymentError unless the node is this record's chain and holds the registry's code."""

@@ -19,26 +19,13 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from provenance.chain.artifacts import registry_artifact
+from provenance.domain.events import DecodedEvent
 from provenance.domain.values import decode_label
 
 LABEL_FIELDS = frozenset({"lotId", "site", "face", "commodity", "kind", "method", "tripId"})
 MASS_MASK = (1 << 96) - 1
 GRADE_MASK = (1 << 32) - 1
 TIME_MASK = (1 << 64) - 1
-
-
-@dataclass(frozen=True)
-class DecodedEvent:
-    """One registry event with its chain coordinates."""
-
-    name: str
-    args: Mapping[str, Any]
-    block_number: int
-    block_hash: str
-    tx_hash: str
-    tx_index: int
-    log_index: int
-    address: str
 
 
 def unpack_measurement(measurement: int) -> tuple[int, int, int]:

@@ -20,8 +20,9 @@ from web3.exceptions import Web3Exception, Web3RPCError
 from web3.providers import JSONBaseProvider
 from web3.types import BlockIdentifier, FilterParams, RPCEndpoint
 
-from provenance.chain.events import DecodedEvent, decode_log
+from provenance.chain.events import decode_log
 from provenance.domain.blocks import BlockRef
+from provenance.domain.events import DecodedEvent
 from provenance.errors import InconsistentLogs, LogSourceError
 
 __all__ = ["BlockRef", "Confirmations", "RpcLogSource"]

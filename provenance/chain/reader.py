@@ -19,9 +19,10 @@ from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.types import FilterParams
 
 from provenance.chain.client import LotOnChain, RegistryClient
-from provenance.chain.events import DecodedEvent, decode_log, topic_of
+from provenance.chain.events import decode_log, topic_of
 from provenance.chain.logsource import _RANGE_REFUSED as RANGE_REFUSED
 from provenance.chain.signing import LOAD_TYPES, attested_load, domain, recover_assay_signer
+from provenance.domain.events import DecodedEvent
 from provenance.domain.records import Assay
 from provenance.domain.values import decode_label, encode_label
 from provenance.errors import ChainError, DomainError

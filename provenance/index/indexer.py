@@ -26,13 +26,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from provenance.chain.events import DecodedEvent
 from provenance.domain.blocks import BlockRef, Confirmations
+from provenance.domain.deployment import DeploymentRecord
+from provenance.domain.events import DecodedEvent
 from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.errors import (
     ChainMismatch,
@@ -45,11 +46,6 @@ from provenance.index import epcis_ids_store, store
 from provenance.index.db import check_current, describe, writer_lock
 from provenance.index.projection import Projection, touched
 from provenance.index.store import Cursor
-
-if TYPE_CHECKING:
-    from provenance.chain.deployment import (
-        Deployment,
-    )  # its module imports web3; the index needs only the record
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +92,7 @@ class Indexer:
         self,
         engine: Engine,
         source: LogSource,
-        deployment: Deployment,
+        deployment: DeploymentRecord,
         *,
         confirmations: Confirmations = 0,
         max_range: int = 2000,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from provenance.chain.events import DecodedEvent
+from provenance.domain.events import DecodedEvent
 from provenance.errors import IndexStateError
 from provenance.index import epcis_models  # noqa: F401  (epcis_event_ids joins Base.metadata)
 from provenance.index.models import Base

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from provenance.chain.events import DecodedEvent
+from provenance.domain.events import DecodedEvent
 from provenance.domain.lineage import allocate
 from provenance.domain.lotstatus import LotStatus, status_after_consumption, status_after_correction
 from provenance.domain.values import CorrectionReason

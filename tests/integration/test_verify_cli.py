@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from provenance.chain.events import DecodedEvent
 from provenance.chain.node import AnvilNode
 from provenance.chain.reader import ChainReader
 from provenance.cli.main import app
+from provenance.domain.events import DecodedEvent
 from tests.index_chain import IndexChain, chain_on
 from tests.unit.test_verify_index import build_history
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from provenance.chain.events import DecodedEvent
+from provenance.domain.events import DecodedEvent
 from provenance.domain.lotstatus import LotStatus, status_after_correction
 from provenance.domain.values import CorrectionReason
 from provenance.index.projection import Projection, ProjectionError, replay_lot

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from provenance.chain.deployment import Deployment, deploy_registry
-from provenance.chain.events import DecodedEvent
 from provenance.domain.blocks import BlockRef, Confirmations
+from provenance.domain.events import DecodedEvent
 from provenance.domain.values import CorrectionReason, TransformKind
 from provenance.errors import ChainMismatch, InconsistentLogs, IndexBehind, IndexStateError, ReorgTooDeep
 from provenance.index import store
