@@ -26,7 +26,8 @@ What is checked, per event:
 * at the end: registered + corrections = remaining + losses, over the whole registry.
 
 A violation is recorded as a `RuleFinding` and the replay follows the chain anyway (it applies
-what the event says happened), so one bad event does not hide the rest.
+what the event says happened, folded by `provenance.domain.lot_state` as the index and
+verification fold it), so one bad event does not hide the rest.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from provenance.domain.ledger import Consumption, Ledger, LotState, NewLot, RuleViolation
+from provenance.domain.lot_state import Mismatch, ReplayedLot, apply_event
 from provenance.domain.values import Address, CorrectionReason, TransformKind
 
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -409,8 +411,7 @@ class Replay:
             NewLot(str(e.args["lotId"]), int(e.args["massG"]), int(e.args["gradePpm"]))
             for e in transform.created
         ]
-        before = {item.lot_id: self.ledger.lots.get(item.lot_id) for item in inputs}
-        remaining_before = {lot_id: lot.remaining_g for lot_id, lot in before.items() if lot is not None}
+        before = {item.lot_id: _replayed(self.ledger.lots.get(item.lot_id)) for item in inputs}
         self.checked["mass_conservation"] = self.checked.get("mass_conservation", 0) + 1
         try:
             self.ledger.transform(operator, transform.kind, inputs, outputs, transform.loss_g)
@@ -426,20 +427,15 @@ class Replay:
         for consumed in transform.consumed:
             lot_id = str(consumed.args["lotId"])
             lot = self.ledger.lots.get(lot_id)
-            expected = (
-                None
-                if lot_id not in remaining_before
-                else remaining_before[lot_id] - int(consumed.args["massG"])
-            )
+            after, mismatch = _fold(before.get(lot_id), consumed)
             self._check(
                 "remaining_after_consumption",
-                lot is not None and expected is not None and int(consumed.args["remainingG"]) == expected,
+                lot is not None and after is not None and mismatch is None,
                 consumed,
                 f"lot {lot_id}: the chain says {consumed.args['remainingG']} g remain after the consumption, "
-                f"the replay {expected}",
+                f"the replay {mismatch and mismatch.expected}",
             )
-            if lot is not None:
-                lot.remaining_g = int(consumed.args["remainingG"])
+            _follow(lot, after)
         for created in transform.created:
             self._check(
                 "custody_of_outputs",
@@ -469,18 +465,19 @@ class Replay:
             Address(str(event.args["from"])),
             Address(str(event.args["to"])),
         )
+        lot = self.ledger.lots.get(lot_id)
+        after, _ = _fold(_replayed(lot), event)  # an offer by another than the custodian: the ledger names it
         self.checked["custody"] = self.checked.get("custody", 0) + 1
         try:
             self.ledger.hand_over(sender, [lot_id], to)
         except RuleViolation as error:
             self._violation("custody", event, error)
-            lot = self.ledger.lots.get(lot_id)
-            if lot is not None:
-                lot.pending_custodian = to
+            _follow(lot, after)
 
     def _on_custody_offer_cancelled(self, event: ChainEvent) -> None:
         lot_id, sender = str(event.args["lotId"]), Address(str(event.args["from"]))
         lot = self.ledger.lots.get(lot_id)
+        after, _ = _fold(_replayed(lot), event)  # a cancel by another than the custodian: the ledger names it
         self._check(
             "custody",
             lot is None or _lower(lot.pending_custodian) == _lower(event.args["to"]),
@@ -491,15 +488,15 @@ class Replay:
             self.ledger.cancel_handover(sender, [lot_id])
         except RuleViolation as error:
             self._violation("custody", event, error)
-            if lot is not None:
-                lot.pending_custodian = None
+            _follow(lot, after)
 
     def _on_custody_accepted(self, event: ChainEvent) -> None:
         lot_id, receiver = str(event.args["lotId"]), Address(str(event.args["to"]))
         lot = self.ledger.lots.get(lot_id)
+        after, mismatch = _fold(_replayed(lot), event)
         self._check(
             "custody",
-            lot is None or _lower(lot.custodian) == _lower(event.args["from"]),
+            mismatch is None,
             event,
             f"lot {lot_id}: accepted from {event.args['from']}, but the replay's custodian is {lot and lot.custodian}",
         )
@@ -507,8 +504,7 @@ class Replay:
             self.ledger.accept_handover(receiver, [lot_id])
         except RuleViolation as error:
             self._violation("custody", event, error)
-            if lot is not None:
-                lot.custodian, lot.pending_custodian = receiver, None
+            _follow(lot, after)
 
     # ---------------------------------------------------------------- assays, documents, corrections, counts
 
@@ -539,6 +535,7 @@ class Replay:
         lot_id, by = str(args["lotId"]), Address(str(args["by"]))
         lot = self.ledger.lots.get(lot_id)
         before = None if lot is None else lot.remaining_g
+        after, mismatch = _fold(_replayed(lot), event)
         try:
             self.ledger.correct(
                 by,
@@ -552,12 +549,12 @@ class Replay:
                 "correction_balance" if error.code == "InvalidCorrection" else "custodian_acts", event, error
             )
             if lot is not None:
-                lot.remaining_g = int(args["remainingG"])
+                _follow(lot, after)
                 self.ledger.corrected_g += int(args["adjustmentG"])
             return
         self._check(
             "correction_balance",
-            before is not None and before + int(args["adjustmentG"]) == int(args["remainingG"]),
+            before is not None and mismatch is None,
             event,
             f"lot {lot_id}: {before} g adjusted by {args['adjustmentG']} g cannot leave the {args['remainingG']} g "
             "the chain reports",
@@ -587,6 +584,26 @@ _TRANSFORM_RULES = {
     "UnknownLot": "lot_exists",
     "LotExists": "lot_once",
 }
+
+
+def _replayed(lot: LotState | None) -> ReplayedLot | None:
+    return None if lot is None else ReplayedLot(lot.custodian, lot.remaining_g, lot.pending_custodian)
+
+
+def _fold(lot: ReplayedLot | None, event: ChainEvent) -> tuple[ReplayedLot | None, Mismatch | None]:
+    """The lot after `event` as the chain tells it, and where the event disagrees with the replay
+    (both None for a lot the replay does not know)."""
+    return (None, None) if lot is None else apply_event(lot, event.name, event.args)
+
+
+def _follow(lot: LotState | None, after: ReplayedLot | None) -> None:
+    """Sets the ledger's lot to what the chain says happened, whatever the rules said."""
+    if lot is not None and after is not None:
+        lot.custodian = Address(str(after.custodian))
+        lot.remaining_g = after.remaining_g
+        lot.pending_custodian = (
+            None if after.pending_custodian is None else Address(str(after.pending_custodian))
+        )
 
 
 def _lot_of(where: str, inputs: list[Consumption], outputs: list[NewLot]) -> str | None:

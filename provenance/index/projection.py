@@ -3,7 +3,8 @@
 A `Projection` takes one block range's events in chain order, the current rows of the lots and
 devices they touch, and produces the rows to insert and the rows to update. The same
 `apply_to_lot` that moves a lot's state forward here also replays a lot's surviving events
-after a reorg, so a rolled-back lot is recomputed by exactly the code that built it.
+after a reorg, so a rolled-back lot is recomputed by exactly the code that built it; both fold
+with `provenance.domain.lot_state`, as verification and the audit do.
 
 Semantics:
 * LotRegistered takes its site and custodian from the preceding LotsRegistered of its transaction.
@@ -25,7 +26,8 @@ from typing import Any
 
 from provenance.domain.events import DecodedEvent
 from provenance.domain.lineage import allocate
-from provenance.domain.lotstatus import LotStatus, status_after_consumption, status_after_correction
+from provenance.domain.lot_state import STATE_EVENTS, ReplayedLot, apply_event
+from provenance.domain.lotstatus import LotStatus
 from provenance.domain.values import CorrectionReason, TransformKind
 from provenance.errors import IndexStateError
 
@@ -35,10 +37,6 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 
 LOT_STATE_COLUMNS = ("custodian", "pending_custodian", "remaining_g", "status")
-LOT_EVENTS = frozenset(
-    {"LotConsumed", "LotCorrected", "CustodyOffered", "CustodyOfferCancelled", "CustodyAccepted"}
-)
-"""Events after a lot's creation that change its current state."""
 CUSTODY_ACTIONS = {
     "CustodyOffered": "offered",
     "CustodyOfferCancelled": "cancelled",
@@ -94,58 +92,45 @@ def event_row(event: DecodedEvent) -> Row:
 
 
 def apply_to_lot(lot: Row, event: DecodedEvent) -> None:
-    """Moves a lot's current state (custodian, pending custodian, remaining mass, status) past `event`."""
+    """Moves a lot's current state (custodian, pending custodian, remaining mass, status) past
+    `event`, stopping at an event that does not follow from the index's state."""
+    if event.name in ("LotConsumed", "LotCorrected"):
+        int64(event.args["remainingG"], event, "remainingG")
+    before = ReplayedLot(
+        lot["custodian"], lot["remaining_g"], lot["pending_custodian"], LotStatus(lot["status"])
+    )
+    after, mismatch = apply_event(before, event.name, event.args)
+    if mismatch is not None:
+        raise ProjectionError(event, _mismatch_message(lot, event))
+    lot["custodian"] = after.custodian
+    lot["pending_custodian"] = after.pending_custodian
+    lot["remaining_g"] = after.remaining_g
+    lot["status"] = after.status.value
+
+
+def _mismatch_message(lot: Row, event: DecodedEvent) -> str:
     args = event.args
-    name = event.name
-    if name == "LotConsumed":
-        remaining = int64(args["remainingG"], event, "remainingG")
-        if lot["remaining_g"] - args["massG"] != remaining:
-            raise ProjectionError(
-                event,
-                f"lot {lot['lot_id']} had {lot['remaining_g']} g in the index; consuming {args['massG']} g "
-                f"cannot leave the {remaining} g the chain reports",
-            )
-        lot["remaining_g"] = remaining
-        lot["status"] = status_after_consumption(remaining).value
-    elif name == "LotCorrected":
-        remaining = int64(args["remainingG"], event, "remainingG")
-        if lot["remaining_g"] + args["adjustmentG"] != remaining:
-            raise ProjectionError(
-                event,
-                f"lot {lot['lot_id']} had {lot['remaining_g']} g in the index; adjusting by "
-                f"{args['adjustmentG']} g cannot leave the {remaining} g the chain reports",
-            )
-        lot["remaining_g"] = remaining
-        reason = CorrectionReason(args["reason"])
-        lot["status"] = status_after_correction(LotStatus(lot["status"]), reason, remaining).value
-    elif name in CUSTODY_ACTIONS:
-        if args["from"] != lot["custodian"]:
-            raise ProjectionError(
-                event,
-                f"lot {lot['lot_id']} is held by {lot['custodian']} in the index, not by {args['from']}",
-            )
-        if name == "CustodyOffered":
-            lot["pending_custodian"] = args["to"]
-        elif name == "CustodyOfferCancelled":
-            lot["pending_custodian"] = None
-        else:
-            lot["custodian"] = args["to"]
-            lot["pending_custodian"] = None
-
-
-def reset_lot(lot: Row) -> None:
-    """A lot's current state as it was created, before any later event."""
-    lot["custodian"] = lot["creator"]
-    lot["pending_custodian"] = None
-    lot["remaining_g"] = lot["mass_g"]
-    lot["status"] = LotStatus.ACTIVE.value
+    if event.name == "LotConsumed":
+        return (
+            f"lot {lot['lot_id']} had {lot['remaining_g']} g in the index; consuming {args['massG']} g "
+            f"cannot leave the {args['remainingG']} g the chain reports"
+        )
+    if event.name == "LotCorrected":
+        return (
+            f"lot {lot['lot_id']} had {lot['remaining_g']} g in the index; adjusting by "
+            f"{args['adjustmentG']} g cannot leave the {args['remainingG']} g the chain reports"
+        )
+    return f"lot {lot['lot_id']} is held by {lot['custodian']} in the index, not by {args['from']}"
 
 
 def replay_lot(lot: Row, events: Iterable[DecodedEvent]) -> None:
     """Recomputes a lot's current state from its creation and its later events, in chain order."""
-    reset_lot(lot)
+    lot["custodian"] = lot["creator"]
+    lot["pending_custodian"] = None
+    lot["remaining_g"] = lot["mass_g"]
+    lot["status"] = LotStatus.ACTIVE.value
     for event in events:
-        if event.name in LOT_EVENTS:
+        if event.name in STATE_EVENTS:
             apply_to_lot(lot, event)
 
 

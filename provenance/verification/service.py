@@ -26,8 +26,7 @@ from typing import Any, Protocol
 
 from provenance.domain.events import DecodedEvent
 from provenance.domain.lineage import allocate
-from provenance.domain.lotstatus import LotStatus, status_after_consumption, status_after_correction
-from provenance.domain.values import CorrectionReason
+from provenance.domain.lot_state import STATE_EVENTS, ReplayedLot, apply_event
 from provenance.errors import DomainError, IndexStateError
 from provenance.verification.model import (
     DEFAULT_MAX_LOTS,
@@ -45,9 +44,6 @@ from provenance.verification.model import (
 )
 
 ORIGIN_EVENTS = ("LotRegistered", "LotCreated")
-STATE_EVENTS = frozenset(
-    {"LotConsumed", "LotCorrected", "CustodyOffered", "CustodyOfferCancelled", "CustodyAccepted"}
-)
 LAB_ROLE = "LAB_ROLE"
 
 
@@ -252,49 +248,26 @@ def state_of(state: LotStateView | None) -> dict[str, Any]:
 class Replay:
     """A lot's state rebuilt from its events alone, with every step checked."""
 
-    custodian: str | None
-    remaining_g: int
-    pending_custodian: str | None = None
-    status: LotStatus = LotStatus.ACTIVE
+    lot: ReplayedLot
     problems: list[tuple[DecodedEvent, str, Any, Any]] = field(default_factory=list)
+    """(event, argument, what the state before implies, what the event says)."""
 
     def apply(self, event: DecodedEvent) -> None:
-        args = event.args
-        if event.name == "LotConsumed":
-            self._expect(event, "remainingG", self.remaining_g - args["massG"], args["remainingG"])
-            self.remaining_g = args["remainingG"]
-            self.status = status_after_consumption(self.remaining_g)
-        elif event.name == "LotCorrected":
-            self._expect(event, "remainingG", self.remaining_g + args["adjustmentG"], args["remainingG"])
-            self.remaining_g = args["remainingG"]
-            self.status = status_after_correction(
-                self.status, CorrectionReason(args["reason"]), self.remaining_g
-            )
-        elif event.name in ("CustodyOffered", "CustodyOfferCancelled", "CustodyAccepted"):
-            self._expect(event, "from", self.custodian, args["from"])
-            if event.name == "CustodyOffered":
-                self.pending_custodian = args["to"]
-            elif event.name == "CustodyOfferCancelled":
-                self.pending_custodian = None
-            else:
-                self.custodian = args["to"]
-                self.pending_custodian = None
-
-    def _expect(self, event: DecodedEvent, name: str, expected: Any, actual: Any) -> None:
-        if not same(expected, actual):
-            self.problems.append((event, name, expected, actual))
+        self.lot, mismatch = apply_event(self.lot, event.name, event.args)
+        if mismatch is not None:
+            self.problems.append((event, mismatch.argument, mismatch.expected, mismatch.reported))
 
     def state(self) -> dict[str, Any]:
         return {
-            "custodian": self.custodian,
-            "remaining_g": self.remaining_g,
-            "pending_custodian": self.pending_custodian,
+            "custodian": self.lot.custodian,
+            "remaining_g": self.lot.remaining_g,
+            "pending_custodian": self.lot.pending_custodian,
         }
 
 
 def replay(lot: ChainLot) -> Replay:
     assert lot.origin is not None
-    result = Replay(lot.first_custodian, int(lot.origin.args["massG"]))
+    result = Replay(ReplayedLot(lot.first_custodian, int(lot.origin.args["massG"])))
     for event in lot.events:
         if event.name in STATE_EVENTS:
             result.apply(event)
@@ -589,7 +562,7 @@ def check_lot_against_index(
         "lot_status",
         lot_id,
         {"status": claims.status},
-        {"status": replay(lot).status.value},
+        {"status": replay(lot).lot.status.value},
         event="status",
         detail="the index's status vs the status the lot's events on chain give (active, consumed, voided)",
     )
