@@ -1,19 +1,18 @@
 """Dependencies every router shares, as `Annotated` aliases: the services, the caller, the write flow.
 
-A write is always the same four steps, kept here so no router can skip one: authenticate (the
-`Caller` dependency, within the credential's rate limit: `WritingCaller`), check the on-chain role
-(`Writes.submit(..., role=...)`), validate (the request model, then the domain's
-`validate_payload`), enqueue in the outbox under the caller's `Idempotency-Key`; then answer at
+A write is always the same steps, so no router can skip one: authenticate (the `Caller`
+dependency, within the credential's rate limit: `WritingCaller`), validate (the request model,
+then its command: `body.command()` in the router), the command's preconditions and the outbox
+(`provenance.services.writes.WriteService`, under the caller's `Idempotency-Key`); then answer at
 once (202) or, asked to wait, once the operation is final.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 from anyio import from_thread
 from fastapi import Depends, Header, Query, Request, Response
@@ -25,11 +24,12 @@ from api.known_tokens import KnownTokens
 from api.ratelimit import WriteRateLimiter
 from api.schemas import OperationOut
 from api.waiting import FinalWaits
-from provenance.access import Role
 from provenance.bootstrap import Services
+from provenance.domain.assay_certificate import AssayCertificate
+from provenance.domain.commands import Command
 from provenance.domain.credentials import Credential
-from provenance.domain.operations import OperationKind, OperationView, new_operation_id, validate_payload
-from provenance.errors import CredentialInactive, DomainError
+from provenance.domain.operations import OperationView, new_operation_id
+from provenance.errors import CredentialInactive
 
 MAX_WAIT_S = 60.0
 
@@ -136,26 +136,20 @@ class Writes:
     waits: FinalWaits
     known_tokens: KnownTokens
 
-    def is_retry(self) -> bool:
-        """Whether this request's `Idempotency-Key` names an operation stored already: checks of the
-        chain's state (a replayed assay, a revoked device) must not turn a retry into a refusal."""
-        key = self.idempotency_key
-        return key is not None and self.services.outbox.holds_key(self.caller.id, key)
-
-    async def submit(
-        self,
-        kind: OperationKind,
-        payload: Mapping[str, Any],
-        *,
-        role: Callable[[], Role] | None = None,
-        rename_field: Callable[[str], str] = lambda field: field,
-    ) -> OperationView:
-        """Checks the domain rules, then the role, then stores the operation (one hop to the
-        thread pool for all three); then waits on the event loop if asked (see api.waiting)."""
+    async def submit(self, command: Command, *, certificate: AssayCertificate | None = None) -> OperationView:
+        """Submits `command` through the write service (one hop to the thread pool for its checks
+        and the store); then waits on the event loop if asked (see api.waiting)."""
         operation_id = new_operation_id()
         future = self.waits.expect(operation_id) if self.waiting.wait else None
         try:
-            view = await run_in_threadpool(self._store, operation_id, kind, payload, role, rename_field)
+            view = await run_in_threadpool(
+                self.services.writes.submit,
+                command,
+                self.caller,
+                idempotency_key=self.idempotency_key,
+                operation_id=operation_id,
+                certificate=certificate,
+            )
         except BaseException as error:
             if future is not None:
                 self.waits.forget(operation_id, future)
@@ -174,40 +168,10 @@ class Writes:
         return await final(self.waits, view, future, self.waiting.timeout_s)
 
     def submit_blocking(
-        self,
-        kind: OperationKind,
-        payload: Mapping[str, Any],
-        *,
-        role: Callable[[], Role] | None = None,
-        rename_field: Callable[[str], str] = lambda field: field,
+        self, command: Command, *, certificate: AssayCertificate | None = None
     ) -> OperationView:
         """`submit` for a plain `def` endpoint, which FastAPI runs in the thread pool."""
-        return from_thread.run(partial(self.submit, kind, payload, role=role, rename_field=rename_field))
-
-    def _store(
-        self,
-        operation_id: str,
-        kind: OperationKind,
-        payload: Mapping[str, Any],
-        role: Callable[[], Role] | None,
-        rename_field: Callable[[str], str],
-    ) -> OperationView:
-        try:
-            validate_payload(kind, payload)
-            required = role() if role is not None else None
-        except DomainError as error:
-            raise type(error)(rename_field(error.field), error.message) from None
-        if required is not None:
-            self.services.roles.require(self.caller.account, required)
-        view, _created = self.services.outbox.submit(
-            credential_id=self.caller.id,
-            sender=self.caller.account,
-            kind=kind,
-            payload=payload,
-            idempotency_key=self.idempotency_key,
-            operation_id=operation_id,
-        )
-        return view
+        return from_thread.run(partial(self.submit, command, certificate=certificate))
 
 
 async def final(

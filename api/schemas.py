@@ -3,8 +3,8 @@
 Units are in the names (`mass_g`, `grade_ppm`, `extracted_at` in Unix seconds, hashes as 0x-hex).
 Request models are strict (a JSON number with a fraction or a quoted number is refused, never
 rounded) and check the shapes a schema can express; the domain rules (labels, mass balance
-limits, duplicate lots) are checked by `provenance.domain.operations.validate_payload`, which
-names the same field paths, before anything is stored.
+limits, duplicate lots) are checked as each model becomes its command (`command()`, see
+`provenance.domain.commands`), which names the same field paths, before anything is stored.
 """
 
 from __future__ import annotations
@@ -17,7 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from api.delivery_schemas import DeliveryLagOut
 from provenance.domain.assay_certificate import CertificateCheck, CertificateStatus
-from provenance.domain.operations import MAX_BATCH_LOTS, OperationView
+from provenance.domain.commands import (
+    MAX_BATCH_LOTS,
+    AcceptHandover,
+    AddDevice,
+    CancelHandover,
+    CorrectLot,
+    HandOver,
+    RecordStockCount,
+    RegisterAttestedLots,
+    RegisterLots,
+    SubmitAssay,
+    Transform,
+)
+from provenance.domain.operations import OperationView
 from provenance.domain.site_balance import SiteAccount, StockCheck
 from provenance.domain.trace import (
     AssayFact,
@@ -30,6 +43,7 @@ from provenance.domain.trace import (
     decimal_text,
 )
 from provenance.domain.values import MAX_GRADE_PPM, MAX_MASS_G
+from provenance.errors import DomainError
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
@@ -103,9 +117,13 @@ class LotRegistrationIn(LotIn):
 
     site: Label
 
-    def payload(self) -> dict[str, Any]:
+    def command(self) -> RegisterLots:
+        """The domain checks a registration as lots[0] of a batch; the caller sent the lot itself."""
         lot = self.model_dump(mode="json", exclude={"site"})
-        return {"site": self.site, "lots": [lot]}
+        try:
+            return RegisterLots.from_payload({"site": self.site, "lots": [lot]})
+        except DomainError as error:
+            raise type(error)(error.field.removeprefix("lots[0]."), error.message) from None
 
 
 class LotBatchIn(Request):
@@ -128,8 +146,8 @@ class LotBatchIn(Request):
     site: Label
     lots: list[LotIn] = Field(min_length=1, max_length=MAX_BATCH_LOTS)
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def command(self) -> RegisterLots:
+        return RegisterLots.from_payload(self.model_dump(mode="json"))
 
 
 # ------------------------------------------------------------------------------- transformations
@@ -189,8 +207,8 @@ class TransformationIn(Request):
     loss_g: LossG
     record_hash: Hash32
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def command(self) -> Transform:
+        return Transform.from_payload(self.model_dump(mode="json"))
 
 
 # ------------------------------------------------------------------------------- custody
@@ -210,8 +228,8 @@ class HandoverIn(Request):
     lot_ids: LotIds
     to: Address
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def command(self) -> HandOver:
+        return HandOver.from_payload(self.model_dump(mode="json"))
 
 
 class LotIdsIn(Request):
@@ -221,8 +239,11 @@ class LotIdsIn(Request):
 
     lot_ids: LotIds
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def accepting(self) -> AcceptHandover:
+        return AcceptHandover.from_payload(self.model_dump(mode="json"))
+
+    def cancelling(self) -> CancelHandover:
+        return CancelHandover.from_payload(self.model_dump(mode="json"))
 
 
 # ------------------------------------------------------------------------------- assays
@@ -315,8 +336,8 @@ class SignedAssayIn(Request):
     assay: AssayIn
     signature: str = Field(pattern=SIGNATURE, description="65-byte EIP-712 signature (r, s, v) as 0x-hex.")
 
-    def payload(self) -> dict[str, Any]:
-        return {"assay": self.assay.signed_fields(), "signature": self.signature}
+    def command(self) -> SubmitAssay:
+        return SubmitAssay.from_payload({"assay": self.assay.signed_fields(), "signature": self.signature})
 
 
 class SignedAssayOut(BaseModel):
@@ -1203,8 +1224,8 @@ class AttestedLotBatchIn(Request):
     site: Label
     lots: list[AttestedLotIn] = Field(min_length=1, max_length=MAX_BATCH_LOTS)
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def command(self) -> RegisterAttestedLots:
+        return RegisterAttestedLots.from_payload(self.model_dump(mode="json"))
 
 
 class DeviceIn(Request):
@@ -1218,8 +1239,8 @@ class DeviceIn(Request):
     site: Label
     kind: Label
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def command(self) -> AddDevice:
+        return AddDevice.from_payload(self.model_dump(mode="json"))
 
 
 class CorrectionIn(Request):
@@ -1250,8 +1271,8 @@ class CorrectionIn(Request):
     )
     record_hash: Hash32 = Field(description="Hash of the off-chain correction record (why, by whom).")
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def command(self) -> CorrectLot:
+        return CorrectLot.from_payload(self.model_dump(mode="json"))
 
 
 class StockCountIn(Request):
@@ -1277,8 +1298,8 @@ class StockCountIn(Request):
     )
     record_hash: Hash32 = Field(description="Hash of the off-chain count sheet.")
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def command(self) -> RecordStockCount:
+        return RecordStockCount.from_payload(self.model_dump(mode="json"))
 
 
 class DeviceOut(FromDomain):

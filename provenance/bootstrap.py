@@ -5,9 +5,11 @@ nothing connects at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from provenance.access import RoleGate
+from provenance.certificates import store_certificate
 from provenance.chain.client import RegistryClient
 from provenance.chain.connection import Signer, TransactionSigner, Web3, connect
 from provenance.chain.deployment import Deployment, deploy_registry
@@ -22,6 +24,7 @@ from provenance.domain.outbox import ChainConflict
 from provenance.errors import ConfigurationError, DomainError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.outbox_store import OutboxStore
+from provenance.services.writes import WriteService
 
 if TYPE_CHECKING:
     from provenance.chain.reader import ChainReader
@@ -113,6 +116,11 @@ class Services:
     replica_engine: Any = None
     """The engine of a read replica of the index (`PROVENANCE_READ_DATABASE_URL`), if there is one:
     only the API's index reads use it (`api.routers.reads.Reading` chooses, per read, between it and `engine`)."""
+
+    @cached_property
+    def writes(self) -> WriteService:
+        """Every write's way in: preconditions, then the outbox."""
+        return WriteService(self.outbox, self.roles, self.client, partial(store_certificate, self.documents))
 
     def key_of(self, credential: Credential) -> TransactionSigner:
         """The key that signs for `credential`."""

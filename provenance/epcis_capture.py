@@ -30,7 +30,7 @@ import datetime
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import cache, partial
 from importlib import resources
@@ -45,15 +45,9 @@ from provenance.access import (
     lab_of_signature,
     refuse_replayed_assay,
 )
+from provenance.domain.commands import MAX_BATCH_LOTS, Command, SubmitAssay, command_of
 from provenance.domain.credentials import Credential
-from provenance.domain.operations import (
-    MAX_BATCH_LOTS,
-    OperationKind,
-    OperationStatus,
-    OperationView,
-    parse_assay,
-    validate_payload,
-)
+from provenance.domain.operations import OperationKind, OperationStatus, OperationView
 from provenance.epcis import (
     CBV_VOCABULARY,
     EXTENSION_NAMESPACE,
@@ -273,6 +267,13 @@ class PlannedWrite:
     """The lab the assay names, whose signature it must carry."""
     field_names: Mapping[str, str] = field(default_factory=dict)
     """The event's field for each payload field, to name in a refusal."""
+    command: Command | None = None
+    """The payload parsed (by `plan_event`, which refuses the event if it does not parse)."""
+
+    @property
+    def parsed(self) -> Command:
+        assert self.command is not None, "planned writes are parsed by plan_event"
+        return self.command
 
     def refusal(self, error: DomainError) -> CaptureRefused:
         name = error.field
@@ -702,10 +703,9 @@ def plan_event(
                 "an ObjectEvent here is commissioning, shipping, receiving or inspecting (with a sensor report)",
             )
     try:
-        validate_payload(planned.kind, planned.payload)
+        return replace(planned, command=command_of(planned.kind, planned.payload))
     except DomainError as error:
         raise planned.refusal(error) from None
-    return planned
 
 
 @dataclass(frozen=True)
@@ -813,7 +813,7 @@ class CaptureService:
                     raise refusal from None
                 refused.append(refusal)
                 continue
-            writes.append(NewWrite(planned.index, planned.event_id, planned.kind, planned.payload))
+            writes.append(NewWrite(planned.index, planned.event_id, planned.parsed))
         if behaviour == "rollback" and refused:
             raise min(refused, key=lambda error: error.index if error.index is not None else -1)
         refused.sort(key=lambda error: error.index if error.index is not None else -1)
@@ -847,8 +847,9 @@ class CaptureService:
                 planned.index,
                 planned.event_id,
             )
-        if planned.kind is OperationKind.SUBMIT_ASSAY:
-            assay, signature = parse_assay(planned.payload)
+        command = planned.parsed
+        if isinstance(command, SubmitAssay):
+            assay, signature = command.assay, command.signature
             try:
                 signer = lab_of_signature(self._roles, self._chain_id, self._registry, assay, signature)
                 refuse_replayed_assay(self._client, assay)

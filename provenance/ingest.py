@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from provenance.chain.devices import recover_trip_signer
-from provenance.domain.operations import MAX_BATCH_LOTS
+from provenance.domain.commands import MAX_BATCH_LOTS
 from provenance.domain.trips import (
     WEIGHBRIDGE_TOLERANCE_PPM,
     RejectedRecord,

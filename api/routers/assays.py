@@ -24,10 +24,8 @@ from fastapi import APIRouter, Response
 
 from api.deps import ServicesDep, WritesDep, WritingCaller, answer
 from api.schemas import AssayIn, ErrorOut, OperationOut, SignedAssayIn, SignedAssayOut
-from provenance.access import lab_of_signature, refuse_replayed_assay
 from provenance.certificates import settle_certificate, store_certificate
 from provenance.domain.assay_certificate import AssayCertificate
-from provenance.domain.operations import OperationKind, parse_assay, validate_payload
 from provenance.errors import ConfigurationError, DomainError
 
 router = APIRouter(
@@ -41,16 +39,8 @@ def submit_assay(body: SignedAssayIn, writes: WritesDep) -> Response:
     recorded already, is refused here (422 on `signature`) rather than left to fail on chain.
     With `assay.analytes`, their certificate is stored and must hash to `assay.certificate_hash`."""
     settled, certificate = _certificate(body.assay, "assay.")
-    payload = body.model_copy(update={"assay": settled}).payload()
-    validate_payload(OperationKind.SUBMIT_ASSAY, payload)
-    assay, signature = parse_assay(payload)
-    services = writes.services
-    lab_of_signature(services.roles, services.client.chain_id, services.client.address, assay, signature)
-    if certificate is not None:  # stored only once a lab is known to have signed its hash
-        store_certificate(services.documents, certificate)
-    if not writes.is_retry():
-        refuse_replayed_assay(services.client, assay)
-    return answer(writes.submit_blocking(OperationKind.SUBMIT_ASSAY, payload))
+    command = body.model_copy(update={"assay": settled}).command()
+    return answer(writes.submit_blocking(command, certificate=certificate))
 
 
 @router.post(
@@ -65,9 +55,7 @@ def sign_assay(body: AssayIn, services: ServicesDep, caller: WritingCaller) -> S
     certificate is stored (content-addressed: signing twice stores one file)."""
     services.roles.require(caller.account, services.roles.named("LAB_ROLE"))
     body, certificate = _certificate(body, "")
-    payload = {"assay": body.signed_fields(), "signature": "0x" + "00" * 65}
-    validate_payload(OperationKind.SUBMIT_ASSAY, payload)
-    assay, _ = parse_assay(payload)
+    assay = SignedAssayIn(assay=body, signature="0x" + "00" * 65).command().assay
     key = services.local_key_of(caller)
     if key.address.lower() != caller.account.lower():
         raise ConfigurationError(f"the key of credential {caller.name} does not match its account")

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Response
 
 from api.deps import WritesDep, answer
 from api.schemas import CorrectionIn, ErrorOut, OperationOut, StockCountIn
-from provenance.domain.operations import OperationKind
 
 router = APIRouter(
     tags=["corrections"],
@@ -24,7 +23,7 @@ def correct_lot(body: CorrectionIn, writes: WritesDep) -> Response:
     """The lot's custodian or an admin may: the chain decides (`NotCustodian`), as for handovers.
     A correction that would leave a negative mass, or a `did_not_occur` that would not leave zero,
     fails on chain (`InvalidCorrection`)."""
-    return answer(writes.submit_blocking(OperationKind.CORRECT_LOT, body.payload()))
+    return answer(writes.submit_blocking(body.command()))
 
 
 @router.post(
@@ -32,9 +31,4 @@ def correct_lot(body: CorrectionIn, writes: WritesDep) -> Response:
 )
 def record_stock_count(body: StockCountIn, writes: WritesDep) -> Response:
     """A registrar of the site (403 "registrar of site S" otherwise, checked before storing)."""
-    services = writes.services
-    return answer(
-        writes.submit_blocking(
-            OperationKind.RECORD_STOCK_COUNT, body.payload(), role=lambda: services.roles.registrar(body.site)
-        )
-    )
+    return answer(writes.submit_blocking(body.command()))

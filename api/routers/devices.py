@@ -21,8 +21,6 @@ from api.schemas import (
     OperationOut,
     RegistryOut,
 )
-from provenance.access import check_load_signers
-from provenance.domain.operations import OperationKind, parse_attested_registrations
 
 WRITE_ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422, 429)
@@ -43,22 +41,7 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep) -> Respo
     """One operation, sent as as many `registerAttestedLots` transactions as the gas cap needs.
     The chain refuses a whole transaction if one signature is not by an active device of the
     site, so each signer is checked here first (422 on `lots[i].signature`), after the role."""
-    payload = body.payload()
-    services = writes.services
-    services.roles.require(writes.caller.account, services.roles.registrar(body.site))
-    if not writes.is_retry():
-        check_load_signers(
-            services.client,
-            services.client.chain_id,
-            services.client.address,
-            parse_attested_registrations(payload),
-        )
-    view = writes.submit_blocking(
-        OperationKind.REGISTER_ATTESTED_LOTS,
-        payload,
-        role=lambda: services.roles.registrar(body.site),
-    )
-    return answer(view)
+    return answer(writes.submit_blocking(body.command()))
 
 
 @router.post(
@@ -71,7 +54,7 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep) -> Respo
 def add_device(body: DeviceIn, writes: WritesDep) -> Response:
     """No role is checked here: a registrar of the site or an admin may, and the chain decides
     (`NotSiteRegistrar`). A device is never re-used, even after revocation (`DeviceExists`)."""
-    return answer(writes.submit_blocking(OperationKind.ADD_DEVICE, body.payload()))
+    return answer(writes.submit_blocking(body.command()))
 
 
 @router.get(

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from api.deps import Caller, ServicesDep, WritesDep, answer_within
 from api.errors import NotFound
 from api.schemas import DocumentOut, DocumentUploadOut, ErrorOut, Label
-from provenance.domain.operations import OperationKind
+from provenance.domain.commands import AnchorDocument
 from provenance.domain.values import encode_label
 
 CHUNK_BYTES = 1024 * 1024
@@ -61,10 +61,10 @@ def upload_document(
     encode_label(kind, "kind")
     stored = writes.services.documents.put(_chunks(file.file))
     url = f"/v1/documents/{stored.sha256}"
-    view = writes.submit_blocking(
-        OperationKind.ANCHOR_DOCUMENT,
-        {"lot_id": lot_id, "kind": kind, "document_hash": stored.anchor_hash},
+    command = AnchorDocument.from_payload(
+        {"lot_id": lot_id, "kind": kind, "document_hash": stored.anchor_hash}
     )
+    view = writes.submit_blocking(command)
     return DocumentUploadOut(
         document=DocumentOut(
             sha256=stored.sha256,

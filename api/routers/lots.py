@@ -14,7 +14,6 @@ from api.schemas import (
     OperationOut,
     TransformationIn,
 )
-from provenance.domain.operations import OperationKind
 
 ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorOut} for status in (401, 403, 409, 413, 422, 429)
@@ -22,20 +21,9 @@ ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(tags=["lots"], responses=ERRORS)
 
 
-def _single(field: str) -> str:
-    """The domain checks a registration as lots[0] of a batch; the caller sent the lot itself."""
-    return field.removeprefix("lots[0].")
-
-
 @router.post("/lots", status_code=202, response_model=OperationOut, summary="Register one lot")
 async def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
-    view = await writes.submit(
-        OperationKind.REGISTER_LOTS,
-        body.payload(),
-        role=lambda: writes.services.roles.registrar(body.site),
-        rename_field=_single,
-    )
-    return answer(view)
+    return answer(await writes.submit(body.command()))
 
 
 @router.post(
@@ -46,12 +34,7 @@ async def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
 )
 async def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
     """One operation; the outbox sends it as as many transactions as the per-transaction gas cap needs."""
-    view = await writes.submit(
-        OperationKind.REGISTER_LOTS,
-        body.payload(),
-        role=lambda: writes.services.roles.registrar(body.site),
-    )
-    return answer(view)
+    return answer(await writes.submit(body.command()))
 
 
 @router.post(
@@ -61,25 +44,20 @@ async def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
     summary="Split, merge, blend or process lots",
 )
 async def transform(body: TransformationIn, writes: WritesDep) -> Response:
-    view = await writes.submit(
-        OperationKind.TRANSFORM,
-        body.payload(),
-        role=lambda: writes.services.roles.named("PROCESSOR_ROLE"),
-    )
-    return answer(view)
+    return answer(await writes.submit(body.command()))
 
 
 @router.post("/handovers", status_code=202, response_model=OperationOut, summary="Offer lots to an account")
 async def hand_over(body: HandoverIn, writes: WritesDep) -> Response:
     """No role: the chain lets only the custodian offer a lot."""
-    return answer(await writes.submit(OperationKind.HAND_OVER, body.payload()))
+    return answer(await writes.submit(body.command()))
 
 
 @router.post(
     "/handovers/accept", status_code=202, response_model=OperationOut, summary="Accept lots offered to you"
 )
 async def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
-    return answer(await writes.submit(OperationKind.ACCEPT_HANDOVER, body.payload()))
+    return answer(await writes.submit(body.accepting()))
 
 
 @router.post(
@@ -89,4 +67,4 @@ async def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
     summary="Withdraw offers of lots you hold",
 )
 async def cancel_handover(body: LotIdsIn, writes: WritesDep) -> Response:
-    return answer(await writes.submit(OperationKind.CANCEL_HANDOVER, body.payload()))
+    return answer(await writes.submit(body.cancelling()))

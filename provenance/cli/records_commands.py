@@ -93,11 +93,11 @@ def corrections_add(
     ] = None,
 ) -> None:
     """Declare a lot's record wrong (`correctLot`); the custodian or an admin may."""
-    from provenance.domain.operations import parse_correction
+    from provenance.domain.commands import CorrectLot
 
     body: dict[str, Any] = {"lot_id": lot, "reason": reason, "adjustment_g": adjustment}
     body["record_hash"] = _record_hash(record_hash, body)
-    _send("/v1/corrections", body, parse_correction, api, token)
+    _send("/v1/corrections", body, CorrectLot.from_payload, api, token)
 
 
 @stock_app.command("count")
@@ -116,7 +116,7 @@ def stock_count(
     ] = None,
 ) -> None:
     """Record a physical stock count at a site (`recordStockCount`); a registrar of the site may."""
-    from provenance.domain.operations import parse_stock_count
+    from provenance.domain.commands import RecordStockCount
 
     body: dict[str, Any] = {
         "site": site,
@@ -124,4 +124,4 @@ def stock_count(
         "counted_at": int(time.time()) if at is None else at,
     }
     body["record_hash"] = _record_hash(record_hash, body)
-    _send("/v1/stock-counts", body, parse_stock_count, api, token)
+    _send("/v1/stock-counts", body, RecordStockCount.from_payload, api, token)

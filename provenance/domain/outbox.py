@@ -12,33 +12,18 @@ confirmed, failed. An operation's status follows from its transactions (see `ope
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from provenance.domain.commands import Command, RegisterLots, command_of
 from provenance.domain.operations import OperationKind, OperationStatus
+from provenance.errors import DomainError
 
 NOT_SENT = "NotSent"
 """Error name of a transaction never sent because another of its operation was refused first."""
-
-BATCH_FIELDS: Mapping[OperationKind, str] = {
-    OperationKind.REGISTER_LOTS: "lots",
-    OperationKind.REGISTER_ATTESTED_LOTS: "lots",
-    OperationKind.HAND_OVER: "lot_ids",
-    OperationKind.ACCEPT_HANDOVER: "lot_ids",
-    OperationKind.CANCEL_HANDOVER: "lot_ids",
-}
-"""The payload list each kind may split across transactions; other kinds are one transaction."""
-
-
-def batch_size(kind: OperationKind, payload: Mapping[str, Any]) -> int | None:
-    """How many items a splittable operation carries; None for the kinds that are one call."""
-    field = BATCH_FIELDS.get(kind)
-    if field is None:
-        return None
-    items = payload.get(field)
-    return len(items) if isinstance(items, list) else 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +64,12 @@ class PendingOperation:
     sender: str
     payload: Mapping[str, Any]
     transactions: tuple[OutboxTransaction, ...]
+
+    @cached_property
+    def command(self) -> Command:
+        """The stored payload read back; read when needed, so a row this version cannot read
+        troubles its own operation only (the worker marks it stuck), not the whole step."""
+        return command_of(self.kind, self.payload)
 
     @property
     def pending(self) -> tuple[OutboxTransaction, ...]:
@@ -159,3 +150,30 @@ def operation_status(statuses: Iterable[OperationStatus]) -> OperationStatus:
     if all(status is OperationStatus.PENDING for status in seen):
         return OperationStatus.PENDING
     return OperationStatus.SENT
+
+
+def coalesce(
+    pending: Sequence[PendingOperation], max_lots: int, lots_per_tx: int
+) -> dict[str, list[PendingOperation]]:
+    """Groups of small registrations that can share one transaction: same sender and site, oldest
+    first, at most `lots_per_tx` lots a group. Maps each member's id to its group (of two or more)."""
+    open_groups: dict[tuple[str, str], tuple[list[PendingOperation], int]] = {}
+    groups: list[list[PendingOperation]] = []
+    for operation in pending:
+        lots = operation.coalescible_lots(max_lots)
+        if lots is None:
+            continue
+        try:
+            command = operation.command
+        except DomainError:
+            continue  # goes alone, and fails there with its own error
+        assert isinstance(command, RegisterLots)
+        key = (operation.sender.lower(), command.site)
+        group, count = open_groups.get(key, ([], 0))
+        if count + lots > lots_per_tx:
+            group, count = [], 0
+        if not group:
+            groups.append(group)
+        group.append(operation)
+        open_groups[key] = (group, count + lots)
+    return {member.id: group for group in groups if len(group) > 1 for member in group}

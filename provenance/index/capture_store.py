@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from provenance.domain.operations import OperationKind, OperationView
+from provenance.domain.commands import Command
+from provenance.domain.operations import OperationView
 from provenance.errors import IdempotencyConflict
 from provenance.index.models import Base
 from provenance.index.outbox_store import OutboxStore
@@ -44,8 +45,7 @@ class CaptureRecord:
 class NewWrite:
     index: int
     event_id: str | None
-    kind: OperationKind
-    payload: Mapping[str, Any]
+    command: Command
 
 
 def _record(row: Any) -> CaptureRecord:
@@ -109,7 +109,7 @@ class CaptureStore:
             return self._outbox.submit_together(
                 credential_id=credential_id,
                 sender=sender,
-                requests=[(write.kind, write.payload) for write in writes],
+                commands=[write.command for write in writes],
                 before=before,
                 after=after,
             )

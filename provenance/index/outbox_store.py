@@ -1,7 +1,7 @@
 """The transaction outbox in SQL: operations, their transactions and the nonces of their senders.
 
-`submit` is what the API calls: it validates the request, then writes the operation, its
-idempotency record (the `(credential_id, idempotency_key)` unique key and the request's
+`submit` is what the write service calls with a command it has parsed and checked: it writes the
+operation, its idempotency record (the `(credential_id, idempotency_key)` unique key and the request's
 fingerprint) and its planned transaction in one database transaction. Nothing is sent yet; what
 is acknowledged is durable.
 
@@ -15,9 +15,8 @@ writers and the worker queue instead of failing half-way; on PostgreSQL the nonc
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, Engine, Row, bindparam, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
+from provenance.domain.commands import Command
 from provenance.domain.operations import (
     OperationKind,
     OperationStatus,
@@ -32,7 +32,6 @@ from provenance.domain.operations import (
     TransactionView,
     fingerprint,
     new_operation_id,
-    validate_payload,
 )
 from provenance.domain.outbox import (
     NOT_SENT,
@@ -41,7 +40,6 @@ from provenance.domain.outbox import (
     PendingOperation,
     SignedTransaction,
     TransactionUpdate,
-    batch_size,
     operation_status,
 )
 from provenance.errors import CredentialInactive, DomainError, IdempotencyConflict
@@ -84,17 +82,6 @@ def _timestamp(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _plain(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The payload as plain JSON, exactly as it will be stored and read back."""
-    try:
-        plain = json.loads(json.dumps(payload, allow_nan=False))
-    except (TypeError, ValueError) as error:
-        raise DomainError("payload", f"must be plain JSON: {error}") from None
-    if not isinstance(plain, dict):
-        raise DomainError("payload", "must be a JSON object")
-    return plain
 
 
 def _check_sender(sender: str) -> None:
@@ -181,22 +168,20 @@ class OutboxStore:
         *,
         credential_id: str,
         sender: str,
-        kind: OperationKind,
-        payload: Mapping[str, Any],
+        command: Command,
         idempotency_key: str | None,
         operation_id: str | None = None,
     ) -> tuple[OperationView, bool]:
-        """Stores a validated write; returns its operation and whether it was created now.
+        """Stores a write; returns its operation and whether it was created now.
 
         A retry with the same `idempotency_key` (per credential) and the same request returns the
         original operation (`False`); with a different request it raises IdempotencyConflict.
-        Raises DomainError, naming the field, for a request the domain refuses. `operation_id`
-        (from `new_operation_id`) lets a caller wait for the operation before it exists.
+        `operation_id` (from `new_operation_id`) lets a caller wait for the operation before it
+        exists.
         """
-        kind = OperationKind(kind)
-        validate_payload(kind, payload)
+        kind = command.operation_kind
         _check_sender(sender)
-        plain = _plain(payload)
+        plain = command.to_payload()
         request = fingerprint(kind, plain)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise DomainError("Idempotency-Key", f"must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
@@ -217,7 +202,7 @@ class OutboxStore:
                 if raced is not None:
                     return raced
             self._insert(
-                connection, operation_id, credential_id, sender, kind, plain, request, idempotency_key, now
+                connection, operation_id, credential_id, sender, command, plain, request, idempotency_key, now
             )
             announce_work(
                 connection, self.origin
@@ -258,18 +243,16 @@ class OutboxStore:
         *,
         credential_id: str,
         sender: str,
-        requests: Sequence[tuple[OperationKind, Mapping[str, Any]]],
+        commands: Sequence[Command],
         before: Callable[[Connection], T | None],
         after: Callable[[Connection, list[str]], T],
     ) -> tuple[T, bool]:
-        """Stores `requests` as operations in one database transaction, all or none, in their order
+        """Stores `commands` as operations in one database transaction, all or none, in their order
         (each created a microsecond after the one before it, which is the order the worker sends a
         sender's operations in). `before(connection)` runs first in that transaction: a result (a
         retry's earlier one) stores nothing and is returned with False; else `after(connection,
         operation ids)` records what the operations belong to, and its result comes with True.
         Not group-committed: a refusal here must not roll back other requests' writes."""
-        for kind, payload in requests:
-            validate_payload(kind, payload)
         _check_sender(sender)
         now = _now()
         with self._writing() as connection:
@@ -279,13 +262,13 @@ class OutboxStore:
             if found is not None:
                 return found, False
             ids = []
-            for offset, (kind, payload) in enumerate(requests):
-                plain = _plain(payload)
+            for offset, command in enumerate(commands):
+                plain = command.to_payload()
                 operation_id = new_operation_id()
                 moment = now + timedelta(microseconds=offset)
-                request = fingerprint(kind, plain)
+                request = fingerprint(command.operation_kind, plain)
                 self._insert(
-                    connection, operation_id, credential_id, sender, kind, plain, request, None, moment
+                    connection, operation_id, credential_id, sender, command, plain, request, None, moment
                 )
                 ids.append(operation_id)
             if ids:
@@ -303,14 +286,15 @@ class OutboxStore:
         operation_id: str,
         credential_id: str,
         sender: str,
-        kind: OperationKind,
+        command: Command,
         plain: dict[str, Any],
         request: str,
         idempotency_key: str | None,
         now: datetime,
     ) -> None:
         """The operation and its one planned transaction (the worker splits batches later)."""
-        items = batch_size(kind, plain)
+        items = command.items
+        kind = command.operation_kind
         connection.execute(
             _INSERT_OPERATION,
             {

@@ -24,6 +24,7 @@ from provenance.chain.node import AnvilNode
 from provenance.chain.node_calls import HttpNodeCalls
 from provenance.chain.outbox import OutboxWorker
 from provenance.cli.main import app
+from provenance.domain.commands import command_of
 from provenance.domain.operations import OperationKind, OperationStatus
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import make_engine, upgrade
@@ -101,8 +102,7 @@ def test_writes_land_are_indexed_verify_and_audit_clean(node: tuple[str, Web3], 
             view, _ = store.submit(
                 credential_id=ids[key.address],
                 sender=key.address,
-                kind=kind,
-                payload=payload,
+                command=command_of(kind, payload),
                 idempotency_key=None,
             )
             return view.id

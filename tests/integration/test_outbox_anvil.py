@@ -24,6 +24,7 @@ from provenance.chain.deployment import Deployment, deploy_registry
 from provenance.chain.logsource import RpcLogSource
 from provenance.chain.node import AnvilNode, fund
 from provenance.chain.outbox import OutboxWorker
+from provenance.domain.commands import command_of
 from provenance.domain.operations import OperationKind, OperationStatus
 from provenance.domain.values import decode_label
 from provenance.index import Indexer
@@ -111,8 +112,7 @@ def test_acknowledged_writes_survive_a_node_killed_before_its_state_dump(
         view, created = store.submit(
             credential_id=credentials[sender.address],
             sender=sender.address,
-            kind=OperationKind.REGISTER_LOTS,
-            payload=register_payload(*ids),
+            command=command_of(OperationKind.REGISTER_LOTS, register_payload(*ids)),
             idempotency_key=key,
         )
         assert created
@@ -260,8 +260,7 @@ def test_with_finalized_a_write_is_confirmed_exactly_when_the_nodes_finalized_bl
     view, _ = store.submit(
         credential_id=credential_ids(engine, registry)[crew.address],
         sender=crew.address,
-        kind=OperationKind.REGISTER_LOTS,
-        payload=register_payload("FIN-1"),
+        command=command_of(OperationKind.REGISTER_LOTS, register_payload("FIN-1")),
         idempotency_key=None,
     )
     worker = OutboxWorker(store, registry.client, registry.signer_for, confirmations="finalized")

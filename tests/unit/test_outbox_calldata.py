@@ -10,6 +10,7 @@ from web3 import Web3
 
 from provenance.chain.artifacts import registry_artifact
 from provenance.chain.outbox import call_for
+from provenance.domain.commands import command_of
 from provenance.domain.operations import OperationKind
 from tests.outbox_support import EXTRACTED_AT, record_hash, register_payload
 
@@ -61,7 +62,7 @@ def test_calldata_is_the_bytes_web3_would_encode(
     kind: OperationKind, payload: dict[str, Any], start: int | None, end: int | None
 ) -> None:
     contract = Web3().eth.contract(abi=registry_artifact().abi)
-    call = call_for(kind, payload, start, end)
+    call = call_for(command_of(kind, payload), start, end)
 
     expected = bytes.fromhex(contract.encode_abi(call.function, list(call.args))[2:])
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from provenance.domain.commands import command_of
 from provenance.domain.credentials import Credential
 from provenance.domain.operations import OperationKind, OperationStatus
 from provenance.domain.outbox import NOT_SENT, SignedTransaction, TransactionUpdate
@@ -55,7 +56,10 @@ def test_a_write_is_stored_as_a_pending_operation_with_one_planned_transaction(
     payload = register_payload("L-1", "L-2", "L-3")
 
     view, created = store.submit(
-        credential_id=credential_id, sender=SENDER, kind=REGISTER, payload=payload, idempotency_key=None
+        credential_id=credential_id,
+        sender=SENDER,
+        command=command_of(REGISTER, payload),
+        idempotency_key=None,
     )
 
     assert created
@@ -77,15 +81,13 @@ def test_a_retried_request_returns_the_original_operation_and_stores_nothing_new
     first, created = store.submit(
         credential_id=credential_id,
         sender=SENDER,
-        kind=REGISTER,
-        payload=register_payload("L-1"),
+        command=command_of(REGISTER, register_payload("L-1")),
         idempotency_key="shift-7",
     )
     again, created_again = store.submit(
         credential_id=credential_id,
         sender=SENDER,
-        kind=REGISTER,
-        payload=register_payload("L-1"),
+        command=command_of(REGISTER, register_payload("L-1")),
         idempotency_key="shift-7",
     )
 
@@ -101,8 +103,7 @@ def test_the_same_key_with_another_body_is_a_conflict_naming_the_original(
     first, _ = store.submit(
         credential_id=credential_id,
         sender=SENDER,
-        kind=REGISTER,
-        payload=register_payload("L-1"),
+        command=command_of(REGISTER, register_payload("L-1")),
         idempotency_key="shift-7",
     )
 
@@ -110,8 +111,7 @@ def test_the_same_key_with_another_body_is_a_conflict_naming_the_original(
         store.submit(
             credential_id=credential_id,
             sender=SENDER,
-            kind=REGISTER,
-            payload=register_payload("L-2"),
+            command=command_of(REGISTER, register_payload("L-2")),
             idempotency_key="shift-7",
         )
 
@@ -126,15 +126,13 @@ def test_idempotency_keys_belong_to_one_credential(
     mine, _ = store.submit(
         credential_id=credential_id,
         sender=SENDER,
-        kind=REGISTER,
-        payload=register_payload("L-1"),
+        command=command_of(REGISTER, register_payload("L-1")),
         idempotency_key="k",
     )
     theirs, created = store.submit(
         credential_id=other,
         sender=OTHER_SENDER,
-        kind=REGISTER,
-        payload=register_payload("L-1"),
+        command=command_of(REGISTER, register_payload("L-1")),
         idempotency_key="k",
     )
 
@@ -149,7 +147,10 @@ def test_an_invalid_request_names_its_field_and_stores_nothing(
 
     with pytest.raises(DomainError) as refused:
         store.submit(
-            credential_id=credential_id, sender=SENDER, kind=REGISTER, payload=payload, idempotency_key="k"
+            credential_id=credential_id,
+            sender=SENDER,
+            command=command_of(REGISTER, payload),
+            idempotency_key="k",
         )
 
     assert refused.value.field == "lots[0].mass_g"
@@ -169,8 +170,7 @@ def test_simultaneous_identical_requests_create_one_operation(
             view, created = store.submit(
                 credential_id=credential_id,
                 sender=SENDER,
-                kind=REGISTER,
-                payload=register_payload("L-1", "L-2"),
+                command=command_of(REGISTER, register_payload("L-1", "L-2")),
                 idempotency_key="retry-storm",
             )
             results.append((view.id, created))
@@ -197,8 +197,7 @@ def submit(store: OutboxStore, credential_id: str, *lot_ids: str, sender: str = 
     view, _ = store.submit(
         credential_id=credential_id,
         sender=sender,
-        kind=REGISTER,
-        payload=register_payload(*lot_ids),
+        command=command_of(REGISTER, register_payload(*lot_ids)),
         idempotency_key=None,
     )
     return view.id

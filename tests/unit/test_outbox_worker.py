@@ -19,6 +19,7 @@ from web3.logs import DISCARD
 
 from provenance.chain.node_calls import node_calls
 from provenance.chain.outbox import TX_GAS_CAP, OutboxWorker
+from provenance.domain.commands import SubmitAssay, command_of
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
 from provenance.domain.outbox import NOT_SENT
 from provenance.domain.records import LotRegistration
@@ -71,8 +72,7 @@ class Outbox:
         view, _ = self.store.submit(
             credential_id=credential_id,
             sender=signer.address,
-            kind=kind,
-            payload=payload,
+            command=command_of(kind, payload),
             idempotency_key=key,
         )
         return view.id
@@ -185,10 +185,8 @@ def test_every_kind_of_operation_reaches_the_chain(outbox: Outbox) -> None:
         "certificate_hash": record_hash("certificate"),
         "assayed_at": EXTRACTED_AT + 3600,
     }
-    from provenance.domain.operations import parse_assay
-
     signature = client.sign_assay(
-        outbox.chain.lab, parse_assay({"assay": assay, "signature": "0x" + "00" * 65})[0]
+        outbox.chain.lab, SubmitAssay.from_payload({"assay": assay, "signature": "0x" + "00" * 65}).assay
     )
     operations = [
         outbox.submit(OperationKind.HAND_OVER, {"lot_ids": ["ROM-1"], "to": processor[0].address}),

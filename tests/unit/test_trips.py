@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 
 from provenance.chain.outbox import call_for
-from provenance.domain.operations import OperationKind, validate_payload
+from provenance.domain.commands import command_of
+from provenance.domain.operations import OperationKind
 from provenance.domain.trips import (
     FleetPlan,
     RejectedRecord,
@@ -98,8 +99,7 @@ def test_a_weighbridge_disagreement_beyond_tolerance_is_refused_with_its_size() 
 def test_an_attested_batch_becomes_one_register_attested_lots_call() -> None:
     item = attested_lot(signed())
     payload = {"site": "SH2", "lots": [item, {**item, "lot_id": "SH2-T01-X", "trip_id": "T01-X"}]}
-    validate_payload(OperationKind.REGISTER_ATTESTED_LOTS, payload)
-    call = call_for(OperationKind.REGISTER_ATTESTED_LOTS, payload, 1, 2)
+    call = call_for(command_of(OperationKind.REGISTER_ATTESTED_LOTS, payload), 1, 2)
     assert call.function == "registerAttestedLots"
     site, lots, attestations = call.args
     assert site.rstrip(b"\0") == b"SH2"
@@ -114,16 +114,15 @@ def test_an_attested_batch_becomes_one_register_attested_lots_call() -> None:
         ({key: value for key, value in item.items() if key != "loaded_at"}, "lots[0].loaded_at"),
     ):
         with pytest.raises(DomainError) as error:
-            validate_payload(OperationKind.REGISTER_ATTESTED_LOTS, {"site": "SH2", "lots": [bad]})
+            command_of(OperationKind.REGISTER_ATTESTED_LOTS, {"site": "SH2", "lots": [bad]})
         assert error.value.field == field
 
 
 def test_an_add_device_request_is_checked_and_called() -> None:
     payload = {"device": DEVICE, "site": "SH2", "kind": "haul-truck-scale"}
-    validate_payload(OperationKind.ADD_DEVICE, payload)
-    assert call_for(OperationKind.ADD_DEVICE, payload, None, None).function == "addDevice"
+    assert call_for(command_of(OperationKind.ADD_DEVICE, payload)).function == "addDevice"
     with pytest.raises(DomainError) as error:
-        validate_payload(OperationKind.ADD_DEVICE, {**payload, "device": "0x12"})
+        command_of(OperationKind.ADD_DEVICE, {**payload, "device": "0x12"})
     assert error.value.field == "device"
 
 

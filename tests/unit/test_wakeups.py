@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from sqlalchemy import Engine, text
 
+from provenance.domain.commands import command_of
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
 from provenance.domain.outbox import TransactionUpdate
 from provenance.index.credentials_store import CredentialStore
@@ -62,8 +63,7 @@ def submit_one(store: OutboxStore) -> OperationView:
     view, _ = store.submit(
         credential_id=credential_id,
         sender=SENDER,
-        kind=OperationKind.REGISTER_LOTS,
-        payload=register_payload(f"W-{uuid.uuid4().hex[:8]}"),
+        command=command_of(OperationKind.REGISTER_LOTS, register_payload(f"W-{uuid.uuid4().hex[:8]}")),
         idempotency_key=None,
     )
     return view

@@ -59,47 +59,26 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Protocol
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.abi import collapse_if_tuple
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
-from provenance.chain.artifacts import registry_artifact
-from provenance.chain.client import (
-    RegistryClient,
-    assay_tuple,
-    attestation_tuple,
-    decode_revert,
-    registration_tuple,
-    transform_args,
-)
+from provenance.chain.client import RegistryClient, decode_revert
 from provenance.chain.connection import TransactionSigner
 from provenance.chain.node_calls import Head, NodeCalls, Receipt, node_calls
+from provenance.chain.outbox.calls import call_for, jsonable, shared_registration
 from provenance.domain.blocks import FINALIZED, Confirmations
-from provenance.domain.operations import (
-    OperationKind,
-    OperationStatus,
-    parse_assay,
-    parse_attested_registrations,
-    parse_correction,
-    parse_device,
-    parse_lot_ids,
-    parse_registrations,
-    parse_stock_count,
-    parse_transformation,
-)
+from provenance.domain.commands import RegisterLots
+from provenance.domain.operations import OperationStatus
 from provenance.domain.outbox import (
     ChainConflict,
     OutboxTransaction,
     PendingOperation,
     SignedTransaction,
     TransactionUpdate,
+    coalesce,
 )
-from provenance.domain.values import encode_label
 from provenance.errors import CallReverted, ContractRevert, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -167,113 +146,6 @@ class OutboxStorage(Protocol):
     def open_conflicts(self) -> list[ChainConflict]: ...
 
     def mark_stuck(self, operation_id: str, reason: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Call:
-    """One registry function call: its name and ABI arguments."""
-
-    function: str
-    args: tuple[Any, ...]
-
-    def calldata(self) -> bytes:
-        """Selector and ABI-encoded arguments, by eth_abi directly: web3's `Contract.encode_abi`
-        normalises every argument and took 110-195 ms for 400 lots (this: ~8 ms, the same bytes);
-        it was the largest part of sending a 1,000-lot batch (bench/api_write.py)."""
-        selector, types = _abi_signature(self.function)
-        return selector + abi_encode(types, self.args)
-
-
-@cache
-def _abi_signature(function: str) -> tuple[bytes, tuple[str, ...]]:
-    """The selector and argument types of a registry function (the registry has no overloads)."""
-    (entry,) = [
-        item for item in registry_artifact().abi if item["type"] == "function" and item["name"] == function
-    ]
-    types = tuple(collapse_if_tuple(arg) for arg in entry["inputs"])
-    return keccak(text=f"{function}({','.join(types)})")[:4], types
-
-
-def call_for(kind: OperationKind, payload: Mapping[str, Any], start: int | None, end: int | None) -> Call:
-    """The registry call that carries items `[start, end)` of an operation's payload."""
-    if kind is OperationKind.REGISTER_LOTS:
-        lots = parse_registrations(payload)[start:end]
-        site = encode_label(lots[0].site, "site")
-        if len(lots) == 1:
-            return Call("registerLot", (site, registration_tuple(lots[0])))
-        return Call("registerLots", (site, [registration_tuple(lot) for lot in lots]))
-    if kind is OperationKind.REGISTER_ATTESTED_LOTS:
-        attested = parse_attested_registrations(payload)[start:end]
-        return Call(
-            "registerAttestedLots",
-            (
-                encode_label(attested[0][0].site, "site"),
-                [registration_tuple(lot) for lot, _ in attested],
-                [attestation_tuple(attestation) for _, attestation in attested],
-            ),
-        )
-    if kind is OperationKind.ADD_DEVICE:
-        device, device_site, device_kind = parse_device(payload)
-        return Call(
-            "addDevice",
-            (
-                Web3.to_checksum_address(device),
-                encode_label(device_site, "site"),
-                encode_label(device_kind, "kind"),
-            ),
-        )
-    if kind is OperationKind.CORRECT_LOT:
-        correction = parse_correction(payload)
-        return Call(
-            "correctLot",
-            (
-                encode_label(correction.lot_id, "lot_id"),
-                int(correction.reason),
-                correction.adjustment_g,
-                correction.record_hash,
-            ),
-        )
-    if kind is OperationKind.RECORD_STOCK_COUNT:
-        count = parse_stock_count(payload)
-        return Call(
-            "recordStockCount",
-            (encode_label(count.site, "site"), count.counted_g, count.counted_at, count.record_hash),
-        )
-    if kind is OperationKind.TRANSFORM:
-        return Call("transform", transform_args(parse_transformation(payload)))
-    if kind is OperationKind.SUBMIT_ASSAY:
-        assay, signature = parse_assay(payload)
-        return Call("submitAssay", (assay_tuple(assay), signature))
-    if kind is OperationKind.ANCHOR_DOCUMENT:
-        return Call(
-            "anchorDocument",
-            (
-                encode_label(payload["lot_id"], "lot_id"),
-                encode_label(payload["kind"], "kind"),
-                bytes(HexBytes(payload["document_hash"])),
-            ),
-        )
-    labels = [encode_label(lot_id, "lot_id") for lot_id in parse_lot_ids(payload)[start:end]]
-    if kind is OperationKind.HAND_OVER:
-        return Call("handOver", (labels, Web3.to_checksum_address(payload["to"])))
-    if kind is OperationKind.ACCEPT_HANDOVER:
-        return Call("acceptHandover", (labels,))
-    if kind is OperationKind.CANCEL_HANDOVER:
-        return Call("cancelHandover", (labels,))
-    raise ValueError(f"no registry call for {kind}")
-
-
-def jsonable(value: Any) -> Any:
-    """Decoded revert arguments as plain JSON (bytes as 0x-hex, tuples as lists)."""
-    if isinstance(value, bytes):
-        return HexBytes(value).to_0x_hex()
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -623,7 +495,7 @@ class OutboxWorker:
                 self.operations_per_step, exclude_senders=tuple(self._keyless)
             )
             keyless_before = len(self._keyless)
-            groups = _coalesce(pending, self.coalesce_lots, self.lots_per_tx)
+            groups = coalesce(pending, self.coalesce_lots, self.lots_per_tx)
             for operation in pending:
                 if operation.id in seen:
                     continue
@@ -688,13 +560,13 @@ class OutboxWorker:
         """Sends small registrations of one sender and site as one `registerLots` transaction.
         None when the shared call is refused at simulation (or the node fails): the caller then
         sends each operation by itself, so a bad lot fails alone with its own error."""
-        lots = [lot for operation in operations for lot in parse_registrations(operation.payload)]
-        call = Call(
-            "registerLots", (encode_label(lots[0].site, "site"), [registration_tuple(lot) for lot in lots])
-        )
-        data = call.calldata()
+        commands = [operation.command for operation in operations]
+        registrations = [command for command in commands if isinstance(command, RegisterLots)]
+        assert len(registrations) == len(commands), "only registrations are coalesced"
+        data = shared_registration(registrations).calldata()
+        lots = sum(command.items for command in registrations)
         sender = Web3.to_checksum_address(operations[0].sender)
-        gas = SHARED_BASE_GAS + SHARED_LOT_GAS * len(lots)
+        gas = SHARED_BASE_GAS + SHARED_LOT_GAS * lots
         if gas > self.max_tx_gas or len(data) > self.max_tx_bytes:
             return None
         try:
@@ -739,7 +611,7 @@ class OutboxWorker:
                 return len(cuts)
         plans: dict[int, tuple[bytes, int]] = {}
         for tx in pending:
-            call = call_for(operation.kind, operation.payload, tx.item_start, tx.item_end)
+            call = call_for(operation.command, tx.item_start, tx.item_end)
             data = call.calldata()
             if len(data) > self.max_tx_bytes:
                 return self._halve(operation, tx, f"{len(data)} bytes of calldata, over {self.max_tx_bytes}")
@@ -1005,28 +877,6 @@ class OutboxWorker:
     def _block_hash(self, number: int) -> str | None:
         block = self.node.block(number)
         return None if block is None else block.hash
-
-
-def _coalesce(
-    pending: Sequence[PendingOperation], max_lots: int, lots_per_tx: int
-) -> dict[str, list[PendingOperation]]:
-    """Groups of small registrations that can share one transaction: same sender and site, oldest
-    first, at most `lots_per_tx` lots a group. Maps each member's id to its group (of two or more)."""
-    open_groups: dict[tuple[str, str], tuple[list[PendingOperation], int]] = {}
-    groups: list[list[PendingOperation]] = []
-    for operation in pending:
-        lots = operation.coalescible_lots(max_lots)
-        if lots is None:
-            continue
-        key = (operation.sender.lower(), str(operation.payload["site"]))
-        group, count = open_groups.get(key, ([], 0))
-        if count + lots > lots_per_tx:
-            group, count = [], 0
-        if not group:
-            groups.append(group)
-        group.append(operation)
-        open_groups[key] = (group, count + lots)
-    return {member.id: group for group in groups if len(group) > 1 for member in group}
 
 
 def _lost_order(tx: OutboxTransaction) -> tuple[int, float, str]:
