@@ -47,6 +47,7 @@ from provenance.config import Settings  # noqa: E402
 from provenance.domain.lineage import allocate  # noqa: E402
 from provenance.index.db import make_engine, upgrade  # noqa: E402
 from provenance.index.models import Base  # noqa: E402
+from provenance.index.tables import INSERT_ORDER  # noqa: E402
 from tests.dbs import empty_database  # noqa: E402
 
 THREAD_STEPS = 20
@@ -70,18 +71,7 @@ class Builder:
 
     def __init__(self, lots_wanted: int, seed: int = 7) -> None:
         self.random = random.Random(seed)
-        self.rows: dict[str, list[dict[str, Any]]] = {
-            name: []
-            for name in (
-                "transformations",
-                "lots",
-                "transform_inputs",
-                "lineage_edges",
-                "custody_moves",
-                "assays",
-                "documents",
-            )
-        }
+        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERT_ORDER}
         self.block = 1
         self.lot_count = 0
         self.transform_count = 0
@@ -273,17 +263,6 @@ class Builder:
             )
 
 
-TABLE_ORDER = (
-    "transformations",
-    "lots",
-    "transform_inputs",
-    "lineage_edges",
-    "custody_moves",
-    "assays",
-    "documents",
-)
-
-
 def chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
     for start in range(0, len(rows), CHUNK):
         yield rows[start : start + CHUNK]
@@ -297,7 +276,7 @@ def load(engine: Engine, kind: str, built: Builder, *, with_cursor: bool = True)
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
-            for name in TABLE_ORDER:
+            for name in INSERT_ORDER:
                 rows = built.rows[name]
                 if not rows:
                     continue
@@ -320,7 +299,7 @@ def load(engine: Engine, kind: str, built: Builder, *, with_cursor: bool = True)
             raw.close()
         return
     with engine.begin() as connection:
-        for name in TABLE_ORDER:
+        for name in INSERT_ORDER:
             for batch in chunks(built.rows[name]):
                 connection.execute(insert(tables[name]), list(batch))
         if with_cursor:

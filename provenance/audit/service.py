@@ -41,7 +41,6 @@ from provenance.domain.events import DecodedEvent
 from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.index.db import describe, make_engine, upgrade
 from provenance.index.indexer import Indexer
-from provenance.index.models import INDEX_TABLES
 from provenance.index.snapshot import (
     Snapshot,
     digest_of,
@@ -49,6 +48,7 @@ from provenance.index.snapshot import (
     keyed_differences,
     snapshot_columns,
 )
+from provenance.index.tables import INDEX_TABLES
 
 Progress = Callable[[str, int, int], None]
 """(phase, done, total): the rebuild reports blocks, the state check lots."""

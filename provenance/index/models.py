@@ -337,28 +337,3 @@ class RoleChange(EventKeyed, Base):
     account: Mapped[str] = mapped_column(String(ADDRESS))
     sender: Mapped[str] = mapped_column(String(ADDRESS))
     granted: Mapped[bool] = mapped_column(Boolean)
-
-
-INDEX_TABLES = (
-    "chain_mirror",
-    "index_cursor",
-    "blocks",
-    "block_times",
-    "events",
-    "transformations",
-    "lots",
-    "transform_inputs",
-    "lineage_edges",
-    "custody_moves",
-    "assays",
-    "documents",
-    "load_attestations",
-    "corrections",
-    "devices",
-    "stock_counts",
-    "role_changes",
-    "epcis_event_ids",
-    "epcis_id_scheme",
-)
-"""The tables the indexer writes, all derived from the chain: what a snapshot of the index holds.
-Other tables on the same Base (the write path's outbox and credentials) are not the index."""

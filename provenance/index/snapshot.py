@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Engine, select
 
-from provenance.index.models import INDEX_TABLES, Base
+from provenance.index.models import Base
+from provenance.index.tables import INDEX_TABLES
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 

@@ -17,47 +17,12 @@ from sqlalchemy.exc import IntegrityError
 
 from provenance.domain.events import DecodedEvent
 from provenance.errors import IndexStateError
-from provenance.index import epcis_models  # noqa: F401  (epcis_event_ids joins Base.metadata)
 from provenance.index.models import Base
 from provenance.index.projection import LOT_STATE_COLUMNS, Projection, Row, replay_lot
+from provenance.index.tables import DELETE_ORDER, INSERT_ORDER
 
 IN_CHUNK = 500
 """Ids per `IN (...)` list: far below SQLite's bound-parameter limit."""
-
-INSERT_ORDER = (
-    "transformations",
-    "lots",
-    "transform_inputs",
-    "lineage_edges",
-    "custody_moves",
-    "assays",
-    "documents",
-    "load_attestations",
-    "corrections",
-    "devices",
-    "stock_counts",
-    "role_changes",
-    "events",
-)
-"""Parents before children (foreign keys)."""
-
-DELETE_ORDER = (
-    "lineage_edges",
-    "transform_inputs",
-    "custody_moves",
-    "assays",
-    "documents",
-    "load_attestations",
-    "corrections",
-    "lots",
-    "transformations",
-    "devices",
-    "stock_counts",
-    "role_changes",
-    "epcis_event_ids",
-    "events",
-)
-"""Children before parents: every table whose rows carry the block they come from."""
 
 DEVICE_REVOCATION_COLUMNS = (
     "active",

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from provenance.audit.compare import row_findings
-from provenance.index.models import INDEX_TABLES, Base
+from provenance.index.models import Base
 from provenance.index.snapshot import RowDifference
+from provenance.index.tables import INDEX_TABLES
 
 
 def _key_columns(table: str) -> list[str]:

@@ -21,7 +21,8 @@ from provenance.index.db import (
     normalize_url,
     upgrade,
 )
-from provenance.index.models import INDEX_TABLES, Base
+from provenance.index.models import Base
+from provenance.index.tables import INDEX_TABLES
 
 
 def test_the_migrations_build_exactly_the_models(db_url: str) -> None:
