@@ -192,8 +192,7 @@ def test_32_concurrent_clients_neither_collide_on_a_nonce_nor_lose_or_duplicate_
                 request = {
                     "credential_id": credentials[key.address],
                     "sender": key.address,
-                    "kind": OperationKind.REGISTER_LOTS,
-                    "payload": register_payload(*ids),
+                    "command": command_of(OperationKind.REGISTER_LOTS, register_payload(*ids)),
                     "idempotency_key": f"client-{number}-{index}",
                 }
                 view, created = store.submit(**request)  # type: ignore[arg-type]

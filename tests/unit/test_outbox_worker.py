@@ -564,7 +564,8 @@ def test_a_transaction_recorded_but_never_sent_is_sent_by_the_next_step(
     outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = outbox.worker()
-    monkeypatch.setattr(worker, "_send", lambda raw, tx: False)  # the process died right after the commit
+    # the process died right after the commit
+    monkeypatch.setattr(worker.sender, "send", lambda raw, tx: False)
     operation_id = outbox.register("L-1")
     worker.step()
     stored = outbox.view(operation_id).transactions[0]
@@ -583,7 +584,7 @@ def test_a_nonce_taken_by_another_transaction_is_replaced_by_a_fresh_one(
     outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = outbox.worker()
-    monkeypatch.setattr(worker, "_send", lambda raw, tx: False)
+    monkeypatch.setattr(worker.sender, "send", lambda raw, tx: False)
     operation_id = outbox.register("L-1")
     worker.step()
     monkeypatch.undo()
@@ -689,14 +690,14 @@ def test_an_operation_the_node_chokes_on_does_not_hold_up_the_others(
     worker = outbox.worker(coalesce_lots=0)  # one transaction each, so one can choke alone
     choking = outbox.register("L-1")
     after = outbox.register("L-2")
-    prepare = worker._prepare
+    prepare = worker.planner.prepare
 
     def hiccup(operation: Any) -> Any:
         if operation.id == choking:
             raise ConnectionError("the node dropped the connection")
         return prepare(operation)
 
-    monkeypatch.setattr(worker, "_prepare", hiccup)
+    monkeypatch.setattr(worker.planner, "prepare", hiccup)
     settle(worker)
     assert outbox.view(choking).status is OperationStatus.PENDING
     assert outbox.view(after).status is OperationStatus.CONFIRMED
