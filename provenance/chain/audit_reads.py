@@ -17,17 +17,16 @@ from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.exceptions import Web3Exception
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
 
 from provenance.chain.deployment import Deployment
 from provenance.chain.events import topic_of
 from provenance.chain.logsource import RpcLogSource
-from provenance.chain.reader import ChainReader
+from provenance.chain.reader import ChainReader, signed_assay
 from provenance.chain.signing import ASSAY_TYPES, LOAD_TYPES, assay_message, attested_load, domain
 from provenance.domain.events import DecodedEvent
-from provenance.domain.records import Assay
 from provenance.domain.site_balance import SiteRoles
 from provenance.domain.values import decode_label, encode_label
 from provenance.errors import ChainError, DeploymentError
@@ -230,7 +229,7 @@ class AuditChain:
         when the registry was not called directly (no calldata to decode)."""
         tx_hash = event.tx_hash.lower()
         if tx_hash not in transactions:
-            transactions[tx_hash] = self._decoded_call(tx_hash)
+            transactions[tx_hash] = self.reader.attested_registration(tx_hash)
         decoded = transactions[tx_hash]
         if decoded is None:
             return None
@@ -239,21 +238,6 @@ class AuditChain:
             return None
         message, signature = found
         return message, signature, decode_label(bytes(decoded["site"]))
-
-    def _decoded_call(self, tx_hash: str) -> dict[str, Any] | None:
-        try:
-            transaction = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
-        except (Web3Exception, OSError) as error:
-            raise ChainError(f"eth_getTransactionByHash {tx_hash} failed: {error}") from error
-        if str(transaction.get("to") or "").lower() != self.registry.lower():
-            return None
-        try:
-            function, arguments = self.reader.client.contract.decode_function_input(transaction["input"])
-        except ValueError:
-            return None
-        return dict(arguments) if function.fn_name == "registerAttestedLots" else None
 
 
 Job = tuple[str, tuple[str, int], dict[str, Any], bytes, str | None]
@@ -300,14 +284,8 @@ def _recover(
 
 def _assay_job(args: Mapping[str, Any]) -> tuple[dict[str, Any], bytes] | None:
     try:
-        assay = Assay(
-            lot_id=args["lotId"],
-            grade_ppm=int(args["gradePpm"]),
-            method=args["method"],
-            certificate_hash=bytes.fromhex(str(args["certificateHash"]).removeprefix("0x")),
-            assayed_at=int(args["assayedAt"]),
-        )
-        return assay_message(assay), bytes.fromhex(str(args["signature"]).removeprefix("0x"))
+        assay, signature = signed_assay(args)
+        return assay_message(assay), signature
     except (ValueError, TypeError, KeyError):
         return None
 

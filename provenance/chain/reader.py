@@ -38,6 +38,19 @@ def _address_topic(address: str) -> str:
     return "0x" + Web3.to_checksum_address(address)[2:].lower().rjust(64, "0")
 
 
+def signed_assay(args: Mapping[str, Any]) -> tuple[Assay, bytes]:
+    """The assay and signature an AssayRecorded event (or an index row shaped like one) carries;
+    raises ValueError, TypeError or KeyError when its fields cannot be an assay."""
+    assay = Assay(
+        lot_id=args["lotId"],
+        grade_ppm=int(args["gradePpm"]),
+        method=args["method"],
+        certificate_hash=bytes.fromhex(str(args["certificateHash"]).removeprefix("0x")),
+        assayed_at=int(args["assayedAt"]),
+    )
+    return assay, bytes.fromhex(str(args["signature"]).removeprefix("0x"))
+
+
 class ChainReader:
     """Reads one registry on the node behind `w3`; every failure to reach it is a ChainError."""
 
@@ -170,14 +183,7 @@ class ChainReader:
         """The address that signed the assay an AssayRecorded event (or an index row shaped like
         one) describes; None when its fields or signature cannot be an assay at all."""
         try:
-            assay = Assay(
-                lot_id=args["lotId"],
-                grade_ppm=int(args["gradePpm"]),
-                method=args["method"],
-                certificate_hash=bytes.fromhex(str(args["certificateHash"]).removeprefix("0x")),
-                assayed_at=int(args["assayedAt"]),
-            )
-            signature = bytes.fromhex(str(args["signature"]).removeprefix("0x"))
+            assay, signature = signed_assay(args)
             return recover_assay_signer(self.chain_id, self.registry, assay, signature)
         except (DomainError, ValueError, TypeError, KeyError):
             return None
@@ -191,19 +197,8 @@ class ChainReader:
         recovered from the `registerAttestedLots` calldata of its transaction. None when the
         transaction is not a direct call of it (a contract calling the registry), so there is no
         calldata to decode."""
-        try:
-            transaction = self.w3.eth.get_transaction(event.tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
-        except (Web3Exception, OSError) as error:
-            raise ChainError(f"eth_getTransactionByHash {event.tx_hash} failed: {error}") from error
-        if str(transaction.get("to") or "").lower() != self.registry.lower():
-            return None
-        try:
-            function, arguments = self.client.contract.decode_function_input(transaction["input"])
-        except ValueError:
-            return None
-        if function.fn_name != "registerAttestedLots":
+        arguments = self.attested_registration(event.tx_hash)
+        if arguments is None:
             return None
         try:
             lot_label = encode_label(str(event.args["lotId"]), "lot_id")
@@ -219,6 +214,24 @@ class ChainReader:
         except Exception:  # a malformed signature: the registry would have refused it
             return None
         return signer, decode_label(bytes(arguments["site"]))
+
+    def attested_registration(self, tx_hash: str) -> dict[str, Any] | None:
+        """The `registerAttestedLots` arguments of transaction `tx_hash`, decoded from its calldata
+        (verification and the audit both recover device signatures from them); None when it is not
+        a direct call of it, so there is no calldata to decode."""
+        try:
+            transaction = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        except (Web3Exception, OSError) as error:
+            raise ChainError(f"eth_getTransactionByHash {tx_hash} failed: {error}") from error
+        if str(transaction.get("to") or "").lower() != self.registry.lower():
+            return None
+        try:
+            function, arguments = self.client.contract.decode_function_input(transaction["input"])
+        except ValueError:
+            return None
+        return dict(arguments) if function.fn_name == "registerAttestedLots" else None
 
     def device_at(self, device: str, block: int) -> tuple[str, bool]:
         """The device's site and whether it could attest at the end of `block`, from its
