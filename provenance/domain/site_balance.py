@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Literal
@@ -286,30 +286,17 @@ class AccountLine:
     direction: Direction
 
 
-@dataclass(frozen=True)
-class SiteAccount:
-    """A site's mass-balance account for one period; see the module docstring."""
+@dataclass(frozen=True, kw_only=True)
+class SiteAccount(MassBalance):
+    """A site's mass-balance account for one period; see the module docstring. The figures are the
+    period's `MassBalance`; the account adds the period, the stock counts and a stricter
+    `reconciles`."""
 
-    site: str
     period: str
     starts_at: int | None
     """Unix seconds, included (None: the period was given as blocks)."""
     ends_at: int | None
     """Unix seconds, excluded."""
-    from_block: int
-    to_block: int
-    opening_g: int
-    extracted_g: int
-    received_g: int
-    shipped_g: int
-    lost_g: int
-    corrected_g: int
-    closing_g: int
-    processed_g: int
-    produced_g: int
-    returned_g: int
-    transferred_g: int
-    shipments: int
     tolerance_ppm: int
     stock_checks: tuple[StockCheck, ...] = ()
 
@@ -322,24 +309,10 @@ class SiteAccount:
         tolerance_ppm: int = DEFAULT_TOLERANCE_PPM,
     ) -> SiteAccount:
         return cls(
-            site=balance.site,
+            **{figure.name: getattr(balance, figure.name) for figure in fields(MassBalance)},
             period=period.label if period else f"blocks {balance.from_block}-{balance.to_block}",
             starts_at=period.starts_at if period else None,
             ends_at=period.ends_at if period else None,
-            from_block=balance.from_block,
-            to_block=balance.to_block,
-            opening_g=balance.opening_g,
-            extracted_g=balance.extracted_g,
-            received_g=balance.received_g,
-            shipped_g=balance.shipped_g,
-            lost_g=balance.lost_g,
-            corrected_g=balance.corrected_g,
-            closing_g=balance.closing_g,
-            processed_g=balance.processed_g,
-            produced_g=balance.produced_g,
-            returned_g=balance.returned_g,
-            transferred_g=balance.transferred_g,
-            shipments=balance.shipments,
             tolerance_ppm=tolerance_ppm,
             stock_checks=stock_checks,
         )
@@ -351,10 +324,6 @@ class SiteAccount:
     @property
     def total_out_g(self) -> int:
         return self.shipped_g + self.lost_g
-
-    @property
-    def expected_closing_g(self) -> int:
-        return self.opening_g + self.total_in_g - self.total_out_g + self.corrected_g
 
     @property
     def processing_conserves(self) -> bool:
