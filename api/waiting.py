@@ -43,7 +43,7 @@ class FinalWaits:
         self._pollers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._resolving: set[asyncio.Task[None]] = set()
         """Running reads: the event loop keeps only weak references to its tasks."""
-        outbox.add_final_listener(self._noticed)
+        outbox.signal.add_final_listener(self._noticed)
 
     def expect(self, operation_id: str) -> asyncio.Future[OperationView]:
         """A future resolved with the operation once it is final; call `forget` when done with it."""

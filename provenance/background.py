@@ -128,7 +128,7 @@ def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection
     def poke() -> None:
         services = term.get("services")
         if services is not None:
-            services.outbox.poke()
+            services.outbox.signal.poke()
 
     _listen(inbox, stop, poke)
 
@@ -261,7 +261,7 @@ def api_main(settings: Settings, inbox: Connection, outbox: Connection, listener
             if message == STOP:
                 break
             if isinstance(message, list):
-                services.outbox.wake(message)
+                services.outbox.signal.wake(message)
         server.should_exit = True
 
     threading.Thread(target=tell_parent, name="to-parent", daemon=True).start()

@@ -193,7 +193,7 @@ def serve(
         ]
 
         def finished(operation_ids: Sequence[str]) -> None:
-            services.outbox.wake(operation_ids)
+            services.outbox.signal.wake(operation_ids)
             for api in more_apis:
                 api.send(list(operation_ids))
 

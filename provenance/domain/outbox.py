@@ -12,11 +12,11 @@ confirmed, failed. An operation's status follows from its transactions (see `ope
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from provenance.domain.commands import Command, RegisterLots, command_of
 from provenance.domain.operations import OperationKind, OperationStatus
@@ -177,3 +177,87 @@ def coalesce(
         group.append(operation)
         open_groups[key] = (group, count + lots)
     return {member.id: group for group in groups if len(group) > 1 for member in group}
+
+
+@dataclass(frozen=True)
+class TransactionState:
+    """What an operation's status is made of, per transaction."""
+
+    sequence: int
+    status: OperationStatus
+    error_name: str | None
+    error_args: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class OperationOutcome:
+    status: OperationStatus
+    error_name: str | None = None
+    error_args: Mapping[str, Any] | None = None
+    """The cause's error: the first failure that is not NotSent."""
+    failed_sequence: int | None = None
+    """With a failure: its transactions without a nonce are never sent (NotSent, naming it)."""
+
+
+def operation_outcome(transactions: Sequence[TransactionState]) -> OperationOutcome:
+    """An operation's status and error, from its transactions (in sequence order). Once one
+    fails, those of its transactions that hold no nonce yet are never sent; those that hold one
+    are still sent and tracked, so that no nonce is left unused."""
+    status = operation_status(tx.status for tx in transactions)
+    if status is not OperationStatus.FAILED:
+        return OperationOutcome(status)
+    failed = [tx for tx in transactions if tx.status is OperationStatus.FAILED]
+    cause = next((tx for tx in failed if tx.error_name != NOT_SENT), failed[0])
+    return OperationOutcome(status, cause.error_name, cause.error_args, cause.sequence)
+
+
+class WorkSignal(Protocol):
+    """How an idle worker learns of new work (`provenance.services.outbox_signal.OutboxSignal`)."""
+
+    def work_generation(self) -> int: ...
+
+    def wait_for_work(self, timeout_s: float, since: int | None = None) -> None: ...
+
+
+class OutboxStorage(Protocol):
+    """What the outbox worker needs of the outbox's storage (`provenance.index.outbox_store`)."""
+
+    @property
+    def signal(self) -> WorkSignal: ...
+
+    def pending_operations(
+        self, limit: int = ..., exclude_senders: Collection[str] = ...
+    ) -> list[PendingOperation]: ...
+
+    def split_transaction(self, operation_id: str, sequence: int, cuts: Sequence[int]) -> None: ...
+
+    def sign_and_record(
+        self,
+        operation_id: str,
+        sequences: Sequence[int],
+        chain_nonce: int,
+        sign: Callable[[int, int], SignedTransaction],
+    ) -> list[OutboxTransaction]: ...
+
+    def sign_and_record_shared(
+        self,
+        members: Sequence[tuple[str, int]],
+        chain_nonce: int,
+        sign: Callable[[int], SignedTransaction],
+    ) -> list[OutboxTransaction]: ...
+
+    def mark_sent(self, tx_hash: str) -> None: ...
+
+    def in_flight(self) -> list[OutboxTransaction]: ...
+
+    def recently_mined(self, since_block: int) -> list[OutboxTransaction]: ...
+
+    def lost_and_unfinished(self) -> list[OutboxTransaction]: ...
+
+    def apply(self, updates: Sequence[TransactionUpdate]) -> None: ...
+
+    def hold(self, conflict: ChainConflict, update: TransactionUpdate | None) -> None: ...
+
+    def open_conflicts(self) -> list[ChainConflict]: ...
+
+    def mark_stuck(self, operation_id: str, reason: str) -> None: ...

@@ -15,7 +15,6 @@ writers and the worker queue instead of failing half-way; on PostgreSQL the nonc
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -36,11 +35,13 @@ from provenance.domain.operations import (
 from provenance.domain.outbox import (
     NOT_SENT,
     ChainConflict,
+    OutboxStorage,
     OutboxTransaction,
     PendingOperation,
     SignedTransaction,
+    TransactionState,
     TransactionUpdate,
-    operation_status,
+    operation_outcome,
 )
 from provenance.errors import CredentialInactive, DomainError, IdempotencyConflict
 from provenance.index.db import writer_lock
@@ -50,6 +51,7 @@ from provenance.index.wakeups import announce_final, announce_work, new_origin
 from provenance.index.write_models import AccountNonce, ApiCredential, Operation
 from provenance.index.write_models import ChainConflict as ConflictRow
 from provenance.index.write_models import OutboxTransaction as OutboxRow
+from provenance.services.outbox_signal import OutboxSignal
 
 MAX_IDEMPOTENCY_KEY = 255
 T = TypeVar("T")
@@ -152,14 +154,12 @@ class OutboxStore:
         self._one_writer = writer_lock(engine)
         self._group = GroupCommit(self._writing)
         """Submissions from many request threads share transactions (see group_commit)."""
-        self._changed = threading.Condition()
-        self._generation = 0
+        self.signal = OutboxSignal()
+        """Wakes this process's worker and tells its waiters (see `OutboxSignal`)."""
         self.on_submit: Callable[[], None] | None = None
         """Called after an operation is stored: tells a worker in another process there is work."""
         self.on_final: Callable[[Sequence[str]], None] | None = None
         """Called with the operations a commit made final: tells waiters in another process."""
-        self._final_listeners: list[Callable[[Sequence[str]], None]] = []
-        """Told of operations made final here or named by `wake` (see `add_final_listener`)."""
 
     # ---------------------------------------------------------------- the API's side
 
@@ -220,7 +220,7 @@ class OutboxStore:
         if raced is not None:
             assert idempotency_key is not None
             return self._replay(raced, request, idempotency_key)
-        self._notify()
+        self.signal.notify()
         if self.on_submit is not None:
             self.on_submit()
         # what was just stored, without reading it back (a tenth of a POST's time, py-spy)
@@ -275,7 +275,7 @@ class OutboxStore:
                 announce_work(connection, self.origin)
             result = after(connection, ids)
         if ids:
-            self._notify()
+            self.signal.notify()
             if self.on_submit is not None:
                 self.on_submit()
         return result, True
@@ -354,43 +354,6 @@ class OutboxStore:
                 for start in range(0, len(ids), 500)
                 for view in self._views(connection, _operations.c.id.in_(ids[start : start + 500]))
             }
-
-    def add_final_listener(self, listener: Callable[[Sequence[str]], None]) -> None:
-        """`listener(operation_ids)` is called, from whichever thread learnt it, with operations
-        made final by a worker using this store or named by `wake` (a worker in another process)."""
-        with self._changed:
-            self._final_listeners.append(listener)
-
-    def work_generation(self) -> int:
-        """Counts what was submitted or recorded through this store (or poked from elsewhere)."""
-        with self._changed:
-            return self._generation
-
-    def wait_for_work(self, timeout_s: float, since: int | None = None) -> None:
-        """Returns once something is submitted or recorded through this store after generation
-        `since` (default: now), or after `timeout_s`: an idle worker starts on new work at once.
-        A worker passes the generation it saw *before* its step, so work that arrived during the
-        step wakes it straight away."""
-        with self._changed:
-            generation = self._generation if since is None else since
-            self._changed.wait_for(lambda: self._generation != generation, timeout_s)
-
-    def poke(self) -> None:
-        """Wakes a worker idling in `wait_for_work` (work was stored by another process)."""
-        self._notify()
-
-    def wake(self, operation_ids: Sequence[str]) -> None:
-        """Tells the final listeners of `operation_ids` (made final by a worker in another process)."""
-        self._notify(operation_ids)
-
-    def _notify(self, operation_ids: Sequence[str] = ()) -> None:
-        """Wakes an idle worker, and tells the final listeners of `operation_ids` (now final)."""
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
-            listeners = list(self._final_listeners) if operation_ids else []
-        for listener in listeners:
-            listener(operation_ids)
 
     # ---------------------------------------------------------------- the worker's side
 
@@ -543,7 +506,7 @@ class OutboxStore:
                 )
                 .order_by(_transactions.c.sequence)
             ).all()
-        self._notify()
+        self.signal.notify()
         kind = OperationKind(operation.kind)
         return [_transaction(row, kind) for row in rows]
 
@@ -618,7 +581,7 @@ class OutboxStore:
                 .where(_transactions.c.tx_hash == signed.tx_hash)
                 .order_by(_transactions.c.share)
             ).all()
-        self._notify()
+        self.signal.notify()
         return [_transaction(row, OperationKind(row.kind)) for row in recorded]
 
     def mark_sent(self, tx_hash: str) -> None:
@@ -707,7 +670,7 @@ class OutboxStore:
                 )
             final = self._refresh(connection, dict.fromkeys(update.operation_id for update in updates))
             announce_final(connection, final, self.origin)
-        self._notify(final)
+        self.signal.notify(final)
         if final and self.on_final is not None:
             self.on_final(final)
 
@@ -846,7 +809,7 @@ class OutboxStore:
                 )
             final = self._refresh(connection, held)
             announce_final(connection, final, self.origin)
-        self._notify(final)
+        self.signal.notify(final)
         if final and self.on_final is not None:
             self.on_final(final)
         return conflicts
@@ -932,11 +895,9 @@ class OutboxStore:
         )
 
     def _refresh(self, connection: Connection, operation_ids: Iterable[str]) -> list[str]:
-        """An operation's status and error follow from its transactions. Once one fails, those of
-        its transactions that hold no nonce yet are never sent (NotSent); those that hold one are
-        still sent and tracked, so that no nonce is left unused. Reads and writes in bulk: a
-        coalesced transaction touches dozens of operations at once. Returns the operations that
-        are final now."""
+        """Records each operation's outcome (`operation_outcome`) from its transactions. Reads and
+        writes in bulk: a coalesced transaction touches dozens of operations at once. Returns the
+        operations that are final now."""
         now = _now()
         ids = list(operation_ids)
         final: list[str] = []
@@ -958,13 +919,16 @@ class OutboxStore:
                 by_operation[row.operation_id].append(row)
             changes = []
             for operation_id, transactions in by_operation.items():
-                status = operation_status(OperationStatus(row.status) for row in transactions)
-                error_name: str | None = None
-                error_args: dict[str, Any] | None = None
-                if status is OperationStatus.FAILED:
-                    failed = [row for row in transactions if row.status == OperationStatus.FAILED.value]
-                    cause = next((row for row in failed if row.error_name != NOT_SENT), failed[0])
-                    error_name, error_args = cause.error_name, cause.error_args
+                outcome = operation_outcome(
+                    [
+                        TransactionState(
+                            row.sequence, OperationStatus(row.status), row.error_name, row.error_args
+                        )
+                        for row in transactions
+                    ]
+                )
+                status = outcome.status
+                if outcome.failed_sequence is not None:
                     connection.execute(
                         _transactions.update()
                         .where(
@@ -974,7 +938,7 @@ class OutboxStore:
                         .values(
                             status=OperationStatus.FAILED.value,
                             error_name=NOT_SENT,
-                            error_args={"failed_sequence": cause.sequence},
+                            error_args={"failed_sequence": outcome.failed_sequence},
                         )
                     )
                 if status.final:
@@ -983,8 +947,8 @@ class OutboxStore:
                     {
                         "b_id": operation_id,
                         "b_status": status.value,
-                        "b_error_name": error_name,
-                        "b_error_args": error_args,
+                        "b_error_name": outcome.error_name,
+                        "b_error_args": outcome.error_args,
                     }
                 )
             if changes:
@@ -1012,7 +976,6 @@ class OutboxStore:
 
 
 if TYPE_CHECKING:
-    from provenance.chain.outbox import OutboxStorage
 
     def _is_the_workers_storage(store: OutboxStore) -> OutboxStorage:
         return store  # mypy checks that the store is what the worker needs

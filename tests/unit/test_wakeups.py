@@ -186,7 +186,7 @@ def test_a_wait_on_one_replica_ends_when_a_worker_on_another_makes_it_final(engi
     api_outbox = OutboxStore(api_engine)
     waits = FinalWaits(api_outbox, poll_s=3600)
     listener = WakeupListener(
-        api_engine, origin=api_outbox.origin, on_final=api_outbox.wake, poll_s=0.2
+        api_engine, origin=api_outbox.origin, on_final=api_outbox.signal.wake, poll_s=0.2
     ).start()
     worker_store = OutboxStore(engine)
     try:

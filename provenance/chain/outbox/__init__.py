@@ -16,8 +16,8 @@ from provenance.chain.outbox.policy import (
     TX_GAS_CAP,
     OutboxPolicy,
 )
-from provenance.chain.outbox.storage import OutboxStorage
 from provenance.chain.outbox.worker import OutboxWorker
+from provenance.domain.outbox import OutboxStorage
 
 __all__ = [
     "COALESCE_LOTS",

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 
 from provenance.chain.outbox.calls import jsonable
-from provenance.chain.outbox.storage import OutboxStorage
-from provenance.domain.outbox import ChainConflict, TransactionUpdate
+from provenance.domain.outbox import ChainConflict, OutboxStorage, TransactionUpdate
 from provenance.errors import ContractRevert
 
 log = logging.getLogger(__name__)

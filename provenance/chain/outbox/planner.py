@@ -15,9 +15,8 @@ from provenance.chain.client import RegistryClient, decode_revert
 from provenance.chain.node_calls import NodeCalls
 from provenance.chain.outbox.calls import call_for, shared_registration
 from provenance.chain.outbox.policy import GAS_MARGIN, SHARED_BASE_GAS, SHARED_LOT_GAS, OutboxPolicy
-from provenance.chain.outbox.storage import OutboxStorage
 from provenance.domain.commands import RegisterLots
-from provenance.domain.outbox import OutboxTransaction, PendingOperation, coalesce
+from provenance.domain.outbox import OutboxStorage, OutboxTransaction, PendingOperation, coalesce
 from provenance.errors import CallReverted, ContractRevert
 
 log = logging.getLogger(__name__)

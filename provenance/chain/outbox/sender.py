@@ -13,8 +13,8 @@ from provenance.chain.client import RegistryClient
 from provenance.chain.connection import TransactionSigner
 from provenance.chain.node_calls import Head, NodeCalls
 from provenance.chain.outbox.policy import OutboxPolicy
-from provenance.chain.outbox.storage import OutboxStorage, record_stuck
-from provenance.domain.outbox import OutboxTransaction, SignedTransaction
+from provenance.chain.outbox.storage import record_stuck
+from provenance.domain.outbox import OutboxStorage, OutboxTransaction, SignedTransaction
 
 log = logging.getLogger(__name__)
 

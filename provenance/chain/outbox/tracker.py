@@ -20,10 +20,9 @@ from provenance.chain.outbox.calls import jsonable
 from provenance.chain.outbox.conflicts import Conflicts
 from provenance.chain.outbox.policy import OutboxPolicy
 from provenance.chain.outbox.sender import Sender
-from provenance.chain.outbox.storage import OutboxStorage
 from provenance.domain.blocks import FINALIZED
 from provenance.domain.operations import OperationStatus
-from provenance.domain.outbox import OutboxTransaction, TransactionUpdate
+from provenance.domain.outbox import OutboxStorage, OutboxTransaction, TransactionUpdate
 from provenance.errors import CallReverted, ContractRevert
 
 log = logging.getLogger(__name__)

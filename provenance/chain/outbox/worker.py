@@ -69,10 +69,10 @@ from provenance.chain.outbox.conflicts import Conflicts
 from provenance.chain.outbox.planner import Planned, Planner, Refused
 from provenance.chain.outbox.policy import OutboxPolicy
 from provenance.chain.outbox.sender import MAX_REMEMBERED, Sender
-from provenance.chain.outbox.storage import OutboxStorage, record_stuck
+from provenance.chain.outbox.storage import record_stuck
 from provenance.chain.outbox.tracker import Tracker
 from provenance.domain.operations import OperationStatus
-from provenance.domain.outbox import PendingOperation, SignedTransaction, TransactionUpdate
+from provenance.domain.outbox import OutboxStorage, PendingOperation, SignedTransaction, TransactionUpdate
 from provenance.errors import LeaseLost
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class OutboxWorker:
         retried with backoff (nothing is lost: the state is in the database)."""
         failures = 0
         while not stop.is_set():
-            seen = self.store.work_generation()
+            seen = self.store.signal.work_generation()
             try:
                 changed = self.step()
             except LeaseLost:
@@ -140,7 +140,7 @@ class OutboxWorker:
                 continue
             failures = 0
             if not changed:
-                self.store.wait_for_work(poll_s, since=seen)
+                self.store.signal.wait_for_work(poll_s, since=seen)
 
     def _send_new(self, *, busy: bool, latest: Head) -> int:
         changed = 0
