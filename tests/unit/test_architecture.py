@@ -77,13 +77,6 @@ def provenance_imports(path: Path) -> set[str]:
     return names
 
 
-STILL_CROSSING = {
-    ("provenance/index/outbox_store.py", "provenance.chain.outbox"),
-}
-"""Crossings being mended: the store checks (for mypy only) that it is the outbox worker's
-storage, a protocol that lives in chain until the outbox is split (issue 15)."""
-
-
 @pytest.mark.parametrize(
     ("adapter", "other"), [("provenance/index", "provenance.chain"), ("provenance/chain", "provenance.index")]
 )
@@ -93,7 +86,6 @@ def test_adapters_do_not_import_each_other(adapter: str, other: str) -> None:
         for path in sources(adapter)
         for module in sorted(provenance_imports(path))
         if (module == other or module.startswith(other + "."))
-        and (path.relative_to(ROOT).as_posix(), module) not in STILL_CROSSING
     ]
 
     assert offenders == [], f"{adapter} imports {other}; move the shared record to provenance/domain"
