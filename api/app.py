@@ -46,9 +46,7 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     """`watch_head`: a thread asks the node for its head once a second while the app runs, so no
     read or `/health` ever waits on the node (the server's way; tests' apps ask on demand)."""
     settings = services.settings
-    chain_head = ChainHead(
-        lambda: int(services.w3.eth.block_number), read_index=ReadQueries(services.engine).index_block
-    )
+    chain_head = ChainHead(services.head_number, read_index=ReadQueries(services.engine).index_block)
 
     verdicts = VerdictCache(lambda lot_id: live_verdict(services, lot_id))
 

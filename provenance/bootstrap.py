@@ -122,6 +122,15 @@ class Services:
         """Every write's way in: preconditions, then the outbox."""
         return WriteService(self.outbox, self.roles, self.client, partial(store_certificate, self.documents))
 
+    def head_number(self) -> int:
+        """The node's latest block number."""
+        return int(self.w3.eth.block_number)
+
+    @staticmethod
+    def checksum_address(address: str) -> str:
+        """`address` in its EIP-55 form, the form the index stores; ValueError if it is not one."""
+        return Web3.to_checksum_address(address)
+
     def key_of(self, credential: Credential) -> TransactionSigner:
         """The key that signs for `credential`."""
         return self.keys(credential.key_ref)

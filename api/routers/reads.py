@@ -280,7 +280,7 @@ def list_lots(
         where = LotFilter(
             site=site,
             commodity=commodity,
-            custodian=None if custodian is None else services.w3.to_checksum_address(custodian),
+            custodian=None if custodian is None else services.checksum_address(custodian),
             status=status,
             extracted_from=None if extracted_from is None else parse_time("extracted_from", extracted_from),
             extracted_to=None if extracted_to is None else parse_time("extracted_to", extracted_to),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -89,6 +90,17 @@ def test_adapters_do_not_import_each_other(adapter: str, other: str) -> None:
     ]
 
     assert offenders == [], f"{adapter} imports {other}; move the shared record to provenance/domain"
+
+
+def test_the_api_never_reaches_the_node_itself() -> None:
+    """Routers ask services; the node connection (`Services.w3`) is the chain adapters' alone."""
+    offenders = [
+        path.relative_to(ROOT).as_posix()
+        for path in sources("api")
+        if re.search(r"(?<!www)\.w3\b", path.read_text())
+    ]
+
+    assert offenders == [], "the API reaches the node through Services.w3; add a service method"
 
 
 def test_the_api_never_imports_web3() -> None:
