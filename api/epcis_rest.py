@@ -42,11 +42,12 @@ from provenance.epcis_query import (
     negotiate,
     next_link,
     query_document,
+    query_document_text,
     response_headers,
 )
 from provenance.errors import DomainError, IdempotencyConflict, ProvenanceError
 from provenance.index.capture_store import CaptureRecord, CaptureStore
-from provenance.index.epcis_queries import EpcisQueries, NamedQueries, StoredQuery
+from provenance.index.epcis_queries import EpcisQueries, EventPage, NamedQueries, StoredQuery
 
 PROBLEM = "application/problem+json"
 BASE_PATH = "/epcis"
@@ -73,8 +74,11 @@ class EpcisRequest:
         return found
 
     def answer(self, body: Any, headers: dict[str, str], status: int = 200) -> Response:
+        return self.answer_text(json.dumps(body, separators=(",", ":")), headers, status)
+
+    def answer_text(self, text: str, headers: dict[str, str], status: int = 200) -> Response:
         return Response(
-            json.dumps(body, separators=(",", ":")),
+            text,
             status_code=status,
             media_type=self.negotiated.media_type,
             headers=headers,
@@ -89,24 +93,24 @@ class EpcisRequest:
             headers["Link"] = next_link(
                 self.url, self.parameters, encode_token(page.next_key, query.fingerprint)
             )
-        return self.answer(query_document(self.translated(page.events), int(time.time()), name), headers)
+        return self.answer_text(self.document(page, name), headers)
 
     def event(self, reads: Reading, query: EventQuery) -> Response:
         """The one event of an eventID, with its error declarations; 404 if there is none."""
         with reads, read_connection(reads) as connection:
             page = EpcisQueries(connection, self.scheme).page(query, per_page=1_000)
-        if not page.events:
+        if not page.texts:
             raise NoSuchNameException("no event with this eventID in this repository", "eventID")
-        return self.answer(
-            query_document(self.translated(page.events), int(time.time())), self.headers(reads)
-        )
+        return self.answer_text(self.document(page), self.headers(reads))
 
-    def translated(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The events with our GS1 keys in the form `GS1-EPC-Format` asked for (the eventIDs stay:
-        the hash reads either form as the same canonical Digital Link)."""
+    def document(self, page: EventPage, name: str = QUERY_NAME) -> str:
+        """The page's EPCISQueryDocument: its events as they were read, or with our GS1 keys in the
+        form `GS1-EPC-Format` asked for (the eventIDs stay: the hash reads either form as the same
+        canonical Digital Link)."""
         if self.form is None or self.form == self.scheme.form:
-            return events
-        return [translated(event, self.scheme, self.form) for event in events]
+            return query_document_text(page.texts, int(time.time()), name)
+        events = [translated(event, self.scheme, self.form) for event in page.events]
+        return json.dumps(query_document(events, int(time.time()), name), separators=(",", ":"))
 
     def locations(self, reads: Reading, per_page: int, token: str | None) -> Response:
         """The sites of our events as business-location URIs, a page at a time."""

@@ -19,6 +19,10 @@ as it goes in, and the chain the index mirrors. Measured through the API in proc
 * `step_window_page`: a page of 100 events with `EQ_bizStep=receiving` and a time window of a
   fifth of the history, each sample from a different start inside it.
 
+The index's EPCIS events are stored as the indexer stores them at start-up (`epcis_ids_store.refresh`,
+timed: `ids_s`). Each database's figures carry the machine's load average (1 minute) before and
+after they were measured (`load`): on a shared machine, compare runs at like loads.
+
 Target: p99 <= 25 ms for each on both databases. The last line is one JSON object.
 """
 
@@ -28,6 +32,7 @@ import argparse
 import datetime
 import io
 import json
+import os
 import platform
 import random
 import sys
@@ -114,12 +119,12 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
             data_dir = directory / kind
             data_dir.mkdir(exist_ok=True)
             settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
-            # what the indexer does at start-up on an index without stored eventIDs
+            # what the indexer does at start-up on an index without stored events
             start = time.perf_counter()
             stored = epcis_ids_store.refresh(engine, settings.epcis_identifiers())
             ids_s = time.perf_counter() - start
             analyze(engine)
-            print(f"{kind}: stored {stored or 0:,} eventIDs in {ids_s:.1f} s", flush=True)
+            print(f"{kind}: stored {stored or 0:,} events and their eventIDs in {ids_s:.1f} s", flush=True)
             deployment.save(settings.deployment_path)
             services = build_services(settings, w3=w3)
             rng = random.Random(13)
@@ -133,6 +138,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                 "event_ids": stored,
                 "ids_s": round(ids_s, 1),
             }
+            load_before = os.getloadavg()[0]
             with TestClient(create_app(services)) as http:
                 sample = http.get(f"/epcis/events?MATCH_anyEPCClass={lots[0]}").json()
                 results["events_per_lot"] = len(
@@ -160,6 +166,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                     ),
                     samples,
                 )
+            results["load"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
             services.close()
             return results
         finally:
@@ -202,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{kind:10} {query:18} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  (target {TARGET_MS} ms) {verdict}",
                     flush=True,
                 )
+            print(
+                f"{kind:10} load average {results['load'][0]} before, {results['load'][1]} after", flush=True
+            )
             report[kind] = results
     out = io.StringIO()
     json.dump(report, out, separators=(",", ":"))

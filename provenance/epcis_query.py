@@ -708,6 +708,15 @@ def query_document(
     }
 
 
+def query_document_text(texts: Sequence[str], created_at: int, query_name: str = QUERY_NAME) -> str:
+    """`query_document` as compact JSON, from its events already written as JSON (`texts`): the
+    answer of every events resource, with no event parsed or written again."""
+    empty = json.dumps(query_document((), created_at, query_name), separators=(",", ":"))
+    # `eventList` is the document's last member: its empty list is the last `[]` in the text
+    head, _, tail = empty.rpartition("[]")
+    return head + "[" + ",".join(texts) + "]" + tail
+
+
 def collection(members: Iterable[str]) -> dict[str, Any]:
     return {"@context": context(), "type": "Collection", "member": list(members)}
 

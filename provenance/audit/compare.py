@@ -48,6 +48,11 @@ def subject_of(difference: RowDifferenceView) -> str:
         return f"input lot {key['lot_id']} of transformation {key['transform_id']}"
     if table == "devices":
         return f"device {key['device']}"
+    if table == "epcis_event_ids":
+        return (
+            f"stored EPCIS event block {key['block_number']} tx {key['tx_index']} log {key['log_index']} "
+            f"part {key['part']}"
+        )
     if "tx_hash" not in key or "log_index" not in key:
         return f"{table} {', '.join(f'{k}={_short(v)}' for k, v in key.items())}"
     where = f"tx {_short(key['tx_hash'])} log {key['log_index']}"

@@ -40,6 +40,7 @@ from provenance.domain.blocks import BlockRef, Confirmations
 from provenance.domain.events import DecodedEvent
 from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.index.db import describe, make_engine, upgrade
+from provenance.index.epcis_documents import current_fingerprints
 from provenance.index.indexer import Indexer
 from provenance.index.snapshot import (
     Snapshot,
@@ -104,24 +105,35 @@ class _PinnedSource:
 
 
 EVENT_ID_TABLES = ("epcis_event_ids", "epcis_id_scheme")
-"""The stored EPCIS eventIDs: hashes of events as the deployment's identifier settings write them."""
+"""The stored EPCIS events and their eventIDs, as the deployment's identifier settings and the
+mapping's code write them."""
 
 
 def _other_identifiers(live: Snapshot, identifiers: IdentifierScheme) -> Finding | None:
-    """One finding, instead of one per event, when the index's eventIDs were stored under other
-    identifier settings than the audit's: its rebuild cannot be compared with them. The indexer
-    stores them anew when its settings change, so this names the audit's settings, not the index."""
-    stored = [str(row["fingerprint"]) for row in _rows(live, "epcis_id_scheme")]
-    wanted = identifiers.fingerprint()
+    """One finding, instead of one per event, when the index's events were stored under other
+    identifier settings than the audit's, or by another version of the mapping: its rebuild cannot
+    be compared with them. The indexer stores them anew when either changes, so this names the
+    audit's settings, not the index."""
+    stored = [(str(row["fingerprint"]), str(row["mapping"])) for row in _rows(live, "epcis_id_scheme")]
+    wanted = current_fingerprints(identifiers)
     if not stored or stored == [wanted]:
         return None
+    if stored[0][0] == wanted[0]:
+        return Finding(
+            "index",
+            "other_mapping",
+            "EPCIS events",
+            "the index's EPCIS events were stored by another version of the EPCIS mapping than this "
+            "audit's: its indexer stores them anew at its next start; audit once it has",
+            {"index": stored[0][1][:12], "audit": wanted[1][:12]},
+        )
     return Finding(
         "index",
         "other_identifiers",
         "EPCIS eventIDs",
         "the index's EPCIS eventIDs were stored under other identifier settings than this audit's "
         "(PROVENANCE_PUBLIC_URL, PROVENANCE_EPCIS_*): audit with the deployment's settings to compare them",
-        {"index": stored[0][:12], "audit": wanted[:12]},
+        {"index": stored[0][0][:12], "audit": wanted[0][:12]},
     )
 
 

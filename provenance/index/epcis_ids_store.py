@@ -1,12 +1,15 @@
-"""Each EPCIS event's eventID, stored when the indexer stores the event, so that reads take it from
-the index instead of hashing (`epcis_event_ids`, migration 0012).
+"""Each EPCIS event, stored whole with its eventID when the indexer stores the event, so that reads
+take it from the index instead of building and hashing it (`epcis_event_ids`, migrations 0012 and
+0013).
 
-An eventID is the CBV 2.0 hash of the event as the deployment's identifiers write it, so the IDs
-are stored with the fingerprint of those identifiers (`epcis_id_scheme`). The indexer checks it at
-start-up (`refresh`): another fingerprint, or none (an index from before migration 0012), and it
-recomputes every ID, then records its fingerprint; until then reads find the fingerprint is not
-theirs and hash on the fly. A reorg's rollback deletes the IDs of the blocks it undoes with their
-events (`store.DELETE_ORDER`), and the blocks indexed again get theirs in the same transaction.
+An event is written with the deployment's identifiers (its eventID is the CBV 2.0 hash of the
+event so written), and by this version of the mapping's code, so the events are stored with the
+fingerprint of those identifiers and one of the mapping's output (`epcis_id_scheme`). The indexer
+checks both at start-up (`refresh`): another fingerprint, or none (an index from before migration
+0013), and it stores every event anew, then records its fingerprints; until then reads find they
+are not theirs and build and hash on the fly. A reorg's rollback deletes the events of the blocks
+it undoes with the rest of their rows (`store.DELETE_ORDER`), and the blocks indexed again get
+theirs in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from provenance.epcis_ids import IdentifierScheme
+from provenance.index.epcis_documents import current_fingerprints, event_text
 from provenance.index.epcis_models import EpcisEventId, EpcisIdScheme
-from provenance.index.epcis_queries import EpcisQueries
+from provenance.index.epcis_queries import EpcisQueries, stored_fingerprints
 from provenance.index.models import BlockTime
 
 log = logging.getLogger(__name__)
@@ -32,8 +36,8 @@ REFRESH_BLOCKS = 5_000
 
 
 def write_event_ids(connection: Connection, scheme: IdentifierScheme, first: int, last: int) -> int:
-    """Stores the eventIDs of the events in blocks `first`..`last` (replacing any stored there);
-    returns how many."""
+    """Stores the events of blocks `first`..`last`, with their eventIDs (replacing any stored
+    there); returns how many."""
     queries = EpcisQueries(connection, scheme)
     found = queries.found_in_blocks(first, last)
     connection.execute(delete(EpcisEventId).where(EpcisEventId.block_number.between(first, last)))
@@ -52,6 +56,7 @@ def write_event_ids(connection: Connection, scheme: IdentifierScheme, first: int
                 "log_index": item.key[2],
                 "part": item.key[3],
                 "event_id": event["eventID"],
+                "document": event_text(event),
             }
             for item, event in zip(found, made, strict=True)
         ],
@@ -59,20 +64,15 @@ def write_event_ids(connection: Connection, scheme: IdentifierScheme, first: int
     return len(found)
 
 
-def stored_fingerprint(connection: Connection) -> str | None:
-    found: str | None = connection.scalar(select(id_schemes.c.fingerprint).where(id_schemes.c.id == 1))
-    return found
-
-
 def refresh(
     engine: Engine, scheme: IdentifierScheme, progress: Callable[[int, int], None] | None = None
 ) -> int | None:
-    """Recomputes every stored eventID if they were made with other identifiers (or none are
-    stored yet), a few thousand blocks per transaction, then records the fingerprint; returns the
-    events recomputed (None when the stored IDs are current)."""
-    wanted = scheme.fingerprint()
+    """Stores every event anew if they were made with other identifiers or by another mapping (or
+    none are stored yet), a few thousand blocks per transaction, then records the fingerprints;
+    returns the events stored (None when the stored ones are current)."""
+    wanted = current_fingerprints(scheme)
     with engine.connect() as connection:
-        if stored_fingerprint(connection) == wanted:
+        if stored_fingerprints(connection) == wanted:
             return None
         bounds = connection.execute(
             # every block with an event is dated (an EPCIS event time is its block's)
@@ -91,6 +91,6 @@ def refresh(
             if progress is not None:
                 progress(end - first + 1, last - first + 1)
     with engine.begin() as connection:
-        connection.execute(insert(EpcisIdScheme), [{"id": 1, "fingerprint": wanted}])
-    log.info("stored the eventIDs of %d EPCIS events for identifiers %s", total, wanted[:12])
+        connection.execute(insert(EpcisIdScheme), [{"id": 1, "fingerprint": wanted[0], "mapping": wanted[1]}])
+    log.info("stored %d EPCIS events for identifiers %s", total, wanted[0][:12])
     return total

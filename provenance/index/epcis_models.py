@@ -10,16 +10,18 @@
 * `epcis_event_ids`: each event's eventID (its CBV 2.0 event hash) by its key in chain order
   (block, transaction index, log index, part: a correction's declaration is part 0, its corrective
   event part 1), written by the indexer in the transaction that stores the event and removed with
-  it on a reorg (migration 0012). The hash depends on the deployment's identifiers:
-  `epcis_id_scheme` holds the fingerprint of the identifiers the IDs were computed with; reads use
-  them only while it is their own (`provenance.index.epcis_ids_store`).
+  it on a reorg (migration 0012), and the finished event itself (`document`: its JSON text as a
+  read answers it, but for `recordTime`, which is not the chain's; migration 0013). Both depend on
+  the deployment's identifiers and on the mapping's code: `epcis_id_scheme` holds the fingerprint
+  of the identifiers they were made with and one of the mapping's output (`mapping`); reads use
+  them only while both are their own (`provenance.index.epcis_ids_store`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from provenance.index.models import ADDRESS, Base, JsonArgs
@@ -56,6 +58,8 @@ class EpcisEventId(Base):
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     part: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     event_id: Mapped[str] = mapped_column(String(EVENT_ID))
+    document: Mapped[str] = mapped_column(Text)
+    """The event as compact JSON (text, not JSON: a read splices it into its answer as stored)."""
 
 
 class EpcisIdScheme(Base):
@@ -63,3 +67,5 @@ class EpcisIdScheme(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    mapping: Mapped[str] = mapped_column(String(64))
+    """The fingerprint of what the mapping's code writes (`epcis_ids_store.mapping_fingerprint`)."""

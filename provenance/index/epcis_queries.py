@@ -5,20 +5,25 @@ Each kind of event (`epcis_query.KINDS`) is one indexed SELECT over the table it
 ordered by chain coordinates and limited to a page (and one more, to know whether a next page
 exists); the kinds' pages are merged by (block, transaction, log, part). Times become block bounds
 through the stored block times (which never decrease with the block number), so a time window is
-an index range; record times are the blocks' `record_times`. Only eventIDs (CBV hashes of the
-event's content) cannot be chosen in SQL: a query naming them reads in larger batches and keeps
-the events whose hash matches. Nothing here asks the node.
+an index range; record times are the blocks' `record_times`. Nothing here asks the node.
+
+While the events the indexer stored (`epcis_ids_store`) were made with this deployment's
+identifiers and this code's mapping, each kind's SELECT joins them by key: a page is index lookups
+and the stored texts, with nothing built or hashed; otherwise every event is built from its facts
+and hashed, slower and never stale. EventIDs are chosen through the stored ones' index; without
+them, a query naming eventIDs reads in larger batches and keeps the events whose hash matches.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -29,6 +34,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -71,6 +77,7 @@ from provenance.epcis_query import (
     ResourceAlreadyExistsException,
     interpret,
 )
+from provenance.index.epcis_documents import current_fingerprints, event_text, with_record_time
 from provenance.index.epcis_facts import (
     assays,
     corrections,
@@ -98,21 +105,30 @@ SCAN_BATCH = 500
 IN_CHUNK = 500
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
+    """An event a query found (a tuple: a page makes a hundred of them)."""
+
     key: Key
     kind: Kind
-    fact: Fact
+    fact: Fact | None
+    """None when the event was read as the indexer stored it (`text`)."""
+    text: str | None = None
+    """The stored event as the answer writes it (with its recordTime)."""
 
 
 @dataclass(frozen=True)
 class EventPage:
-    events: list[dict[str, Any]]
+    texts: list[str]
+    """Each event as the answer writes it (compact JSON, with its recordTime)."""
     next_key: Key | None
     """Where the next page starts (None on the last page)."""
     keys: tuple[Key, ...] = ()
     """Each event's key in chain order (a declaration's is its correction's): what a query
     subscription delivers by (`provenance.deliveries.epcis_stream`)."""
+
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(text) for text in self.texts]
 
 
 @dataclass(frozen=True)
@@ -166,7 +182,9 @@ class EpcisQueries:
     def __init__(self, connection: Connection, scheme: IdentifierScheme = LOCAL_SCHEME) -> None:
         self._connection = connection
         self._scheme = scheme
-        self._ids_current: bool | None = None
+        self._stored_current: bool | None = None
+        self._short = False
+        """Whether a SELECT of stored events found fewer rows than its limit."""
 
     # ------------------------------------------------------------------ events
 
@@ -197,7 +215,9 @@ class EpcisQueries:
         declared_blocks = self._bounds(query.declared_from, query.declared_before)
         if event_blocks.empty or declared_blocks.empty:
             return EventPage([], None)
-        stored = self.ids_current()
+        # the stored events' SELECTs check their fingerprints themselves (`_joined`); a query
+        # choosing by eventID looks them up first, so it checks first
+        stored = self.stored_current() if query.post_filtered else self._stored_current is not False
         keys = _Bounds()
         if stored and query.post_filtered:
             # the eventIDs are stored: the blocks that hold them bound the candidates
@@ -206,45 +226,47 @@ class EpcisQueries:
                 return EventPage([], None)
             keys = _Bounds(min(blocks), max(blocks) + 1)
         batch = max(size + 1, SCAN_BATCH) if query.post_filtered else size + 1
-        kept: list[tuple[Key, dict[str, Any]]] = []
+        kept: list[tuple[Key, str]] = []
         after = query.after
         while len(kept) <= size:
-            found = self._candidates(query, kinds, after, batch, event_blocks, declared_blocks, keys)
-            events = self._events(found, chain, self._stored(found) if stored else None)
-            for item, event in zip(found, events, strict=True):
-                if query.keeps(event):
-                    kept.append((item.key, event))
+            self._short = False
+            found = self._candidates(query, kinds, after, batch, event_blocks, declared_blocks, keys, stored)
+            if stored and self._short and not self.stored_current(again=True):
+                # a SELECT found fewer than it asked for, and the stored events are not this
+                # deployment's (or are being stored anew): build them. (A refresh that records
+                # this deployment's fingerprints between two of a page's SELECTs could leave one
+                # kind out of that one page; never an event of other identifiers in it.)
+                stored = False
+                found = self._candidates(query, kinds, after, batch, event_blocks, declared_blocks, keys)
+            texts = (
+                [_text_of(item) for item in found]
+                if stored
+                else [event_text(event) for event in self._events(found, chain)]
+            )
+            for item, text in zip(found, texts, strict=True):
+                if not query.post_filtered or query.keeps(json.loads(text)):
+                    kept.append((item.key, text))
             if len(found) < batch or not query.post_filtered:
                 break
             after = found[-1].key
         if len(kept) > size:
             return EventPage(
-                [event for _, event in kept[:size]], kept[size - 1][0], tuple(key for key, _ in kept[:size])
+                [text for _, text in kept[:size]], kept[size - 1][0], tuple(key for key, _ in kept[:size])
             )
-        return EventPage([event for _, event in kept], None, tuple(key for key, _ in kept))
+        return EventPage([text for _, text in kept], None, tuple(key for key, _ in kept))
 
     def _bounds(self, first_time: int | None, before_time: int | None) -> _Bounds:
         """Times as blocks: the first dated block at or after each time (block times never
-        decrease, and only blocks with events are dated)."""
-        first = before = None
-        if first_time is not None:
-            first = self._first_block_at(first_time)
-            if first is None:
-                return _Bounds(empty=True)
-        if before_time is not None:
-            before = self._first_block_at(before_time)
+        decrease, and only blocks with events are dated), both in one SELECT."""
+        times = [time_ for time_ in (first_time, before_time) if time_ is not None]
+        if not times:
+            return _Bounds()
+        found = iter(self._connection.execute(select(*(_first_block_at(time_) for time_ in times))).one())
+        first = next(found) if first_time is not None else None
+        before = next(found) if before_time is not None else None
+        if first_time is not None and first is None:
+            return _Bounds(empty=True)
         return _Bounds(first, before)
-
-    def _first_block_at(self, timestamp: int) -> int | None:
-        # block times never decrease with the number: the first by time is the first by number,
-        # and (timestamp, number) order walks the timestamp index from its first match only
-        found: int | None = self._connection.scalar(
-            select(block_times.c.number)
-            .where(block_times.c.timestamp >= timestamp)
-            .order_by(block_times.c.timestamp, block_times.c.number)
-            .limit(1)
-        )
-        return found
 
     def _candidates(
         self,
@@ -255,25 +277,29 @@ class EpcisQueries:
         event_blocks: _Bounds,
         declared_blocks: _Bounds,
         keys: _Bounds | None = None,
+        stored: bool = False,
     ) -> list[Found]:
         """One SELECT per table the kinds come from (custody steps and corrections carry several
         kinds each), merged in chain order; `keys` bounds the block of each event's key (a
-        correction's two events are at the correction's block)."""
+        correction's two events are at the correction's block). `stored`: each SELECT joins the
+        stored events instead of reading facts."""
         found: list[Found] = []
         chosen = set(kinds)
         keyed = event_blocks if keys is None else _both(event_blocks, keys)
         for kind in (REGISTERED, TRANSFORMED, ASSAYED):
             if kind in chosen:
-                found.extend(self._kind(kind, query, after, limit, keyed))
+                found.extend(self._kind(kind, query, after, limit, keyed, stored))
         steps = [kind for kind in (OFFERED, ACCEPTED) if kind in chosen]
         if steps:
-            found.extend(self._custody(steps, query, after, limit, keyed))
+            found.extend(self._custody(steps, query, after, limit, keyed, stored))
         corrective = [kind for kind in kinds if kind.declaration or kind.part]
         if corrective:
             # a declaration's event time is the declared event's: `event_blocks` still bounds
             # that; the keys bound the correction's own block
             correction_blocks = declared_blocks if keys is None else _both(declared_blocks, keys)
-            found.extend(self._corrections(corrective, query, after, limit, event_blocks, correction_blocks))
+            found.extend(
+                self._corrections(corrective, query, after, limit, event_blocks, correction_blocks, stored)
+            )
         found.sort(key=lambda item: item.key)
         return found[:limit]
 
@@ -328,7 +354,13 @@ class EpcisQueries:
         return {row[0] for row in self._connection.execute(statement)}
 
     def _kind(
-        self, kind: Kind, query: EventQuery, after: Key | None, limit: int, event_blocks: _Bounds
+        self,
+        kind: Kind,
+        query: EventQuery,
+        after: Key | None,
+        limit: int,
+        event_blocks: _Bounds,
+        stored: bool = False,
     ) -> list[Found]:
         table = {REGISTERED: lots, TRANSFORMED: transformations, ASSAYED: assays}[kind]
         conditions = [
@@ -344,6 +376,8 @@ class EpcisQueries:
             conditions.extend(self._transformation_filters(table.c.transform_id, query))
         else:
             conditions.extend(self._lot_filters(table.c.lot_id, query))
+        if stored:
+            return [_stored(row, kind) for row in self._joined(table, conditions, limit, kind.part)]
         rows = self._ordered(table, conditions, limit)
         if kind is TRANSFORMED:
             facts: list[Fact] = list(self._transformations(rows))
@@ -359,8 +393,73 @@ class EpcisQueries:
             .limit(limit)
         ).all()
 
+    def _joined(
+        self,
+        table: Any,
+        conditions: list[ColumnElement[bool]],
+        limit: int,
+        part: int | ColumnElement[bool],
+        *columns: Any,
+        joined: Any = None,
+    ) -> Sequence[Any]:
+        """The rows of `table` matching `conditions` in chain order, each as its key, the stored
+        event of its key and `part` (a number, or a condition on `event_ids.c.part`) and when its
+        block was recorded, with `columns`; `joined` is `table` with what the conditions join.
+
+        None unless the stored events are this deployment's (`stored_fingerprints`), checked in
+        the same statement: the indexer deletes the fingerprints with the events it stores anew,
+        and records them only once all are stored, so a statement that finds them finds only
+        events made with them."""
+        fingerprint, mapping = current_fingerprints(self._scheme)
+        current = (
+            exists()
+            .where(
+                id_schemes.c.id == 1, id_schemes.c.fingerprint == fingerprint, id_schemes.c.mapping == mapping
+            )
+            .correlate(None)
+        )
+        on_part = event_ids.c.part == part if isinstance(part, int) else part
+        source = (table if joined is None else joined).join(
+            event_ids,
+            and_(
+                event_ids.c.block_number == table.c.block_number,
+                event_ids.c.tx_index == table.c.tx_index,
+                event_ids.c.log_index == table.c.log_index,
+                on_part,
+            ),
+        )
+        # a lookup per row: as a join, PostgreSQL merged it from the table's first block
+        recorded = (
+            select(record_times.c.recorded_ms)
+            .where(record_times.c.number == table.c.block_number)
+            .scalar_subquery()
+        )
+        rows = self._connection.execute(
+            select(
+                table.c.block_number,
+                table.c.tx_index,
+                table.c.log_index,
+                event_ids.c.part,
+                event_ids.c.document,
+                recorded,
+                *columns,
+            )
+            .select_from(source)
+            .where(current, *conditions)
+            .order_by(table.c.block_number, table.c.tx_index, table.c.log_index, event_ids.c.part)
+            .limit(limit)
+        ).all()
+        self._short |= len(rows) < limit
+        return rows
+
     def _custody(
-        self, kinds: Sequence[Kind], query: EventQuery, after: Key | None, limit: int, event_blocks: _Bounds
+        self,
+        kinds: Sequence[Kind],
+        query: EventQuery,
+        after: Key | None,
+        limit: int,
+        event_blocks: _Bounds,
+        stored: bool = False,
     ) -> list[Found]:
         """Handover offers (shipping) and acceptances (receiving), from one table."""
         actions = {OFFERED: "offered", ACCEPTED: "accepted"}
@@ -371,8 +470,11 @@ class EpcisQueries:
             *self._recorded(moves.c.block_number, query),
             *self._lot_filters(moves.c.lot_id, query),
         ]
-        rows = self._ordered(moves, conditions, limit)
         kind_of = {"offered": OFFERED, "accepted": ACCEPTED}
+        if stored:
+            rows = self._joined(moves, conditions, limit, 0, moves.c.action)
+            return [_stored(row, kind_of[row.action]) for row in rows]
+        rows = self._ordered(moves, conditions, limit)
         return [
             Found((*_key(_coordinates(row)), 0), kind_of[row.action], self._fact(OFFERED, row))
             for row in rows
@@ -404,19 +506,37 @@ class EpcisQueries:
         limit: int,
         event_blocks: _Bounds,
         declared_blocks: _Bounds,
+        stored: bool = False,
     ) -> list[Found]:
         """A correction's two events, from one SELECT that says which kinds each row gives: the
         declaration (a copy of the event that made the lot, at that event's time) and the
-        corrective event (at the correction's time)."""
+        corrective event (at the correction's time). Stored events are joined by part, a row for
+        each event a wanted kind gives."""
         made = lots.alias("made")
         wanted = {
             kind: and_(*self._correction_conditions(kind, made, query, after, event_blocks)) for kind in kinds
         }
-        rows = self._connection.execute(
-            select(
+        labels = [case((condition, 1), else_=0).label(kind.name) for kind, condition in wanted.items()]
+        if stored:
+            joined = self._joined(
                 corrections,
-                *(case((condition, 1), else_=0).label(kind.name) for kind, condition in wanted.items()),
+                [
+                    *self._recorded(corrections.c.block_number, query),
+                    *_within(corrections.c.block_number, declared_blocks),
+                ],
+                limit,
+                or_(*(and_(event_ids.c.part == kind.part, condition) for kind, condition in wanted.items())),
+                *labels,
+                joined=corrections.join(made, made.c.lot_id == corrections.c.lot_id),
             )
+            return [
+                _stored(
+                    row, next(kind for kind in kinds if kind.part == row.part and getattr(row, kind.name))
+                )
+                for row in joined
+            ]
+        rows = self._connection.execute(
+            select(corrections, *labels)
             .join(made, made.c.lot_id == corrections.c.lot_id)
             .where(
                 or_(*wanted.values()),
@@ -588,53 +708,36 @@ class EpcisQueries:
             found[number] = {label for label in candidates if number.names(label)}
         return found
 
-    def _events(
-        self, found: Sequence[Found], chain: Chain, stored: Mapping[Key, str] | None = None
-    ) -> list[dict[str, Any]]:
-        """The EPCIS events of `found`, each with its `recordTime` where the index has it, and its
-        eventID from `stored` (the index's) where it has one, else hashed."""
-        stored = stored or {}
-        blocks = {item.fact.at.block_number for item in found}
-        blocks |= {item.fact.original.at.block_number for item in found if isinstance(item.fact, Corrected)}
-        times, recorded = self._times(blocks)
-        names = self.names(item.fact for item in found)
+    def _events(self, found: Sequence[Found], chain: Chain, *, recorded: bool = True) -> list[dict[str, Any]]:
+        """The EPCIS events of `found`, built from their facts and hashed, each with its
+        `recordTime` where the index has it (`recorded`)."""
+        facts = [_fact_of(item) for item in found]
+        blocks = {fact.at.block_number for fact in facts}
+        blocks |= {fact.original.at.block_number for fact in facts if isinstance(fact, Corrected)}
+        times, recorded_at = self._times(blocks)
+        names = self.names(facts)
         events = []
-        for item in found:
-            fact = item.fact
+        for item, fact in zip(found, facts, strict=True):
             block = fact.at.block_number
-            own_key = item.key if not item.kind.declaration else (*item.key[:3], 1)
-            event = event_of(fact, chain, times[block], names, stored.get(own_key))
+            event = event_of(fact, chain, times[block], names)
             if item.kind.declaration:
                 assert isinstance(fact, Corrected)
-                original_time = times[fact.original.at.block_number]
-                original = event_of(fact.original, chain, original_time, names, stored.get(item.key))
+                original = event_of(fact.original, chain, times[fact.original.at.block_number], names)
                 event = error_declaration(original, times[block], fact.reason, [event["eventID"]])
-            if block in recorded:
-                event["recordTime"] = record_time(recorded[block])
+            if recorded and block in recorded_at:
+                event["recordTime"] = record_time(recorded_at[block])
             events.append(event)
         return events
 
-    # ------------------------------------------------------------------ stored eventIDs
+    # ------------------------------------------------------------------ stored events
 
-    def ids_current(self) -> bool:
-        """Whether the stored eventIDs were made with this deployment's identifiers (never serve
-        others: with another fingerprint, or none yet, every read hashes)."""
-        if self._ids_current is None:
-            fingerprint = self._connection.scalar(
-                select(id_schemes.c.fingerprint).where(id_schemes.c.id == 1)
-            )
-            self._ids_current = fingerprint == self._scheme.fingerprint()
-        return self._ids_current
-
-    def _stored(self, found: Sequence[Found]) -> dict[Key, str]:
-        """The stored eventIDs of the blocks `found` lies in (both parts of a correction)."""
-        wanted = sorted({item.key[0] for item in found})
-        stored: dict[Key, str] = {}
-        for chosen in _block_sets(event_ids.c.block_number, wanted):
-            rows = self._connection.execute(select(event_ids).where(chosen))
-            for row in rows:
-                stored[(row.block_number, row.tx_index, row.log_index, row.part)] = row.event_id
-        return stored
+    def stored_current(self, *, again: bool = False) -> bool:
+        """Whether the stored events were made with this deployment's identifiers and this code's
+        mapping (never serve others: with other fingerprints, or none yet, every read builds and
+        hashes); read once per connection unless `again`."""
+        if self._stored_current is None or again:
+            self._stored_current = stored_fingerprints(self._connection) == current_fingerprints(self._scheme)
+        return self._stored_current
 
     def _blocks_of(self, query: EventQuery) -> set[int]:
         """The blocks whose events carry the eventIDs (or corrective eventIDs) a query names."""
@@ -669,8 +772,8 @@ class EpcisQueries:
         return found
 
     def events_with_ids(self, found: Sequence[Found], chain: Chain) -> list[dict[str, Any]]:
-        """The events of `found`, each eventID hashed (not read from the store)."""
-        return self._events(found, chain)
+        """The events of `found` as the indexer stores them: built, hashed, no recordTime."""
+        return self._events(found, chain, recorded=False)
 
     def _times(self, blocks: Iterable[int]) -> tuple[dict[int, int], dict[int, int]]:
         """Block times and record times of `blocks`, in one SELECT per chunk."""
@@ -709,6 +812,43 @@ class EpcisQueries:
             last = min(present)
             found.append(last)
         return found
+
+
+def stored_fingerprints(connection: Connection) -> tuple[str, str] | None:
+    """The fingerprints (identifiers, mapping) the stored events were made with; None if none."""
+    row = connection.execute(
+        select(id_schemes.c.fingerprint, id_schemes.c.mapping).where(id_schemes.c.id == 1)
+    ).one_or_none()
+    return None if row is None else (str(row.fingerprint), str(row.mapping))
+
+
+def _stored(row: Any, kind: Kind) -> Found:
+    """A row of `EpcisQueries._joined` as the stored event it found, with its recordTime."""
+    block, tx_index, log_index, part, document, recorded_ms = row[:6]
+    text = document if recorded_ms is None else with_record_time(document, record_time(recorded_ms))
+    return Found((block, tx_index, log_index, part), kind, None, text)
+
+
+def _text_of(item: Found) -> str:
+    assert item.text is not None, "an event built from facts has no stored text"
+    return item.text
+
+
+def _first_block_at(timestamp: int) -> Any:
+    # block times never decrease with the number: the first by time is the first by number,
+    # and (timestamp, number) order walks the timestamp index from its first match only
+    return (
+        select(block_times.c.number)
+        .where(block_times.c.timestamp >= timestamp)
+        .order_by(block_times.c.timestamp, block_times.c.number)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _fact_of(item: Found) -> Fact:
+    assert item.fact is not None, "an event read as stored has no facts to build it from"
+    return item.fact
 
 
 DENSE = 8

@@ -160,6 +160,15 @@ def test_without_a_database_the_comparison_is_skipped(
             id="dropped-edge",
         ),
         pytest.param(
+            "changed stored EPCIS event",
+            [
+                "UPDATE epcis_event_ids SET document = REPLACE(document, '\"commissioning\"', '\"shipping\"')"
+                " WHERE part = 0"
+            ],
+            ["stored EPCIS event block", "document index="],
+            id="changed-epcis-document",
+        ),
+        pytest.param(
             "index ahead of the chain",
             ["UPDATE index_cursor SET block_number = block_number + 5, block_hash = :fake"],
             ["index ahead of the chain: its cursor is at block"],
@@ -229,6 +238,19 @@ def test_bad_arguments_and_an_unreachable_node_exit_2(
     assert "is not an address" in not_an_address.output
     assert "no node answers" in no_node.output
     assert "no contract at" in no_registry.output
+
+
+def test_events_stored_by_another_version_of_the_mapping_are_one_finding(
+    anvil_history: tuple[AnvilNode, IndexChain], live_index: str, tmp_path: Path
+) -> None:
+    node, chain = anvil_history
+    tamper(live_index, "UPDATE epcis_id_scheme SET mapping = :other", other="0" * 64)
+
+    code, output, body = run_audit(node, chain, tmp_path, "--database", live_index)
+
+    assert code != 0, output
+    assert [finding["kind"] for finding in body["findings"]] == ["other_mapping"]
+    assert "another version of the EPCIS mapping" in body["findings"][0]["message"]
 
 
 def test_an_audit_under_other_identifier_settings_says_so_once_instead_of_per_event(

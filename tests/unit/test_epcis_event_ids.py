@@ -1,25 +1,29 @@
-"""Stored eventIDs (`provenance.index.epcis_ids_store`), on SQLite and PostgreSQL over a small
-eth-tester history with every kind of event: the indexer stores each event's CBV 2.0 hash with the
-block that holds it; reads take them from the index (and hash nothing) while they were made with
-the deployment's identifiers; other identifiers are noticed and the IDs recomputed, never served
-stale. The oracle is the export hashed on the fly (`EpcisFacts` + `events_of`), which reads no
-stored ID."""
+"""Stored events and eventIDs (`provenance.index.epcis_ids_store`), on SQLite and PostgreSQL over a
+small eth-tester history with every kind of event: the indexer stores each event, and its CBV 2.0
+hash, with the block that holds it; reads take them from the index (and build and hash nothing)
+while they were made with the deployment's identifiers and this code's mapping; other identifiers
+or another mapping are noticed and the events stored anew, never served stale. The oracle is the
+export built and hashed on the fly (`EpcisFacts` + `events_of`), which reads nothing stored."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 import provenance.epcis as epcis
 from provenance.domain.values import CorrectionReason, TransformKind
 from provenance.epcis import events_of
 from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
 from provenance.epcis_query import parse_query
+from provenance.index import epcis_queries
 from provenance.index.db import make_engine, upgrade
+from provenance.index.epcis_documents import current_fingerprints, mapping_fingerprint
 from provenance.index.epcis_facts import EpcisFacts, EpcisFilter
 from provenance.index.epcis_models import EpcisEventId, EpcisIdScheme
 from provenance.index.epcis_queries import EpcisQueries
@@ -92,6 +96,52 @@ def page(engine: Engine, scheme: IdentifierScheme, parameters: list[tuple[str, s
         return EpcisQueries(connection, scheme).page(parse_query(parameters), per_page=1_000).events
 
 
+def documents(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [
+            json.loads(document)
+            for document in connection.scalars(
+                select(EpcisEventId.document).order_by(
+                    EpcisEventId.block_number,
+                    EpcisEventId.tx_index,
+                    EpcisEventId.log_index,
+                    EpcisEventId.part,
+                )
+            )
+        ]
+
+
+def pages(engine: Engine, parameters: list[tuple[str, str]], per_page: int) -> list[tuple[list[str], Any]]:
+    """Every page of a query, each as its texts and keys, following the next keys."""
+    query = parse_query(parameters)
+    found = []
+    with engine.connect() as connection:
+        while True:
+            got = EpcisQueries(connection, LOCAL_SCHEME).page(query, per_page=per_page)
+            found.append((got.texts, got.keys))
+            if got.next_key is None:
+                return found
+            query = replace(query, after=got.next_key)
+
+
+def set_mapping(engine: Engine, mapping: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(EpcisIdScheme).values(mapping=mapping))
+
+
+QUERIES = [
+    [],
+    [("EQ_bizStep", "receiving")],
+    [("EQ_bizStep", "shipping"), ("EQ_bizStep", "commissioning")],
+    [("eventType", "TransformationEvent")],
+    [("EXISTS_errorDeclaration", "true")],
+    [("EQ_bizStep", "decommissioning")],
+    [("EQ_bizStep", "inspecting")],
+    [("MATCH_anyEPCClass", epcis.lot_uri("A1"))],
+    [("EQ_bizLocation", epcis.site_uri("PIT-A"))],
+]
+
+
 def test_the_indexer_stores_each_events_hash_in_chain_order(indexed: tuple[IndexChain, Engine]) -> None:
     _, engine = indexed
     oracle = hashed_export(engine, LOCAL_SCHEME)
@@ -101,7 +151,28 @@ def test_the_indexer_stores_each_events_hash_in_chain_order(indexed: tuple[Index
     assert fingerprint(engine) == LOCAL_SCHEME.fingerprint()
 
 
-def test_reads_take_the_stored_ids_and_hash_nothing(
+def test_the_indexer_stores_each_event_as_the_export_makes_it(indexed: tuple[IndexChain, Engine]) -> None:
+    _, engine = indexed
+    assert documents(engine) == hashed_export(engine, LOCAL_SCHEME)
+
+
+@pytest.mark.parametrize("parameters", QUERIES)
+def test_pages_of_stored_events_are_the_pages_built_on_the_fly(
+    indexed: tuple[IndexChain, Engine], parameters: list[tuple[str, str]]
+) -> None:
+    _, engine = indexed
+    stored = pages(engine, parameters, 2)
+    assert stored[0][0], "the query finds events"
+    set_mapping(engine, "0" * 64)  # not this code's: every read builds and hashes
+    try:
+        built = pages(engine, parameters, 2)
+    finally:
+        set_mapping(engine, current_fingerprints(LOCAL_SCHEME)[1])
+    assert stored == built
+    assert all('"recordTime":"' in text for texts, _ in stored for text in texts)
+
+
+def test_reads_take_the_stored_events_and_build_and_hash_nothing(
     indexed: tuple[IndexChain, Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, engine = indexed
@@ -110,9 +181,14 @@ def test_reads_take_the_stored_ids_and_hash_nothing(
     def no_hashing(*_: object, **__: object) -> str:
         raise AssertionError("a read hashed an event")
 
+    def no_building(*_: object, **__: object) -> dict[str, Any]:
+        raise AssertionError("a read built an event")
+
     monkeypatch.setattr(epcis, "event_hash", no_hashing)
+    monkeypatch.setattr(epcis_queries, "event_of", no_building)
     everything = page(engine, LOCAL_SCHEME, [])
     assert [event["eventID"] for event in everything] == [event["eventID"] for event in oracle]
+    assert [{k: v for k, v in event.items() if k != "recordTime"} for event in everything] == oracle
     declaration = next(event for event in oracle if "errorDeclaration" in event)
     [corrective_id] = declaration["errorDeclaration"]["correctiveEventIDs"]
     by_id = page(engine, LOCAL_SCHEME, [("EQ_eventID", declaration["eventID"])])
@@ -133,6 +209,37 @@ def test_with_other_identifiers_the_stored_ids_are_not_served(indexed: tuple[Ind
     assert [event["eventID"] for event in page(engine, GS1, [("EQ_eventID", one)])] == [one]
 
 
+def test_events_stored_by_another_mapping_are_not_served_and_are_stored_anew_at_start(
+    indexed: tuple[IndexChain, Engine],
+) -> None:
+    chain, engine = indexed
+    oracle = hashed_export(engine, LOCAL_SCHEME)
+    with engine.begin() as connection:
+        # as an older version of the code might have written them
+        connection.execute(update(EpcisEventId).values(document='{"eventID":"stale"}'))
+    set_mapping(engine, "0" * 64)
+    try:
+        served = page(engine, LOCAL_SCHEME, [])
+        assert [{k: v for k, v in event.items() if k != "recordTime"} for event in served] == oracle
+    finally:
+        chain.indexer(engine).sync()
+    with engine.connect() as connection:
+        assert EpcisQueries(connection, LOCAL_SCHEME).stored_current()
+    assert documents(engine) == oracle
+
+
+def test_the_mapping_fingerprint_is_the_mappings_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = mapping_fingerprint(LOCAL_SCHEME)
+    assert mapping_fingerprint(GS1) != before  # the specimens are written with the scheme's names
+    mapping_fingerprint.cache_clear()
+    changed = epcis.kilograms
+    monkeypatch.setattr(epcis, "kilograms", lambda grams: changed(grams) + 1)
+    try:
+        assert mapping_fingerprint(LOCAL_SCHEME) != before
+    finally:
+        mapping_fingerprint.cache_clear()
+
+
 def test_an_indexer_with_other_identifiers_recomputes_them_at_start(
     indexed: tuple[IndexChain, Engine],
 ) -> None:
@@ -141,6 +248,7 @@ def test_an_indexer_with_other_identifiers_recomputes_them_at_start(
         chain.indexer(engine, identifiers=GS1).sync()
         assert fingerprint(engine) == GS1.fingerprint()
         assert stored(engine) == [event["eventID"] for event in hashed_export(engine, GS1)]
+        assert documents(engine) == hashed_export(engine, GS1)
     finally:
         chain.indexer(engine).sync()
     assert fingerprint(engine) == LOCAL_SCHEME.fingerprint()
