@@ -114,12 +114,17 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
 
 def from_environment() -> FastAPI:
     """For `uvicorn --factory api.app:from_environment`: settings from PROVENANCE_* variables,
-    connected when the server calls this, never at import; inside `provenance serve`, the services
-    its worker and indexer use."""
-    from provenance.bootstrap import build_services, serving_services
+    connected when the server calls this, never at import."""
+    from provenance.bootstrap import build_services
     from provenance.config import Settings
 
-    app = create_app(serving_services() or build_services(Settings()), watch_head=True)
+    return served(build_services(Settings()))
+
+
+def served(services: Services) -> FastAPI:
+    """The app as a server runs it (`provenance serve` hands in the services its worker and
+    indexer share, so a `?wait=true` request is woken by the worker's commit)."""
+    app = create_app(services, watch_head=True)
     # what start-up built (modules, the app's routes and models, web3's ABI machinery) lives as long
     # as the process: out of the collector's sight, a full collection no longer walks it every time,
     # which showed as pauses of every request thread at once

@@ -33,18 +33,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance.config import Settings
+
+if TYPE_CHECKING:
+    from provenance.bootstrap import Services
 
 log = logging.getLogger("provenance.serve")
 
 STOP = "stop"
 WORK = "work"
-API_FACTORY = "api.app:from_environment"
-"""The API, named to uvicorn by its import string: the package never imports `api` (the API is an
+API_APP = "api.app:served"
+"""The API's factory, named by its import string: the package never imports `api` (the API is an
 entrypoint that imports the package, not the other way round)."""
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -94,12 +98,12 @@ def _fenced(engine: Any, role: str, leadership_token: Callable[[], int | None], 
 def release_lease_of(settings: Settings, role: str) -> Callable[[int], None]:
     """For a supervisor: ends the lease of `role` held by a child that exited (a SIGKILL or a
     crash), so that a standby on another replica, or the child started again, leads at once."""
-    from provenance.index.db import make_engine
+    from provenance.bootstrap import index_engine
     from provenance.index.leases import Leases
     from provenance.leadership import holder_name
 
     def release(pid: int) -> None:
-        engine = make_engine(settings.effective_database_url)
+        engine = index_engine(settings.effective_database_url)
         try:
             if Leases(engine).release_holder(role, holder_name(role, pid)):
                 log.info("released the %s lease of exited process %d", role, pid)
@@ -154,23 +158,21 @@ def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> 
     """The child process of the indexer: it writes the index only while it holds the lease."""
     _child_logging()
     lower_priority(settings.background_nice)
-    from provenance.chain.connection import connect
-    from provenance.chain.deployment import Deployment
+    from provenance.bootstrap import index_engine, node_connection, recorded_deployment
     from provenance.chain.logsource import RpcLogSource
-    from provenance.index.db import make_engine
     from provenance.index.indexer import Indexer
     from provenance.leadership import INDEXER
 
-    deployment = Deployment.load(settings.deployment_path)
+    deployment = recorded_deployment(settings.deployment_path)
     stop = threading.Event()
     _listen(inbox, stop, lambda: None)
 
     def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
-        engine = make_engine(settings.effective_database_url)
+        engine = index_engine(settings.effective_database_url)
         _fenced(engine, INDEXER, token, settings)
         indexer = Indexer(
             engine,
-            RpcLogSource(connect(settings.effective_rpc_url), deployment.registry),
+            RpcLogSource(node_connection(settings.effective_rpc_url), deployment.registry),
             deployment,
             confirmations=settings.confirmations,
             identifiers=settings.epcis_identifiers(),
@@ -188,17 +190,16 @@ def deliveries_main(settings: Settings, inbox: Connection, _outbox: Connection) 
     the `deliveries` lease, and every commit of its is fenced by it."""
     _child_logging()
     lower_priority(settings.background_nice)
-    from provenance.chain.deployment import Deployment
+    from provenance.bootstrap import index_engine, recorded_deployment
     from provenance.deliveries import build_deliverer
-    from provenance.index.db import make_engine
     from provenance.leadership import DELIVERIES
 
-    deployment = Deployment.load(settings.deployment_path)
+    deployment = recorded_deployment(settings.deployment_path)
     stop = threading.Event()
     _listen(inbox, stop, lambda: None)
 
     def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
-        engine = make_engine(settings.effective_database_url)
+        engine = index_engine(settings.effective_database_url)
         _fenced(engine, DELIVERIES, token, settings)
         deliverer = build_deliverer(
             engine, settings, chain_id=deployment.chain_id, registry=deployment.registry
@@ -217,10 +218,11 @@ def listen_for_api(settings: Settings) -> socket.socket:
     return socket.create_server((settings.api_host, settings.api_port), backlog=2048)
 
 
-def api_server(settings: Settings, *, signals: bool = True) -> Any:
+def api_server(services: Services, *, signals: bool = True) -> Any:
     """The uvicorn server of one API process. `signals=False` in an extra process: it stops when
     serve says so over its pipe, not on the Ctrl-C that reaches the whole process group."""
     import uvicorn
+    from uvicorn.importer import import_from_string
 
     class PipeStoppedServer(uvicorn.Server):
         @contextlib.contextmanager
@@ -228,18 +230,18 @@ def api_server(settings: Settings, *, signals: bool = True) -> Any:
             yield
 
     server_class = uvicorn.Server if signals else PipeStoppedServer
-    return server_class(uvicorn.Config(API_FACTORY, factory=True, log_level="warning"))
+    served = import_from_string(API_APP)
+    return server_class(uvicorn.Config(partial(served, services), factory=True, log_level="warning"))
 
 
 def api_main(settings: Settings, inbox: Connection, outbox: Connection, listener: socket.socket) -> None:
     """An extra API process: it answers on `listener`, tells serve when it stored an operation (for
     the worker), and wakes its `?wait=true` requests when serve relays the worker's finished ones."""
     _child_logging()
-    from provenance.bootstrap import build_services, serve_with
+    from provenance.bootstrap import build_services
 
     services = build_services(settings)
-    serve_with(services)
-    server = api_server(settings, signals=False)
+    server = api_server(services, signals=False)
     stored = threading.Event()
     services.outbox.on_submit = stored.set  # request threads only set an event (see Child.nudge)
 
@@ -278,11 +280,11 @@ def _lead_with_token(
     stop: threading.Event,
     run_term: Callable[[threading.Event, Callable[[], int | None]], None],
 ) -> None:
-    from provenance.index.db import make_engine
+    from provenance.bootstrap import index_engine
     from provenance.index.leases import Leases
     from provenance.leadership import Leadership
 
-    lease_engine = make_engine(settings.effective_database_url)
+    lease_engine = index_engine(settings.effective_database_url)
     leadership = Leadership(Leases(lease_engine), role, ttl_s=settings.lease_s)
     try:
         leadership.run(stop, lambda leading: run_term(leading, lambda: leadership.token))

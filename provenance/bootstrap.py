@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.access import RoleGate
@@ -40,8 +41,6 @@ __all__ = [
     "embedded_node",
     "ensure_deployment",
     "first_admin_token",
-    "serve_with",
-    "serving_services",
     "verification_readers",
 ]
 
@@ -168,21 +167,22 @@ class Services:
             self.replica_engine.dispose()
 
 
-_serving: Services | None = None
+def index_engine(url: str, *, replica: bool = False) -> Any:
+    """An engine of the index database at `url` (nothing connects until first use): the one way
+    every entrypoint (the API, the CLI, the audit) opens it."""
+    from provenance.index.db import make_engine
+
+    return make_engine(url, replica=replica)
 
 
-def serve_with(services: Services | None) -> None:
-    """Hands `services` to the API that `provenance serve` starts in this process (uvicorn builds it
-    from `api.app:from_environment`), so the API and the outbox worker share one outbox store: a
-    `?wait=true` request is woken by the worker's commit instead of polling, and SQLite writers
-    queue on one lock."""
-    global _serving
-    _serving = services
+def node_connection(rpc_url: str, timeout_s: float = 30.0) -> Web3:
+    """A connection to the node at `rpc_url`: the one way every entrypoint reaches a chain."""
+    return connect(rpc_url, timeout_s)
 
 
-def serving_services() -> Services | None:
-    """The services `serve_with` handed over, if this process is `provenance serve`."""
-    return _serving
+def recorded_deployment(path: Path) -> Deployment:
+    """The registry deployment recorded at `path` (`provenance deploy` wrote it)."""
+    return Deployment.load(path)
 
 
 def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:

@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from provenance.accounts import CreatedAccount, RoleName, create_account
-from provenance.chain.deployment import Deployment
+from provenance.bootstrap import recorded_deployment
 from provenance.config import Settings
 from provenance.domain.trips import FleetPlan
 from provenance.errors import ProvenanceError
@@ -202,7 +202,7 @@ def run_demo(
     for device in register_devices(http, settings.data_dir, SITE, len(TRUCKS), fleet=fleet):
         say(f"truck {device.truck}: scale {device.device} {device.status}")
     wait_for_devices(http, settings.data_dir, SITE, len(TRUCKS), fleet)
-    deployment = Deployment.load(settings.deployment_path)
+    deployment = recorded_deployment(settings.deployment_path)
     plan = shift_plan(day, seed, fleet)
     trips = list(signed_trips(plan, settings.data_dir, deployment))
     ingest = TripIngest(http, say=say)

@@ -14,13 +14,14 @@ import multiprocessing
 from multiprocessing.connection import Connection
 from typing import Any
 
+from provenance.bootstrap import index_engine
 from provenance.errors import IndexStateError, ProvenanceError
-from provenance.index.db import check_current, make_engine
+from provenance.index.db import check_current
 from provenance.index.snapshot import Snapshot, index_snapshot_with_digests
 
 
 def _read(url: str, early: Any, tables: tuple[str, ...] | None = None) -> tuple[Snapshot, dict[str, str]]:
-    engine = make_engine(url)
+    engine = index_engine(url)
     try:
         check_current(engine)
         return index_snapshot_with_digests(engine, early=early, tables=tables)

@@ -27,6 +27,7 @@ from provenance.audit.compare import row_findings
 from provenance.audit.live import LiveIndexReader
 from provenance.audit.report import AuditReport, Finding
 from provenance.audit.rules import Replay, Roles
+from provenance.bootstrap import index_engine
 from provenance.chain.audit_reads import (
     AuditChain,
     ChainLotState,
@@ -39,7 +40,7 @@ from provenance.chain.deployment import Deployment
 from provenance.domain.blocks import BlockRef, Confirmations
 from provenance.domain.events import DecodedEvent
 from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
-from provenance.index.db import describe, make_engine, upgrade
+from provenance.index.db import describe, upgrade
 from provenance.index.epcis_documents import current_fingerprints
 from provenance.index.indexer import Indexer
 from provenance.index.snapshot import (
@@ -288,7 +289,7 @@ def audit(
         deployment_block=deployment.block_number,
         block=target,
         head=head,
-        database=describe(make_engine(database_url)) if database_url is not None else None,
+        database=describe(index_engine(database_url)) if database_url is not None else None,
         index_compared=live is not None,
         events=replayed.events,
         lots=len(replayed.lots),
@@ -319,7 +320,7 @@ def _rebuild(
     with tempfile.TemporaryDirectory(prefix="provenance-audit-", dir=workdir) as scratch:
         url = f"sqlite:///{Path(scratch) / 'rebuild.sqlite3'}"
         upgrade(url)
-        engine = make_engine(url)
+        engine = index_engine(url)
         try:
             started = time.perf_counter()
             Indexer(engine, source, deployment, identifiers=identifiers).sync()

@@ -62,13 +62,14 @@ def create(
 @accounts_app.command("list")
 def list_accounts() -> None:
     """Credentials: names, addresses and whether they are active. No secrets."""
+    from provenance.bootstrap import index_engine
     from provenance.config import Settings
     from provenance.index.credentials_store import CredentialStore
-    from provenance.index.db import check_current, make_engine
+    from provenance.index.db import check_current
 
     settings = Settings()
     try:
-        engine = make_engine(settings.effective_database_url)
+        engine = index_engine(settings.effective_database_url)
         try:
             check_current(engine)
             rows = CredentialStore(engine).all()
@@ -88,13 +89,14 @@ def list_accounts() -> None:
 @accounts_app.command("revoke")
 def revoke(name: Annotated[str, typer.Option(help="The credential to revoke.")]) -> None:
     """Revoke a credential's API token at once. Its on-chain role is left as it is."""
+    from provenance.bootstrap import index_engine
     from provenance.config import Settings
     from provenance.index.credentials_store import CredentialStore
-    from provenance.index.db import check_current, make_engine
+    from provenance.index.db import check_current
 
     settings = Settings()
     try:
-        engine = make_engine(settings.effective_database_url)
+        engine = index_engine(settings.effective_database_url)
         try:
             check_current(engine)
             store = CredentialStore(engine)

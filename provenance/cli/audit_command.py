@@ -40,7 +40,8 @@ def audit(
     """Rebuild the index from the chain alone, re-check every rule, compare the live index and lotState."""
     from provenance.audit.report import summary
     from provenance.audit.service import audit as run_audit
-    from provenance.chain.connection import connect, is_address
+    from provenance.bootstrap import node_connection
+    from provenance.chain.connection import is_address
     from provenance.cli.chain_defaults import default_database, resolve_chain_target
     from provenance.cli.progress import ProgressReport
     from provenance.config import Settings
@@ -54,7 +55,7 @@ def audit(
         _fail(f"--registry: {registry!r} is not an address")
     if report is not None and not report.parent.is_dir():
         _fail(f"--report: the folder {report.parent} does not exist")
-    w3 = connect(rpc, timeout_s=60.0)
+    w3 = node_connection(rpc, timeout_s=60.0)
     try:
         if not w3.is_connected():
             _fail(f"--rpc: no node answers at {rpc}")

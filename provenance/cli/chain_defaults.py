@@ -46,10 +46,10 @@ class ChainTarget:
 
 def chain_target(rpc: str | None, registry: str | None) -> ChainTarget:
     """ConfigurationError naming the option when it is missing and nothing records it."""
-    from provenance.chain.deployment import Deployment
+    from provenance.bootstrap import recorded_deployment
 
     settings = Settings()
-    deployment = Deployment.load(settings.deployment_path) if settings.deployment_path.exists() else None
+    deployment = recorded_deployment(settings.deployment_path) if settings.deployment_path.exists() else None
     defaulted: list[str] = []
     if registry is None:
         if deployment is None:

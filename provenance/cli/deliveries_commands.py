@@ -27,11 +27,12 @@ def _fail(message: str) -> NoReturn:
 
 @contextmanager
 def _store() -> Iterator[DeliveryStore]:
+    from provenance.bootstrap import index_engine
     from provenance.config import Settings
-    from provenance.index.db import check_current, make_engine
+    from provenance.index.db import check_current
     from provenance.index.delivery_store import DeliveryStore
 
-    engine = make_engine(Settings().effective_database_url)
+    engine = index_engine(Settings().effective_database_url)
     try:
         check_current(engine)
         yield DeliveryStore(engine)

@@ -69,7 +69,7 @@ def simulate_trucks(
 
     Each truck's scale key is the development key `device-<site>-<truck>` of the data directory;
     register the scales once with `provenance devices add` before ingesting."""
-    from provenance.chain.deployment import Deployment
+    from provenance.bootstrap import recorded_deployment
     from provenance.config import Settings
     from provenance.domain.trace import parse_time
     from provenance.domain.trips import FleetPlan
@@ -79,7 +79,7 @@ def simulate_trucks(
     try:
         begins = parse_time("--start", start) if start else int(time.time() - hours * 3600) // 60 * 60
         plan = FleetPlan(site=site, trucks=trucks, hours=hours, start=begins, seed=seed, commodity=commodity)
-        record = Deployment.load(deployment or settings.deployment_path)
+        record = recorded_deployment(deployment or settings.deployment_path)
     except ProvenanceError as error:
         _fail(str(error))
     if begins + hours * 3600 > time.time() + 600:

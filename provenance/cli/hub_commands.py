@@ -60,10 +60,11 @@ def publish(
     """Adds the hub (PROVENANCE_HUB_INGEST_URL) as a delivery destination; `provenance serve`
     then publishes every lot fact to it as it reaches the index. A destination for another hub
     URL is retired. Running it again changes nothing unless --from-block is given."""
+    from provenance.bootstrap import index_engine
     from provenance.config import Settings
     from provenance.deliveries.hub import KIND, HubConfig
     from provenance.domain.deliveries import SubscriptionFilter
-    from provenance.index.db import check_current, make_engine
+    from provenance.index.db import check_current
     from provenance.index.delivery_store import DeliveryStore
 
     if from_now and from_block is not None:
@@ -73,7 +74,7 @@ def publish(
         config = HubConfig.from_settings(settings)
     except ProvenanceError as error:
         _fail(str(error))
-    engine = make_engine(settings.effective_database_url)
+    engine = index_engine(settings.effective_database_url)
     try:
         check_current(engine)
         store = DeliveryStore(engine)

@@ -32,8 +32,9 @@ def _confirmations(value: str | None, default: Confirmations) -> Confirmations:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the index schema, or bring it to this version's newest migration."""
+    from provenance.bootstrap import index_engine
     from provenance.config import Settings
-    from provenance.index.db import describe, make_engine, upgrade
+    from provenance.index.db import describe, upgrade
 
     settings = Settings()
     url = settings.effective_database_url
@@ -41,7 +42,7 @@ def db_upgrade() -> None:
         upgrade(url)
     except ProvenanceError as error:
         _fail(str(error))
-    typer.echo(f"index database {describe(make_engine(url))} is at the newest schema")
+    typer.echo(f"index database {describe(index_engine(url))} is at the newest schema")
 
 
 @db_app.command("move")
@@ -93,12 +94,11 @@ def index(
     poll: Annotated[float, typer.Option(help="Seconds between polls for new blocks.", min=0.05)] = 1.0,
 ) -> None:
     """Index the registry's events into the SQL index: backfill, then follow new blocks until Ctrl-C."""
-    from provenance.bootstrap import connect
-    from provenance.chain.deployment import Deployment
+    from provenance.bootstrap import index_engine, node_connection, recorded_deployment
     from provenance.chain.logsource import RpcLogSource
     from provenance.cli.progress import ProgressReport
     from provenance.config import Settings
-    from provenance.index.db import check_current, describe, make_engine
+    from provenance.index.db import check_current, describe
     from provenance.index.indexer import Indexer
 
     settings = Settings()
@@ -107,10 +107,10 @@ def index(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     stop = threading.Event()
     try:
-        deployment = Deployment.load(settings.deployment_path)
-        engine = make_engine(settings.effective_database_url)
+        deployment = recorded_deployment(settings.deployment_path)
+        engine = index_engine(settings.effective_database_url)
         check_current(engine)
-        w3 = connect(settings.effective_rpc_url)
+        w3 = node_connection(settings.effective_rpc_url)
         if not w3.is_connected():
             _fail(f"no node answers at {settings.effective_rpc_url}")
         deployment.check_against(w3)

@@ -105,7 +105,7 @@ def deploy(
     ] = None,
 ) -> None:
     """Deploy the registry and write a deployment record (chain id, genesis hash, address, block)."""
-    from provenance.bootstrap import connect
+    from provenance.bootstrap import node_connection
     from provenance.chain.connection import TransactionSigner, is_address
     from provenance.chain.deployment import deploy_registry
     from provenance.chain.keys import DevKeyring, load_keystore
@@ -128,7 +128,7 @@ def deploy(
             account = load_keystore(keystore, password_file)
         else:
             account = DevKeyring(data_dir).get_or_create("admin")
-        w3 = connect(rpc)
+        w3 = node_connection(rpc)
         if not w3.is_connected():
             fail(f"--rpc: no node answers at {rpc}")
         _, deployment = deploy_registry(w3, account, admin)

@@ -32,11 +32,12 @@ def _fail(message: str) -> NoReturn:
 
 
 def _store() -> OutboxStore:
+    from provenance.bootstrap import index_engine
     from provenance.config import Settings
-    from provenance.index.db import check_current, make_engine
+    from provenance.index.db import check_current
     from provenance.index.outbox_store import OutboxStore
 
-    engine = make_engine(Settings().effective_database_url)
+    engine = index_engine(Settings().effective_database_url)
     check_current(engine)
     return OutboxStore(engine)
 

@@ -55,9 +55,9 @@ def mass_balance_report(
     ] = None,
 ) -> None:
     """A site's mass-balance account: opening, in, out, corrections, closing, and stock counts."""
+    from provenance.bootstrap import index_engine
     from provenance.chain.audit_reads import site_roles
     from provenance.config import Settings
-    from provenance.index.db import make_engine
     from provenance.index.queries import ReadQueries
 
     timed = period is not None or from_time is not None or to_time is not None
@@ -75,7 +75,7 @@ def mass_balance_report(
     except ProvenanceError as error:
         _fail(str(error))
     settings = Settings()
-    engine = make_engine(database or settings.effective_database_url)
+    engine = index_engine(database or settings.effective_database_url)
     try:
         reads = ReadQueries(engine)
         try:

@@ -122,11 +122,10 @@ def serve(
     from provenance.bootstrap import (
         admin_account,
         build_services,
-        connect,
         embedded_node,
         ensure_deployment,
         first_admin_token,
-        serve_with,
+        node_connection,
     )
     from provenance.config import Settings
     from provenance.index.db import upgrade
@@ -155,7 +154,7 @@ def serve(
         if keeper is not None:
             keeper.start()  # the node restored and live, or an error that says why not
             node_running = True
-        w3 = connect(node.url if node else settings.effective_rpc_url)
+        w3 = node_connection(node.url if node else settings.effective_rpc_url)
         if not w3.is_connected():
             _fail(f"no node answers at {settings.effective_rpc_url}")
         admin = admin_account(settings)
@@ -229,16 +228,14 @@ def serve(
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
             return
-        serve_with(services)
         for line in start_lines(settings):
             typer.echo(line)
         with contextlib.suppress(KeyboardInterrupt):
-            api_server(settings).run(sockets=[listener])
+            api_server(services).run(sockets=[listener])
     except (ProvenanceError, OSError) as error:
         log.debug("serve failed", exc_info=True)
         _fail(str(error))
     finally:
-        serve_with(None)
         if wakeups is not None:
             wakeups.stop()
         for child in children:

@@ -40,7 +40,8 @@ def verify(
     ] = None,
 ) -> None:
     """Verify a lot and its whole lineage from the chain alone: events, state, mass, lab signatures."""
-    from provenance.chain.connection import connect, is_address
+    from provenance.bootstrap import node_connection
+    from provenance.chain.connection import is_address
     from provenance.chain.reader import ChainReader
     from provenance.cli.chain_defaults import resolve_chain_target
     from provenance.domain.values import encode_label
@@ -57,7 +58,7 @@ def verify(
     if not is_address(registry):
         _fail(f"--registry: {registry!r} is not an address")
     try:
-        reader = ChainReader(connect(rpc, timeout_s=10.0), registry)
+        reader = ChainReader(node_connection(rpc, timeout_s=10.0), registry)
         if not reader.has_code():
             _fail(f"--registry: no contract at {registry} on the node at {rpc}")
         verification = verify_on_chain(reader, lot, max_lots=max_lots, from_block=from_block)

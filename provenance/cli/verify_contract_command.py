@@ -29,15 +29,16 @@ def verify_contract(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")] = False,
 ) -> None:
     """Recompile the committed sources with the recorded compiler and compare with the deployed code."""
+    from provenance.bootstrap import node_connection
     from provenance.chain.bytecode import verify_contract as run
-    from provenance.chain.connection import connect, is_address
+    from provenance.chain.connection import is_address
     from provenance.cli.chain_defaults import resolve_chain_target
 
     target = resolve_chain_target(rpc, registry, announce=not as_json)
     rpc, registry = target.rpc, target.registry
     if not is_address(registry):
         _fail(f"--registry: {registry!r} is not an address")
-    w3 = connect(rpc, timeout_s=30.0)
+    w3 = node_connection(rpc, timeout_s=30.0)
     try:
         if not w3.is_connected():
             _fail(f"--rpc: no node answers at {rpc}")
