@@ -109,3 +109,18 @@ def test_the_api_never_imports_web3() -> None:
     ]
 
     assert offenders == []
+
+
+def test_engines_connections_and_deployments_are_opened_by_the_composition_root() -> None:
+    """bootstrap.py wires the system; entrypoints and use cases ask it (`index_engine`,
+    `node_connection`, `recorded_deployment`) instead of opening their own."""
+    opening = re.compile(r"(?<![\w.])(?<!def )(make_engine|connect)\(|\bDeployment\.load\(")
+    offenders = [
+        path.relative_to(ROOT).as_posix()
+        for path in sources("provenance", "api")
+        if not path.relative_to(ROOT).as_posix().startswith(("provenance/index/", "provenance/chain/"))
+        and path.name != "bootstrap.py"
+        and opening.search(path.read_text())
+    ]
+
+    assert offenders == [], "open engines, node connections and deployments through provenance.bootstrap"
