@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.ratelimit import RateLimited
-from provenance.access import MissingRole
 from provenance.documents import DocumentTooLarge
 from provenance.errors import (
     ChainError,
@@ -33,6 +32,7 @@ from provenance.errors import (
     IndexStateError,
     ProvenanceError,
 )
+from provenance.services.access import MissingRole
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance.access import RoleGate
 from provenance.certificates import store_certificate
 from provenance.chain.client import RegistryClient
 from provenance.chain.connection import Signer, TransactionSigner, Web3, connect
@@ -25,6 +24,7 @@ from provenance.domain.outbox import ChainConflict
 from provenance.errors import ConfigurationError, DomainError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.outbox_store import OutboxStore
+from provenance.services.access import RoleGate
 from provenance.services.writes import WriteService
 
 if TYPE_CHECKING:

@@ -38,13 +38,6 @@ from typing import Any
 
 import jsonschema_rs
 
-from provenance.access import (
-    AttestationReader,
-    MissingRole,
-    RoleGate,
-    lab_of_signature,
-    refuse_replayed_assay,
-)
 from provenance.domain.commands import MAX_BATCH_LOTS, Command, SubmitAssay, command_of
 from provenance.domain.credentials import Credential
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
@@ -62,6 +55,13 @@ from provenance.epcis_ids import IdentifierScheme
 from provenance.epcis_query import EpcisException, ValidationException
 from provenance.errors import DomainError
 from provenance.index.capture_store import CaptureRecord, CaptureStore, NewWrite
+from provenance.services.access import (
+    AttestationReader,
+    MissingRole,
+    RoleGate,
+    lab_of_signature,
+    refuse_replayed_assay,
+)
 
 CAPTURE_LIMIT = MAX_BATCH_LOTS
 """Events per capture (`GS1-EPCIS-Capture-Limit`): one job's operations are stored in one

@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from provenance.domain.mass_flow_layout import FlowLayout, mass_flow_layout
+from api.pages.mass_flow_layout import FlowLayout, mass_flow_layout
 from provenance.domain.mass_units import MassUnit
 from provenance.domain.site_balance import AccountLine, Period, SiteAccount, StockCheck
 

@@ -17,9 +17,9 @@ from fractions import Fraction
 from functools import cmp_to_key
 
 from api.pages.directory import Directory, Parties, Party
+from api.pages.lineage_layout import GraphEdge, GraphNode, Layout, layered_layout
 from api.pages.origin_map import FaceShare, OriginMap, origin_map
 from provenance.domain.assay_certificate import Analyte, CertificateCheck, CertificateStatus
-from provenance.domain.lineage_layout import GraphEdge, GraphNode, Layout, layered_layout
 from provenance.domain.trace import (
     AssayFact,
     Coordinates,

@@ -12,8 +12,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from provenance.accounts import RoleName
 from provenance.errors import ProvenanceError
+from provenance.services.accounts import RoleName
 
 accounts_app = typer.Typer(
     help="Accounts on chain (with a role) and their API credentials.", no_args_is_help=True
@@ -44,8 +44,8 @@ def create(
     ] = None,
 ) -> None:
     """Create an account with a role and print its API token (shown once)."""
-    from provenance.accounts import create_account
     from provenance.config import Settings
+    from provenance.services.accounts import create_account
 
     settings = Settings()
     try:

@@ -70,10 +70,10 @@ def simulate_trucks(
     Each truck's scale key is the development key `device-<site>-<truck>` of the data directory;
     register the scales once with `provenance devices add` before ingesting."""
     from provenance.bootstrap import recorded_deployment
+    from provenance.clients.fleet import signed_trips, trip_lines
     from provenance.config import Settings
     from provenance.domain.trace import parse_time
     from provenance.domain.trips import FleetPlan
-    from provenance.fleet import signed_trips, trip_lines
 
     settings = Settings()
     try:
@@ -114,9 +114,9 @@ def devices_add(
 ) -> None:
     """Register each simulated truck's scale key as a device of the site, through the API's write
     path (the registrar's token signs `addDevice`); devices already active are left alone."""
+    from provenance.clients.fleet import register_devices, wait_for_devices
+    from provenance.clients.ingest import HttpApi
     from provenance.config import Settings
-    from provenance.fleet import register_devices, wait_for_devices
-    from provenance.ingest import HttpApi
 
     if not token:
         _fail("--token: a registrar's API token is needed (or PROVENANCE_API_TOKEN)")
@@ -164,8 +164,8 @@ def ingest_trips(
     """Validate trip records and register them as device-attested lots, in batches, skipping those
     already registered; prints a summary (JSON) and every rejected record with its reason."""
     from provenance.cli.progress import ProgressReport
+    from provenance.clients.ingest import HttpApi, TripIngest
     from provenance.domain.site_balance import parse_tolerance
-    from provenance.ingest import HttpApi, TripIngest
 
     if not token:
         _fail("--token: a registrar's API token is needed (or PROVENANCE_API_TOKEN)")

@@ -152,8 +152,8 @@ def demo(
     import json
     from datetime import UTC, datetime, timedelta
 
+    from provenance.clients.demo import run_demo
     from provenance.config import Settings
-    from provenance.demo import run_demo
 
     settings = Settings()
     try:

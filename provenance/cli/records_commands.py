@@ -48,7 +48,7 @@ def _record_hash(given: str | None, body: dict[str, Any]) -> str:
 
 def _send(path: str, body: dict[str, Any], check: Any, api: str | None, token: str | None) -> None:
     from provenance.cli.fleet_commands import _api_url
-    from provenance.ingest import HttpApi
+    from provenance.clients.ingest import HttpApi
 
     try:
         check(body)

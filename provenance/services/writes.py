@@ -12,14 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from provenance.access import (
-    AttestationReader,
-    Role,
-    RoleGate,
-    check_load_signers,
-    lab_of_signature,
-    refuse_replayed_assay,
-)
 from provenance.domain.assay_certificate import AssayCertificate
 from provenance.domain.commands import (
     Command,
@@ -31,6 +23,14 @@ from provenance.domain.commands import (
 )
 from provenance.domain.credentials import Credential
 from provenance.domain.operations import OperationView
+from provenance.services.access import (
+    AttestationReader,
+    Role,
+    RoleGate,
+    check_load_signers,
+    lab_of_signature,
+    refuse_replayed_assay,
+)
 
 
 class Submissions(Protocol):

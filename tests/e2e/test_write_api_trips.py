@@ -19,10 +19,10 @@ from provenance.chain.devices import device_key, sign_trip
 from provenance.chain.keys import DevKeyring
 from provenance.chain.logsource import RpcLogSource
 from provenance.cli.main import app as cli
+from provenance.clients.fleet import register_devices, signed_trips
+from provenance.clients.ingest import TripIngest
 from provenance.domain.trips import FleetPlan, SignedTrip, Trip
-from provenance.fleet import register_devices, signed_trips
 from provenance.index.indexer import Indexer
-from provenance.ingest import TripIngest
 from tests.e2e.conftest import SITE, Stack
 from tests.shifts import finished_shift_start
 

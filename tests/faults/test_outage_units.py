@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from api.chain_head import UNREACHABLE_AFTER_S, ChainHead
-from provenance.access import MissingRole, RoleGate
 from provenance.errors import ChainError
+from provenance.services.access import MissingRole, RoleGate
 
 ACCOUNT = "0x" + "11" * 20
 

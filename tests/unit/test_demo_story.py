@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.demo import DemoError, coal_analytes, kept_commodity, mean_grade, shift_plan
+from provenance.clients.demo import DemoError, coal_analytes, kept_commodity, mean_grade, shift_plan
 from provenance.domain.assay_certificate import analytes_of, build_certificate
 from provenance.domain.trips import RejectedRecord, check_weighbridge, simulate_fleet
 

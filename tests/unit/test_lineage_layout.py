@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from provenance.domain.lineage_layout import GraphEdge, GraphNode, Layout, LayoutError, layered_layout
+from api.pages.lineage_layout import GraphEdge, GraphNode, Layout, LayoutError, layered_layout
 
 
 def node(node_id: str, group: str | None = None) -> GraphNode:

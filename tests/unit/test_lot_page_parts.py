@@ -5,10 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 from api.pages.directory import Directory, Parties, Place, parse_directory
+from api.pages.lineage_layout import GraphEdge, GraphNode, layered_layout
 from api.pages.origin_map import FaceShare, origin_map
 from provenance.domain.credentials import Credential
 from provenance.domain.devices import DeviceFact
-from provenance.domain.lineage_layout import GraphEdge, GraphNode, layered_layout
 from provenance.domain.trace import Coordinates
 
 WHERE = Coordinates(1, "0x" + "b1" * 32, "0x" + "a1" * 32, 0, 0)

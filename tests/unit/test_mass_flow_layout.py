@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from provenance.domain.mass_flow_layout import (
+from api.pages.mass_flow_layout import (
     PROCESSING,
     PRODUCTS,
     STOCK,

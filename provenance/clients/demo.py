@@ -28,13 +28,13 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from provenance.accounts import CreatedAccount, RoleName, create_account
 from provenance.bootstrap import recorded_deployment
+from provenance.clients.fleet import register_devices, signed_trips, trip_lines, wait_for_devices
+from provenance.clients.ingest import HttpApi, TripIngest
 from provenance.config import Settings
 from provenance.domain.trips import FleetPlan
 from provenance.errors import ProvenanceError
-from provenance.fleet import register_devices, signed_trips, trip_lines, wait_for_devices
-from provenance.ingest import HttpApi, TripIngest
+from provenance.services.accounts import CreatedAccount, RoleName, create_account
 from provenance.wording import counted
 
 SITE = "SH2"

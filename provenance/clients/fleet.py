@@ -13,8 +13,8 @@ from pathlib import Path
 from provenance.chain.connection import Signer
 from provenance.chain.deployment import Deployment
 from provenance.chain.devices import device_key, sign_trip
+from provenance.clients.ingest import Api, IngestError, error_text
 from provenance.domain.trips import DEVICE_KIND, FleetPlan, SignedTrip, simulate_fleet, truck_name
-from provenance.ingest import Api, IngestError, error_text
 
 
 def signed_trips(plan: FleetPlan, data_dir: Path, deployment: Deployment) -> Iterator[SignedTrip]:
