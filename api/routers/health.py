@@ -8,7 +8,6 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 
 from api.chain_head import ChainHead
-from api.delivery_schemas import DeliveryLagOut
 from api.deps import ServicesDep
 from api.schemas import (
     ChainConflictOut,
@@ -21,6 +20,7 @@ from api.schemas import (
     ReplicaHealth,
     StuckOperationOut,
 )
+from api.schemas.subscriptions import DeliveryLagOut
 from provenance.bootstrap import NodeSample
 
 router = APIRouter(tags=["health"])

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.delivery_schemas import DeadLetterOut, DeliveryLagOut, SubscriptionIn, SubscriptionOut
 from api.deps import Caller, ServicesDep, WritingCaller
 from api.errors import NotFound
 from api.schemas import ErrorOut
+from api.schemas.subscriptions import DeadLetterOut, DeliveryLagOut, SubscriptionIn, SubscriptionOut
 from provenance.bootstrap import Services
 from provenance.deliveries import DeliveryStore, SubscriptionRequest, Subscriptions
 
