@@ -4,7 +4,7 @@ every API replica, while the indexer's and the worker's leaders are killed (SIGK
 (SIGSTOP, then SIGCONT once a standby has taken the lease) at seeded random moments.
 
     python bench/failover.py            # 3 API, 2 indexers, 2 workers, 20 leader faults
-    python bench/failover.py --smoke    # 1 API, 2 indexers, 2 workers, 2 faults (the test suite)
+    python bench/failover.py --smoke    # 1 API, 2 indexers, 2 workers, 4 faults (tests/faults/test_failover.py)
 
 Figures (last line JSON):
 
@@ -511,7 +511,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--smoke", action="store_true", help="1 API replica and 2 faults (the test suite)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="1 API replica, each kind of fault once (tests/faults/test_failover.py)",
+    )
     parser.add_argument("--apis", type=int, default=3)
     parser.add_argument("--indexers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
@@ -523,7 +527,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=18)
     args = parser.parse_args()
     if args.smoke:
-        args.apis, args.faults, args.clients_per_api, args.pause_max_s = 1, 2, 1, 2.0
+        args.apis, args.faults, args.clients_per_api = 1, len(FIRST_FAULTS), 2
+        args.pause_min_s, args.pause_max_s, args.seed = 0.5, 2.0, 7
     found = run(args)
     p99 = found["failover_s_p99"]
     print(

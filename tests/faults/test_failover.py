@@ -1,28 +1,23 @@
 """Replicas on one PostgreSQL: the indexer's and the outbox worker's leaders killed (SIGKILL) and
 paused (SIGSTOP, then SIGCONT after a standby took the lease), with clients writing meanwhile.
 
-The cluster and the faults are bench/failover.py's; here at a small size and with its verdict
-asserted. How fast a standby takes over is a figure of the benchmark, not of this test: here it
-must only happen (a new holder with a greater fencing token, every time)."""
+The cluster and the faults are bench/failover.py's: this is its smoke run (`--smoke`, each kind of
+fault once), which tests/bench/test_smoke.py leaves to this test, with its JSON line's keys and its
+verdict asserted. How fast a standby takes over is a figure of the benchmark, not of this test: here
+it must only happen (a new holder with a greater fencing token, every time)."""
 
 from __future__ import annotations
-
-import argparse
 
 import pytest
 
 from bench import failover
+from tests.bench.test_smoke import smoke_summary
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_standbys_take_over_from_killed_and_paused_leaders_and_every_write_lands_once() -> None:
-    found = failover.run(
-        argparse.Namespace(
-            apis=1, indexers=2, workers=2, faults=len(failover.FIRST_FAULTS), clients_per_api=2,
-            pause_min_s=0.5, pause_max_s=2.0, max_s=300.0, seed=7,
-        )
-    )  # fmt: skip
+    found = smoke_summary("failover.py")  # 1 API, 2 indexers, 2 workers, 2 clients, 4 faults
 
     faults = found["details"]["faults"]
     assert [(fault["role"], fault["signal"]) for fault in faults] == list(failover.FIRST_FAULTS)
