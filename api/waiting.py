@@ -23,7 +23,7 @@ from collections.abc import Collection, Sequence
 from fastapi.concurrency import run_in_threadpool
 
 from provenance.domain.operations import OperationView
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 
 log = logging.getLogger("provenance.api")
 

@@ -23,7 +23,7 @@ from provenance.domain.deliveries import DestinationLag
 from provenance.domain.outbox import ChainConflict
 from provenance.errors import ConfigurationError, DomainError
 from provenance.index.credentials_store import CredentialStore
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from provenance.services.access import RoleGate
 from provenance.services.writes import WriteService
 

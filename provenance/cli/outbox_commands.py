@@ -16,7 +16,7 @@ import typer
 from provenance.errors import ProvenanceError
 
 if TYPE_CHECKING:
-    from provenance.index.outbox_store import OutboxStore
+    from provenance.index.outbox import OutboxStore
 
 outbox_app = typer.Typer(help="The transaction outbox: chain conflicts that hold it.", no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def _store() -> OutboxStore:
     from provenance.bootstrap import index_engine
     from provenance.config import Settings
     from provenance.index.db import check_current
-    from provenance.index.outbox_store import OutboxStore
+    from provenance.index.outbox import OutboxStore
 
     engine = index_engine(Settings().effective_database_url)
     check_current(engine)

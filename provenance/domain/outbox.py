@@ -220,7 +220,7 @@ class WorkSignal(Protocol):
 
 
 class OutboxStorage(Protocol):
-    """What the outbox worker needs of the outbox's storage (`provenance.index.outbox_store`)."""
+    """What the outbox worker needs of the outbox's storage (`provenance.index.outbox`)."""
 
     @property
     def signal(self) -> WorkSignal: ...

@@ -13,7 +13,7 @@ from provenance.index import (
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import check_current, make_engine, upgrade
 from provenance.index.indexer import Indexer, LogSource, SyncResult
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from provenance.index.snapshot import digest, index_snapshot
 
 __all__ = [

@@ -17,7 +17,7 @@ from provenance.domain.commands import Command
 from provenance.domain.operations import OperationView
 from provenance.errors import IdempotencyConflict
 from provenance.index.models import Base
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from provenance.index.write_models import CaptureJob
 
 jobs = Base.metadata.tables[CaptureJob.__tablename__]

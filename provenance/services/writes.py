@@ -34,7 +34,7 @@ from provenance.services.access import (
 
 
 class Submissions(Protocol):
-    """What the service needs of the outbox (`provenance.index.outbox_store.OutboxStore`)."""
+    """What the service needs of the outbox (`provenance.index.outbox.OutboxStore`)."""
 
     def submit(
         self,

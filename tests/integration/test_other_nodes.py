@@ -29,7 +29,7 @@ from provenance.domain.operations import OperationKind, OperationStatus
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import make_engine, upgrade
 from provenance.index.indexer import Indexer
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from tests.nodes import HardhatNode, fund_from_a_dev_account
 from tests.outbox_support import record_hash, register_payload, settle
 

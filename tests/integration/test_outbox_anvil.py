@@ -30,7 +30,7 @@ from provenance.domain.values import decode_label
 from provenance.index import Indexer
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.models import Lot
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from tests.outbox_support import register_payload, settle
 
 pytestmark = pytest.mark.anvil

@@ -14,7 +14,7 @@ import pytest
 
 from api.waiting import FinalWaits
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from tests.outbox_support import register_payload, settle
 from tests.unit.test_outbox_worker import Outbox, outbox_on_each_engine  # noqa: F401 (a fixture)
 

@@ -17,7 +17,7 @@ from provenance.domain.operations import OperationKind, OperationStatus
 from provenance.domain.outbox import NOT_SENT, SignedTransaction, TransactionUpdate
 from provenance.errors import DomainError, IdempotencyConflict
 from provenance.index.credentials_store import CredentialStore
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from provenance.index.write_models import Operation, OutboxTransaction
 from tests.outbox_support import register_payload, registration
 

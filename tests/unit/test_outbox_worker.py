@@ -26,7 +26,7 @@ from provenance.domain.records import LotRegistration
 from provenance.errors import RpcError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import make_engine, upgrade
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from tests.dbs import empty_database
 from tests.outbox_support import EXTRACTED_AT, record_hash, register_payload, settle
 from tests.unit.conftest import SITE, Chain

@@ -19,7 +19,7 @@ from provenance.domain.operations import OperationKind, OperationStatus, Operati
 from provenance.domain.outbox import TransactionUpdate
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.db import make_engine, upgrade
-from provenance.index.outbox_store import OutboxStore
+from provenance.index.outbox import OutboxStore
 from provenance.index.wakeups import (
     MAX_PAYLOAD_BYTES,
     WakeupListener,
