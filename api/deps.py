@@ -108,21 +108,23 @@ IdempotencyKey = Annotated[
 ]
 
 
-def answer(view: OperationView) -> Response:
+def operation_response(view: OperationView) -> Response:
     """202 while the operation is on its way, 200 once it is final; Location names it either way.
     Serialised once, straight from the model: a returned model FastAPI would validate against
     `response_model` again, in one more hop to the thread pool."""
     return Response(
         OperationOut.of(view).model_dump_json(),
-        status_code=200 if view.status.final else 202,
+        status_code=200 if view.status.is_final else 202,
         headers={"Location": f"/v1/operations/{view.id}"},
         media_type="application/json",
     )
 
 
-def answer_within(response: Response, view: OperationView, *, document: str | None = None) -> OperationOut:
+def operation_response_within(
+    response: Response, view: OperationView, *, document: str | None = None
+) -> OperationOut:
     """`answer`'s status and Location, for an answer that holds the operation inside a larger one."""
-    response.status_code = 200 if view.status.final else 202
+    response.status_code = 200 if view.status.is_final else 202
     response.headers["Location"] = f"/v1/operations/{view.id}"
     return OperationOut.of(view, document=document)
 
@@ -162,10 +164,10 @@ class Writes:
         if view.id != operation_id:  # a retry: the operation stored first is the one to wait for
             # (a notice for it between its read and this `expect` is made up for by the poll)
             self.waits.forget(operation_id, future)
-            if view.status.final:
+            if view.status.is_final:
                 return view
             operation_id, future = view.id, self.waits.expect(view.id)
-        return await final(self.waits, view, future, self.waiting.timeout_s)
+        return await until_final(self.waits, view, future, self.waiting.timeout_s)
 
     def submit_blocking(
         self, command: Command, *, certificate: AssayCertificate | None = None
@@ -174,11 +176,11 @@ class Writes:
         return from_thread.run(partial(self.submit, command, certificate=certificate))
 
 
-async def final(
+async def until_final(
     waits: FinalWaits, view: OperationView, future: asyncio.Future[OperationView], timeout_s: float
 ) -> OperationView:
     """`view` once final (`future` from `waits.expect(view.id)`), or as it stands after `timeout_s`."""
-    if view.status.final:
+    if view.status.is_final:
         waits.forget(view.id, future)
         return view
     latest = await waits.until_final(view.id, future, timeout_s)

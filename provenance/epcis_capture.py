@@ -889,7 +889,7 @@ def job_document(record: CaptureRecord, views: Mapping[str, OperationView]) -> d
                 "status": status.value,
             }
         )
-        if view is None or not status.final:
+        if view is None or not status.is_final:
             running = True
             continue
         finished = view.updated_at if finished is None else max(finished, view.updated_at)

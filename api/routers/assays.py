@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import ServicesDep, WritesDep, WritingCaller, answer
+from api.deps import ServicesDep, WritesDep, WritingCaller, operation_response
 from api.schemas import AssayIn, ErrorOut, OperationOut, SignedAssayIn, SignedAssayOut
 from provenance.certificates import settle_certificate, store_certificate
 from provenance.domain.assay_certificate import AssayCertificate
@@ -40,7 +40,7 @@ def submit_assay(body: SignedAssayIn, writes: WritesDep) -> Response:
     With `assay.analytes`, their certificate is stored and must hash to `assay.certificate_hash`."""
     settled, certificate = _certificate(body.assay, "assay.")
     command = body.model_copy(update={"assay": settled}).command()
-    return answer(writes.submit_blocking(command, certificate=certificate))
+    return operation_response(writes.submit_blocking(command, certificate=certificate))
 
 
 @router.post(

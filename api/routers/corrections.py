@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import WritesDep, answer
+from api.deps import WritesDep, operation_response
 from api.schemas import CorrectionIn, ErrorOut, OperationOut, StockCountIn
 
 router = APIRouter(
@@ -23,7 +23,7 @@ def correct_lot(body: CorrectionIn, writes: WritesDep) -> Response:
     """The lot's custodian or an admin may: the chain decides (`NotCustodian`), as for handovers.
     A correction that would leave a negative mass, or a `did_not_occur` that would not leave zero,
     fails on chain (`InvalidCorrection`)."""
-    return answer(writes.submit_blocking(body.command()))
+    return operation_response(writes.submit_blocking(body.command()))
 
 
 @router.post(
@@ -31,4 +31,4 @@ def correct_lot(body: CorrectionIn, writes: WritesDep) -> Response:
 )
 def record_stock_count(body: StockCountIn, writes: WritesDep) -> Response:
     """A registrar of the site (403 "registrar of site S" otherwise, checked before storing)."""
-    return answer(writes.submit_blocking(body.command()))
+    return operation_response(writes.submit_blocking(body.command()))

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import ServicesDep, WritesDep, answer
+from api.deps import ServicesDep, WritesDep, operation_response
 from api.errors import NotFound
 from api.routers.reads import Reads, SitePath, reply
 from api.schemas import (
@@ -41,7 +41,7 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep) -> Respo
     """One operation, sent as as many `registerAttestedLots` transactions as the gas cap needs.
     The chain refuses a whole transaction if one signature is not by an active device of the
     site, so each signer is checked here first (422 on `lots[i].signature`), after the role."""
-    return answer(writes.submit_blocking(body.command()))
+    return operation_response(writes.submit_blocking(body.command()))
 
 
 @router.post(
@@ -54,7 +54,7 @@ def register_attested_lots(body: AttestedLotBatchIn, writes: WritesDep) -> Respo
 def add_device(body: DeviceIn, writes: WritesDep) -> Response:
     """No role is checked here: a registrar of the site or an admin may, and the chain decides
     (`NotSiteRegistrar`). A device is never re-used, even after revocation (`DeviceExists`)."""
-    return answer(writes.submit_blocking(body.command()))
+    return operation_response(writes.submit_blocking(body.command()))
 
 
 @router.get(

@@ -14,7 +14,7 @@ from typing import Annotated, BinaryIO
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from api.deps import Caller, ServicesDep, WritesDep, answer_within
+from api.deps import Caller, ServicesDep, WritesDep, operation_response_within
 from api.errors import NotFound
 from api.schemas import DocumentOut, DocumentUploadOut, ErrorOut, Label
 from provenance.domain.commands import AnchorDocument
@@ -74,7 +74,7 @@ def upload_document(
             kind=kind,
             url=url,
         ),
-        operation=answer_within(response, view, document=url),
+        operation=operation_response_within(response, view, document=url),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import WritesDep, answer
+from api.deps import WritesDep, operation_response
 from api.schemas import (
     ErrorOut,
     HandoverIn,
@@ -23,7 +23,7 @@ router = APIRouter(tags=["lots"], responses=ERRORS)
 
 @router.post("/lots", status_code=202, response_model=OperationOut, summary="Register one lot")
 async def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
-    return answer(await writes.submit(body.command()))
+    return operation_response(await writes.submit(body.command()))
 
 
 @router.post(
@@ -34,7 +34,7 @@ async def register_lot(body: LotRegistrationIn, writes: WritesDep) -> Response:
 )
 async def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
     """One operation; the outbox sends it as as many transactions as the per-transaction gas cap needs."""
-    return answer(await writes.submit(body.command()))
+    return operation_response(await writes.submit(body.command()))
 
 
 @router.post(
@@ -44,20 +44,20 @@ async def register_lots(body: LotBatchIn, writes: WritesDep) -> Response:
     summary="Split, merge, blend or process lots",
 )
 async def transform(body: TransformationIn, writes: WritesDep) -> Response:
-    return answer(await writes.submit(body.command()))
+    return operation_response(await writes.submit(body.command()))
 
 
 @router.post("/handovers", status_code=202, response_model=OperationOut, summary="Offer lots to an account")
 async def hand_over(body: HandoverIn, writes: WritesDep) -> Response:
     """No role: the chain lets only the custodian offer a lot."""
-    return answer(await writes.submit(body.command()))
+    return operation_response(await writes.submit(body.command()))
 
 
 @router.post(
     "/handovers/accept", status_code=202, response_model=OperationOut, summary="Accept lots offered to you"
 )
 async def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
-    return answer(await writes.submit(body.accepting()))
+    return operation_response(await writes.submit(body.accepting()))
 
 
 @router.post(
@@ -67,4 +67,4 @@ async def accept_handover(body: LotIdsIn, writes: WritesDep) -> Response:
     summary="Withdraw offers of lots you hold",
 )
 async def cancel_handover(body: LotIdsIn, writes: WritesDep) -> Response:
-    return answer(await writes.submit(body.cancelling()))
+    return operation_response(await writes.submit(body.cancelling()))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Caller, ServicesDep, WaitOptions, final, wait_options
+from api.deps import Caller, ServicesDep, WaitOptions, until_final, wait_options
 from api.errors import NotFound
 from api.schemas import ErrorOut, OperationOut
 from api.waiting import FinalWaits
@@ -37,6 +37,6 @@ async def get_operation(
             waits.forget(operation_id, future)
         raise
     if future is not None:
-        view = await final(waits, view, future, waiting.timeout_s)
+        view = await until_final(waits, view, future, waiting.timeout_s)
     response.headers["Location"] = f"/v1/operations/{view.id}"
     return OperationOut.of(view)

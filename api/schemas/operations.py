@@ -56,7 +56,7 @@ class OperationOut(BaseModel):
             id=view.id,
             kind=str(view.kind),
             status=view.status.value,
-            final=view.status.final,
+            final=view.status.is_final,
             sender=view.sender,
             created_at=view.created_at,
             updated_at=view.updated_at,

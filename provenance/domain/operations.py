@@ -47,7 +47,7 @@ class OperationStatus(enum.StrEnum):
     FAILED = "failed"
 
     @property
-    def final(self) -> bool:
+    def is_final(self) -> bool:
         return self in (OperationStatus.CONFIRMED, OperationStatus.FAILED)
 
 

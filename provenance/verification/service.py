@@ -91,14 +91,14 @@ def key_of(event: DecodedEvent) -> tuple[str, str, int]:
     return (event.name, event.tx_hash.lower(), event.log_index)
 
 
-def same(claimed: Any, actual: Any) -> bool:
+def equal_ignoring_hex_case(claimed: Any, actual: Any) -> bool:
     """Equal, with hex text (hashes, addresses) compared without regard to case."""
     if isinstance(claimed, str) and isinstance(actual, str):
         return claimed.lower() == actual.lower()
     return bool(claimed == actual)
 
 
-def plain(value: Any) -> Any:
+def as_json_value(value: Any) -> Any:
     """A value as JSON can carry it."""
     if isinstance(value, bytes):
         return "0x" + value.hex()
@@ -217,7 +217,7 @@ class Checks:
 
 
 def _json(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return None if values is None else {key: plain(value) for key, value in values.items()}
+    return None if values is None else {key: as_json_value(value) for key, value in values.items()}
 
 
 def _brief(values: Mapping[str, Any] | None) -> Any:
@@ -228,9 +228,9 @@ def compare(
     lot_id: str, event: str, claimed: Mapping[str, Any], on_chain: Mapping[str, Any], where: Where | None
 ) -> list[Difference]:
     return [
-        Difference(lot_id, event, name, plain(value), plain(on_chain.get(name)), where)
+        Difference(lot_id, event, name, as_json_value(value), as_json_value(on_chain.get(name)), where)
         for name, value in claimed.items()
-        if not same(value, on_chain.get(name))
+        if not equal_ignoring_hex_case(value, on_chain.get(name))
     ]
 
 
@@ -495,7 +495,10 @@ def verify_against_index(
     if claims is None and target.origin is None:
         return None
     checks = Checks()
-    if not same(checkpoint.registry, chain.registry) or checkpoint.chain_id != chain.chain_id:
+    if (
+        not equal_ignoring_hex_case(checkpoint.registry, chain.registry)
+        or checkpoint.chain_id != chain.chain_id
+    ):
         checks.add(
             "chain_mirror",
             lot_id,
@@ -623,7 +626,7 @@ def placement_differences(lot_id: str, claim: IndexedEvent, event: DecodedEvent)
                 lot_id, claim.name, "block_number", claim.where.block_number, event.block_number, claim.where
             )
         )
-    if claim.block_hash is not None and not same(claim.block_hash, event.block_hash):
+    if claim.block_hash is not None and not equal_ignoring_hex_case(claim.block_hash, event.block_hash):
         found.append(
             Difference(lot_id, claim.name, "block_hash", claim.block_hash, event.block_hash, claim.where)
         )

@@ -217,7 +217,7 @@ def test_32_concurrent_clients_neither_collide_on_a_nonce_nor_lose_or_duplicate_
         all_ids = [operation_id for mine in operations.values() for operation_id in mine]
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            if all(store.get(o).status.final for o in all_ids):  # type: ignore[union-attr]
+            if all(store.get(o).status.is_final for o in all_ids):  # type: ignore[union-attr]
                 break
             time.sleep(0.2)
     finally:

@@ -460,7 +460,7 @@ def test_a_reorg_in_the_middle_of_a_step_does_not_fail_what_needed_the_lost_bloc
     monkeypatch.setattr(worker, "_send_new", reorg_then_send_new)
     for _ in range(10):  # a deferred refusal changes nothing in its step: settle() stops there
         settle(worker)
-        if outbox.view(handover).status.final:
+        if outbox.view(handover).status.is_final:
             break
 
     assert outbox.view(handover).status is OperationStatus.CONFIRMED, outbox.view(handover).error_name
@@ -508,7 +508,7 @@ def test_an_acceptance_that_failed_only_because_a_reorg_dropped_its_handover_goe
 
     for _ in range(10):
         settle(worker)
-        if outbox.view(accept).status.final:
+        if outbox.view(accept).status.is_final:
             break
 
     assert outbox.view(handover).status is OperationStatus.CONFIRMED
@@ -532,7 +532,7 @@ def test_a_refusal_with_nothing_lost_on_its_way_back_still_fails(outbox: Outbox)
 
     for _ in range(10):
         settle(worker)
-        if outbox.view(wrong).status.final:
+        if outbox.view(wrong).status.is_final:
             break
 
     assert outbox.view(handover).status is OperationStatus.CONFIRMED
@@ -773,7 +773,7 @@ def test_an_acknowledged_operation_the_chain_took_lost_and_then_refused_is_held_
 ) -> None:
     held, later, lost_block = lost_and_taken(outbox)
 
-    assert not outbox.view(held).status.final, "an operation the chain once confirmed ended"
+    assert not outbox.view(held).status.is_final, "an operation the chain once confirmed ended"
     (conflict,) = outbox.store.open_conflicts()
     assert (conflict.operation_id, conflict.error_name, conflict.lost_block) == (
         held,

@@ -95,7 +95,7 @@ class Tracker:
             current = known[number] if number in known else self._block_hash(number)
             if current == txs[0].block_hash and all(tx.block_hash == txs[0].block_hash for tx in txs):
                 continue
-            carriers = _carriers(txs)
+            carriers = _rows_per_hash(txs)
             for tx in txs:
                 receipt = self._receipt(tx)
                 if receipt is None:
@@ -112,7 +112,7 @@ class Tracker:
                     )
                 else:
                     update = self._mined(tx, receipt, shared=carriers[tx.tx_hash or ""] > 1)
-                    if update is not None and _differs(tx, update):
+                    if update is not None and _changes(tx, update):
                         updates.append(update)
         self.store.apply(updates)
         return len(updates)
@@ -123,7 +123,7 @@ class Tracker:
         resend: list[OutboxTransaction] = []
         unmined = 0
         in_flight = self.store.in_flight()
-        carriers = _carriers(in_flight)
+        carriers = _rows_per_hash(in_flight)
         for tx in in_flight:
             receipt = self._receipt(tx)
             if receipt is None:
@@ -132,7 +132,7 @@ class Tracker:
                 unmined += 1
                 continue
             update = self._mined(tx, receipt, shared=carriers[tx.tx_hash or ""] > 1)
-            if update is not None and _differs(tx, update):
+            if update is not None and _changes(tx, update):
                 updates.append(update)
         self.store.apply(updates)
         if self.conflicts.held:
@@ -329,7 +329,7 @@ def _first_sent(tx: OutboxTransaction) -> tuple[float, str, int, int]:
     return when, tx.sender, tx.nonce if tx.nonce is not None else -1, tx.share
 
 
-def _carriers(txs: Sequence[OutboxTransaction]) -> dict[str, int]:
+def _rows_per_hash(txs: Sequence[OutboxTransaction]) -> dict[str, int]:
     """How many outbox rows each transaction hash carries (more than one: a coalesced transaction)."""
     counts: dict[str, int] = {}
     for tx in txs:
@@ -337,7 +337,7 @@ def _carriers(txs: Sequence[OutboxTransaction]) -> dict[str, int]:
     return counts
 
 
-def _differs(tx: OutboxTransaction, update: TransactionUpdate) -> bool:
+def _changes(tx: OutboxTransaction, update: TransactionUpdate) -> bool:
     return (tx.status, tx.block_number, tx.block_hash) != (
         update.status,
         update.block_number,

@@ -100,7 +100,7 @@ class OutboxWorker:
         self.sender = Sender(store, client, self.node, signer_for, self.policy)
         self.planner = Planner(store, client, self.node, self.policy)
         self.tracker = Tracker(store, self.node, self.sender, self.conflicts, self.policy)
-        self._troubles: dict[str, str] = {}
+        self._last_error_of: dict[str, str] = {}
         """The last unexpected error of each operation, so a repeated one is not logged again."""
         self._lock = threading.Lock()
 
@@ -299,10 +299,10 @@ class OutboxWorker:
 
     def _note_trouble(self, operation_id: str, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"
-        repeated = self._troubles.get(operation_id) == message
-        self._troubles[operation_id] = message
-        if len(self._troubles) > MAX_REMEMBERED:
-            self._troubles.clear()
+        repeated = self._last_error_of.get(operation_id) == message
+        self._last_error_of[operation_id] = message
+        if len(self._last_error_of) > MAX_REMEMBERED:
+            self._last_error_of.clear()
         if not repeated:  # it stays pending, and says why: /health and the operation show it
             record_stuck(self.store, operation_id, f"could not be prepared or sent: {message}")
         log.log(

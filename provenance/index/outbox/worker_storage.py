@@ -520,7 +520,7 @@ class WorkerStorage(OutboxBase):
                             error_args={"failed_sequence": outcome.failed_sequence},
                         )
                     )
-                if status.final:
+                if status.is_final:
                     final.append(operation_id)
                 changes.append(
                     {
