@@ -1,7 +1,7 @@
 """The chain's head as the API last heard it, so a read can say how far the index is behind.
 
 A read answers from the index alone; asking the node inside a read makes reads as slow, and as
-fragile, as the node (a node busy saving its state held every such read for up to 300 ms). In the
+fragile, as the node (a node busy saving its state held every such read). In the
 server the head is watched: a thread of its own asks the node once a second, and reads and
 `/health` copy what it last heard. Without a watcher (an app built for a test), at most one read a
 second asks, and the others copy what was last heard.

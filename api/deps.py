@@ -35,9 +35,9 @@ MAX_WAIT_S = 60.0
 
 
 # Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and each
-# such hop (5 of them per write before) cost more of the event loop's time than the endpoint's own
-# work (py-spy with --gil, bench/api_write.py). Only the endpoint itself and the token's database
-# lookup still go to a thread.
+# such hop cost more of the event loop's time than the endpoint's own work (docs/benchmarks.md,
+# "Profiles behind the code"). Only the endpoint itself and the token's database lookup still go
+# to a thread.
 
 
 async def get_services(request: Request) -> Services:
@@ -197,7 +197,7 @@ async def writes(
     idempotency_key: IdempotencyKey = None,
 ) -> Writes:
     """Every write's dependencies in one: FastAPI's dependency solving is the largest share of a
-    write's time on the event loop (py-spy), and it grows with each node of the graph, so this
+    write's time on the event loop, and it grows with each node of the graph, so this
     does in one what `authenticate`, `rate_limited_caller` and `wait_options` do for other routes."""
     services = await get_services(request)
     known: KnownTokens = request.app.state.known_tokens

@@ -1,9 +1,9 @@
 """Write tokens seen to be valid lately, so a write need not look its credential up first.
 
 Every write looked its bearer token up in the database before anything else, in a hop to the
-thread pool of its own: at 32 concurrent writers that hop waited a median 38 ms for threads and
-the GIL, a fifth of a write's time to confirmation (bench/api_write.py, timed per stage). A write
-whose token is known skips it. Revocation still takes effect at once: the outbox stores a write
+thread pool of its own, which under many concurrent writers waited on threads and the GIL for a
+large share of a write's time (docs/benchmarks.md, "Profiles behind the code"). A write whose
+token is known skips it. Revocation still takes effect at once: the outbox stores a write
 only if its credential is active in the same database transaction (`CredentialInactive`, a 401),
 and that credential is then forgotten here. Reads always look their token up.
 

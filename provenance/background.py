@@ -2,8 +2,8 @@
 
 In threads beside the API's request threads they queued for the GIL: each of the worker's many
 short database and node calls gives the GIL up and waits to get it back behind 32 busy request
-threads, so a step that takes ~25 ms alone took 120-140 ms, and single-lot POSTs topped out near
-50 lots/s (bench/api_write.py). In processes they run beside the API, not behind it.
+threads, and a step took several times as long as alone (docs/benchmarks.md, "Profiles behind
+the code"). In processes they run beside the API, not behind it.
 
 The API process and the worker process keep each other awake over two one-way pipes: the API
 says "work" after storing an operation (the idle worker starts at once instead of at its next
@@ -349,8 +349,8 @@ class Child:
 
     def nudge(self) -> None:
         """Asks for one WORK message to be sent soon; nudges while one is being sent merge into the
-        next. Request threads only set an event: 32 of them writing to one pipe cost a tenth of the
-        API's time (py-spy), and the child needs only to know that there is *something* new."""
+        next. Request threads only set an event: many of them writing to one pipe cost the API
+        dearly, and the child needs only to know that there is *something* new."""
         self._nudged.set()
 
     def _nudger(self) -> None:

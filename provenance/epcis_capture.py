@@ -138,8 +138,8 @@ class CaptureConflict(EpcisException):
 @cache
 def schema_validator() -> jsonschema_rs.Draft7Validator:
     """GS1's EPCIS 2.0 JSON schema (package data, copied unchanged), formats (`date-time`, `uri`)
-    checked. jsonschema-rs, not the Python `jsonschema`: GS1's schema costs the latter about 5 ms
-    per event (5 s for a capture of 1,000), the former 6 ms for all 1,000."""
+    checked. jsonschema-rs, not the Python `jsonschema`, which is three orders of magnitude slower
+    on GS1's schema (docs/benchmarks.md, "Profiles behind the code")."""
     text = resources.files("provenance").joinpath("data/epcis/EPCIS-JSON-Schema.json").read_text()
     return jsonschema_rs.Draft7Validator(json.loads(text), validate_formats=True)
 

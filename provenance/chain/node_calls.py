@@ -2,8 +2,8 @@
 
 Each of web3's calls runs its middleware, request and result formatters, and `requests`; on the
 worker's hot path (the latest block, a receipt, a simulation, a send: four or five calls a step)
-that was about a third of the worker's CPU (py-spy, bench/api_write.py), more than the node's own
-work. `HttpNodeCalls` speaks JSON-RPC over one kept-alive `http.client` connection instead.
+that cost more than the node's own work (docs/benchmarks.md, "Profiles behind the code").
+`HttpNodeCalls` speaks JSON-RPC over one kept-alive `http.client` connection instead.
 `Web3NodeCalls` makes the same calls through web3, for providers that are not HTTP (eth-tester in
 the tests). Both return the same small records and raise the same errors: `CallReverted` with the
 revert data for a refused simulation, `RpcError` for what the node refused otherwise.

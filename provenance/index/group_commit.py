@@ -2,12 +2,12 @@
 
 The API's request threads each store one operation. Committed one by one, every insert takes the
 index's single-writer lock (SQLite) and a BEGIN/COMMIT of its own, and the outbox worker, which
-needs the same lock a few times per step, queues behind dozens of them (a quarter of its time at
-32 concurrent clients, py-spy). Here the first thread to arrive leads: it runs every write queued
+needs the same lock a few times per step, queues behind dozens of them. Here the first thread to arrive leads: it runs every write queued
 so far in one transaction, commits once, and hands each thread its own result. If one write of
 the group fails (e.g. a unique-key race), the transaction is rolled back and the group runs again
-with a SAVEPOINT around each write, so that write fails alone; SAVEPOINTs for every write, always,
-cost two more statements each (a fifth of a write's time in the API, py-spy). A thread returns
+with a SAVEPOINT around each write, so that write fails alone (SAVEPOINTs for every write, always,
+would cost two more statements each). Figures: docs/benchmarks.md, "Profiles behind the code".
+A thread returns
 only after the commit that holds its write, so an acknowledged write is as durable as before.
 """
 

@@ -28,7 +28,7 @@ CREDENTIALS = Base.metadata.tables[ApiCredential.__tablename__]
 CONFLICTS = Base.metadata.tables[ConflictRow.__tablename__]
 
 # Statements of every API write, built once: building one per call (`.values(...)`, `.where(...)`)
-# and computing its cache key again was a tenth of a write's time in the API (py-spy).
+# and computing its cache key again showed in the API's profile (docs/benchmarks.md).
 INSERT_OPERATION = OPERATIONS.insert()
 INSERT_TRANSACTION = TRANSACTIONS.insert()
 ACTIVE_CREDENTIAL = select(CREDENTIALS.c.id).where(
