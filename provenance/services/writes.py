@@ -78,11 +78,14 @@ class WriteService:
     ) -> OperationView:
         """Checks `command`'s preconditions for `caller`, then stores it; a retry (a stored
         `idempotency_key`) is not refused for what the chain recorded meanwhile (its own effect)."""
-        retry = idempotency_key is not None and self.outbox.holds_key(caller.id, idempotency_key)
+
+        def retry() -> bool:  # a look-up, asked only where a check of the chain's state could refuse a retry
+            return idempotency_key is not None and self.outbox.holds_key(caller.id, idempotency_key)
+
         required = self.required_role(command)
         if required is not None:
             self.roles.require(caller.account, required)
-        if isinstance(command, RegisterAttestedLots) and not retry:
+        if isinstance(command, RegisterAttestedLots) and not retry():
             check_load_signers(self.chain, self.chain.chain_id, self.chain.address, list(command.lots))
         if isinstance(command, SubmitAssay):
             lab_of_signature(
@@ -90,7 +93,7 @@ class WriteService:
             )
             if certificate is not None:
                 self.store_certificate(certificate)
-            if not retry:
+            if not retry():
                 refuse_replayed_assay(self.chain, command.assay)
         view, _created = self.outbox.submit(
             credential_id=caller.id,
