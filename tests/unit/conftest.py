@@ -7,13 +7,20 @@ names the accounts by what they may do, so a test reads as "the rival registrar 
 
 from __future__ import annotations
 
+import ctypes
+import datetime
+import gc
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+import sys
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester
@@ -243,21 +250,250 @@ def event_names(client: RegistryClient, receipt: TxReceipt) -> list[str]:
     return [by_index[index] for index in sorted(by_index)]
 
 
+# -------------------------------------------------------------------- the far-future run
+
 CLOCKLESS = frozenset(
     {
-        "test_index_sync.py",  # ranges, reorgs and retries of the indexer: block numbers, no clock
-        "test_registry_property.py",  # the ledger's rules against the contract, at random masses
-        "test_artifacts.py",  # a fresh compile
-        "test_index_schema.py",  # migrations against the models
-        "test_outbox_coalescing.py",  # which registrations share a transaction
+        "test_architecture.py",
+        "test_artifacts.py",
+        "test_assay_certificate.py",
+        "test_audit_compare.py",
+        "test_audit_rules.py",
+        "test_cli_help.py",
+        "test_compiler_and_keys.py",
+        "test_delivery_rules.py",
+        "test_demo_story.py",
+        "test_epcis.py",
+        "test_epcis_capture.py",
+        "test_epcis_ids.py",
+        "test_epcis_query_params.py",
+        "test_epcis_stream.py",
+        "test_group_commit.py",
+        "test_hub_parts.py",
+        "test_index_projection.py",
+        "test_lineage.py",
+        "test_lineage_layout.py",
+        "test_lot_page_parts.py",
+        "test_lot_page_view.py",
+        "test_mass_flow_layout.py",
+        "test_ngsi_ld_model.py",
+        "test_outbox_calldata.py",
+        "test_progress.py",
+        "test_records_cli.py",
+        "test_remote_signer.py",
+        "test_replica_engine.py",
+        "test_serve_parts.py",
+        "test_site_balance.py",
+        "test_site_page_view.py",
+        "test_trace_shares.py",
+        "test_trips.py",
+        "test_values.py",
+        "test_wording.py",
+        "test_write_rate_limit.py",
     }
 )
-"""The slowest unit modules, which read no clock: they are left out of the far-future run."""
+"""Unit modules whose tests read no wall clock, not even the chain's: left out of the far-future run.
+A module is here only if it reads none; the watch below fails any of their tests that reads one."""
+
+BLOCK_TIMES_ONLY = frozenset(
+    {
+        "test_index_sync.py",  # two indexes of one chain compared (ranges, reorgs, retries)
+        "test_index_schema.py",  # migrations against the models
+        "test_registry_property.py",  # the ledger's rules against the contract, at random masses
+    }
+)
+"""Slow unit modules whose only wall-clock reads are the eth-tester chain's block times (and the
+index's `record_times` trigger, which stamps when a block was indexed) and which never compare them
+with a date: every time they submit is EXTRACTED_AT (2023) or after it by hours, so a later block
+changes nothing, and they expect no refusal of a time as in the future (the one way a block time
+makes a test pass today and fail later). Left out of the far-future run; the watch fails any of
+their tests that reads another clock, and `make test` fails one that names a refusal in the future."""
+
+_BLOCK_TIME_READERS = ("eth._utils.headers", "eth_tester.")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Unit tests run again under the far-future fake clock (`make test`), all but CLOCKLESS: any
-    may read the clock through the code it calls, and a new one is in that run unless it says not."""
+    """Unit tests run again under the far-future fake clock (`make test`), all but CLOCKLESS: a new
+    module is in that run unless it is listed, and a listed one is watched."""
     for item in items:
-        if "tests/unit/" in str(item.path) and item.path.name not in CLOCKLESS:
+        if "tests/unit/" in str(item.path) and item.path.name not in CLOCKLESS | BLOCK_TIMES_ONLY:
             item.add_marker(pytest.mark.clock)
+
+
+_TIME_READS: dict[str, Callable[[tuple[Any, ...]], bool]] = {
+    "time": lambda args: True,
+    "time_ns": lambda args: True,
+    "localtime": lambda args: not args or args[0] is None,
+    "gmtime": lambda args: not args or args[0] is None,
+    "ctime": lambda args: not args or args[0] is None,
+    "asctime": lambda args: not args,
+    "strftime": lambda args: len(args) < 2,
+}
+"""`time`'s functions, and when a call reads the wall clock (`date.today()`, `datetime.today()` and
+`datetime.fromtimestamp`'s callers read it through `time.time` too)."""
+
+_AGES_ONLY = (
+    "logging",
+    "_pytest.",
+    "pluggy",
+    "xdist.",
+    "execnet.",
+    "sqlalchemy.pool.",
+    "web3._utils.threads",
+    "hypothesis.",
+)
+"""Callers whose reads reach no outcome: log records' times, pytest's and Hypothesis's own
+timings, and ages compared only with another read of the same run (a pool's connection recycling,
+web3's receipt timeout)."""
+
+_PROGRAMS_WITHOUT_A_DATE = frozenset({"solc", "solcjs"})
+"""Processes a watched test may start: the compiler, whose output (bytecode and metadata) is a
+function of its input alone."""
+
+_SQL_CLOCK = re.compile(
+    r"'now'|\bnow\(\)|\bcurrent_(timestamp|date|time)\b|\b(clock|statement|transaction)_timestamp\(|\blocaltime",
+    re.IGNORECASE,
+)
+"""SQL that reads the database's clock (SQLite's `julianday('now')`, PostgreSQL's `now()`)."""
+
+
+class ClockWatch:
+    """Notes wall-clock reads: this process's through `time`, `datetime.now` and `utcnow`, SQL that
+    reads the database's clock, and any process started (whose reads it cannot see)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.reads: list[str] = []
+        self.block_times_only = False  # while a BLOCK_TIMES_ONLY module runs
+
+    def note(self, what: str, frames_up: int = 2) -> None:
+        if self.depth == 0:
+            return
+        caller = sys._getframe(frames_up)
+        module = str(caller.f_globals.get("__name__", "?"))
+        if module.startswith(_AGES_ONLY):
+            return
+        if self.block_times_only and module.startswith(_BLOCK_TIME_READERS):
+            return
+        self.reads.append(f"{what} (from {module}, line {caller.f_lineno})")
+
+    def install(self) -> None:
+        for name, reads_clock in _TIME_READS.items():
+            real = getattr(time, name)
+
+            def watched(
+                *args: Any, _real: Any = real, _name: str = name, _reads: Any = reads_clock, **kwargs: Any
+            ) -> Any:
+                if _reads(args):
+                    self.note(f"time.{_name}()")
+                return _real(*args, **kwargs)
+
+            setattr(time, name, watched)
+        # datetime.now and utcnow read the clock in C, not through time.time, and their type is
+        # immutable: they are wrapped in the type's own dict (and the type's method cache reset).
+        methods = gc.get_referents(datetime.datetime.__dict__)[0]
+        for name in ("now", "utcnow"):
+            real = methods[name]
+
+            def watched_now(
+                cls: type, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any
+            ) -> Any:
+                self.note(f"datetime.{_name}()")
+                return _real.__get__(None, cls)(*args, **kwargs)
+
+            methods[name] = classmethod(watched_now)
+        ctypes.pythonapi.PyType_Modified(ctypes.py_object(datetime.datetime))
+        sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", self._statement)
+        sys.addaudithook(self._audit)
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if self.depth and _SQL_CLOCK.search(statement):
+            if self.block_times_only and "record_times" in statement:
+                return
+            self.reads.append(f"SQL reading the database's clock: {statement[:200]}")
+
+    def _audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.depth and event in ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.system"):
+            if event != "os.system" and Path(str(args[0])).name in _PROGRAMS_WITHOUT_A_DATE:
+                return
+            self.reads.append(
+                f"a process started ({event} {str(args[:2])[:200]}), whose clock is not watched"
+            )
+
+
+WATCH = ClockWatch()
+WATCH.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    """A fixture that read the clock while it was made (a chain's blocks) carries its date into every
+    test that uses it, even a test that reads no clock itself."""
+    start = len(WATCH.reads)
+    WATCH.depth += 1
+    try:
+        return (yield)
+    finally:
+        WATCH.depth -= 1
+        _FIXTURE_READS[id(fixturedef)] = WATCH.reads[start:]
+        del WATCH.reads[start:]
+
+
+_FIXTURE_READS: dict[int, list[str]] = {}
+
+
+def _watched(item: pytest.Item) -> bool:
+    return "tests/unit/" in str(item.path) and item.path.name in CLOCKLESS | BLOCK_TIMES_ONLY
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for name in BLOCK_TIMES_ONLY:
+        text = (Path(__file__).parent / name).read_text(encoding="utf-8")
+        if "InFuture" in text:
+            raise pytest.UsageError(f"{name} expects a time refused as in the future: not BLOCK_TIMES_ONLY")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    if _watched(item):
+        WATCH.reads.clear()
+        WATCH.depth += 1
+    WATCH.block_times_only = item.path.name in BLOCK_TIMES_ONLY and "tests/unit/" in str(item.path)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        if _watched(item) and WATCH.depth:
+            WATCH.depth -= 1
+            _fail_if_read(item, with_fixtures=False)  # they were told after the call
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    result = yield
+    if _watched(item):
+        _fail_if_read(item)
+    return result
+
+
+def _fail_if_read(item: pytest.Item, *, with_fixtures: bool = True) -> None:
+    reads = list(WATCH.reads)
+    WATCH.reads.clear()
+    for definitions in item._fixtureinfo.name2fixturedefs.values() if with_fixtures else ():  # type: ignore[attr-defined]
+        for definition in definitions:
+            reads += [
+                f"fixture {definition.argname}: {read}" for read in _FIXTURE_READS.get(id(definition), ())
+            ]
+    if reads:
+        pytest.fail(
+            f"{item.path.name} is CLOCKLESS or BLOCK_TIMES_ONLY (tests/unit/conftest.py) but this test "
+            f"reads a wall clock, so its outcome may depend on the date: take the module out (the "
+            f"far-future run of `make test` then runs it). Reads: " + "; ".join(sorted(set(reads))[:10]),
+            pytrace=False,
+        )
