@@ -73,10 +73,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--database", default=None, help="the live index to compare (SQLAlchemy URL)")
 
 
-SLOWEST_FIRST = ("tests/faults/", "tests/bench/", "tests/integration/")
+SLOWEST_FIRST = (
+    "tests/faults/",
+    "tests/bench/",
+    "tests/integration/",
+    "tests/unit/test_registry_property.py",
+)
 """Folders whose tests run for tens of seconds each (processes killed and restarted, benchmarks at
-their smoke size): handed out first, so that the two workers do not end on one long test while the
-other is idle."""
+their smoke size), and the one unit module that runs for minutes (Hypothesis's stateful test of the
+registry): handed out first, so that the two workers do not end on one long test while the other is
+idle."""
 
 
 @pytest.hookimpl(tryfirst=True)
