@@ -156,43 +156,52 @@ def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection
 
 def indexer_main(settings: Settings, inbox: Connection, _outbox: Connection) -> None:
     """The child process of the indexer: it writes the index only while it holds the lease."""
-    _child_logging()
-    lower_priority(settings.background_nice)
-    from provenance.bootstrap import index_engine, node_connection, recorded_deployment
-    from provenance.chain.logsource import RpcLogSource
-    from provenance.index.indexer import Indexer
     from provenance.leadership import INDEXER
 
-    deployment = recorded_deployment(settings.deployment_path)
-    stop = threading.Event()
-    _listen(inbox, stop, lambda: None)
+    def follow(engine: Any, deployment: Any, until: threading.Event) -> None:
+        from provenance.bootstrap import node_connection
+        from provenance.chain.logsource import RpcLogSource
+        from provenance.index.indexer import Indexer
 
-    def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
-        engine = index_engine(settings.effective_database_url)
-        _fenced(engine, INDEXER, token, settings)
-        indexer = Indexer(
+        Indexer(
             engine,
             RpcLogSource(node_connection(settings.effective_rpc_url), deployment.registry),
             deployment,
             confirmations=settings.confirmations,
             identifiers=settings.epcis_identifiers(),
-        )
-        try:
-            indexer.follow(_either(stop, leading))
-        finally:
-            engine.dispose()
+        ).follow(until)
 
-    _lead_with_token(settings, INDEXER, stop, run_term)
+    _lead_over_the_index(settings, inbox, INDEXER, follow)
 
 
 def deliveries_main(settings: Settings, inbox: Connection, _outbox: Connection) -> None:
     """The child process of outbound deliveries (docs/deliveries.md): it sends only while it holds
     the `deliveries` lease, and every commit of its is fenced by it."""
+    from provenance.leadership import DELIVERIES
+
+    def deliver(engine: Any, deployment: Any, until: threading.Event) -> None:
+        from provenance.deliveries import build_deliverer
+
+        deliverer = build_deliverer(
+            engine, settings, chain_id=deployment.chain_id, registry=deployment.registry
+        )
+        deliverer.run(until, workers=settings.delivery_workers)
+
+    _lead_over_the_index(settings, inbox, DELIVERIES, deliver)
+
+
+def _lead_over_the_index(
+    settings: Settings,
+    inbox: Connection,
+    role: str,
+    work: Callable[[Any, Any, threading.Event], None],
+) -> None:
+    """A child that works on the index only while it holds `role`'s lease: for each term, a fresh
+    engine whose every commit is fenced by the term's token, and `work(engine, deployment,
+    until)` until serve stops it or the lease is lost."""
     _child_logging()
     lower_priority(settings.background_nice)
     from provenance.bootstrap import index_engine, recorded_deployment
-    from provenance.deliveries import build_deliverer
-    from provenance.leadership import DELIVERIES
 
     deployment = recorded_deployment(settings.deployment_path)
     stop = threading.Event()
@@ -200,16 +209,13 @@ def deliveries_main(settings: Settings, inbox: Connection, _outbox: Connection) 
 
     def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
         engine = index_engine(settings.effective_database_url)
-        _fenced(engine, DELIVERIES, token, settings)
-        deliverer = build_deliverer(
-            engine, settings, chain_id=deployment.chain_id, registry=deployment.registry
-        )
+        _fenced(engine, role, token, settings)
         try:
-            deliverer.run(_either(stop, leading), workers=settings.delivery_workers)
+            work(engine, deployment, _either(stop, leading))
         finally:
             engine.dispose()
 
-    _lead_with_token(settings, DELIVERIES, stop, run_term)
+    _lead_with_token(settings, role, stop, run_term)
 
 
 def listen_for_api(settings: Settings) -> socket.socket:
