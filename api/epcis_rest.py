@@ -2,7 +2,7 @@
 relative to it): its own error shape (GS1's RFC 7807 exceptions, `application/problem+json`) for
 everything under the base path, the GS1 headers on every answer, content negotiation, and the
 `OPTIONS` discovery of every resource. The routes are in `api.routers.epcis_query`; the query
-language in `provenance.epcis_query`; the SQL in `provenance.index.epcis_queries`.
+language in `provenance.epcis.query`; the SQL in `provenance.index.epcis_queries`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from api.chain_head import ChainHead
 from api.errors import status_of
 from api.routers.reads import Reading, freshness_headers
 from provenance.bootstrap import Services
-from provenance.epcis import site_uri
-from provenance.epcis_capture import CaptureConflict, capture_limit_headers, job_document
-from provenance.epcis_ids import IdentifierScheme, translated
-from provenance.epcis_query import (
+from provenance.epcis.capture import CaptureConflict, capture_limit_headers, job_document
+from provenance.epcis.export import site_uri
+from provenance.epcis.ids import IdentifierScheme, translated
+from provenance.epcis.query import (
     QUERY_NAME,
     EpcisException,
     EventQuery,

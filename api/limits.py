@@ -16,12 +16,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLarge, error_response
-from provenance.epcis_capture import (
+from provenance.epcis.capture import (
     CAPTURE_FILE_SIZE_LIMIT,
     CaptureLimitExceededException,
     capture_limit_headers,
 )
-from provenance.epcis_query import response_headers
+from provenance.epcis.query import response_headers
 
 MULTIPART_SLACK_BYTES = 64 * 1024
 """What a multipart body may carry beyond the document itself: boundaries, part headers, `kind`."""

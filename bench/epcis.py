@@ -55,7 +55,7 @@ from bench.query import Builder, chunks, h, load, measure  # noqa: E402
 from provenance.bootstrap import build_services  # noqa: E402
 from provenance.chain.deployment import deploy_registry  # noqa: E402
 from provenance.config import Settings  # noqa: E402
-from provenance.epcis import lot_uri  # noqa: E402
+from provenance.epcis.export import lot_uri  # noqa: E402
 from provenance.index import epcis_ids_store  # noqa: E402
 from provenance.index.db import make_engine, upgrade  # noqa: E402
 from provenance.index.models import BlockTime, ChainMirror  # noqa: E402

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from provenance.epcis_ids import IdentifierScheme, scheme_of
+from provenance.epcis.ids import IdentifierScheme, scheme_of
 
 DEFAULT_BACKGROUND_NICE = 5
 
@@ -202,7 +202,7 @@ class Settings(BaseSettings):
         return self
 
     def epcis_identifiers(self) -> IdentifierScheme:
-        """How EPCIS events name things (provenance.epcis_ids): GS1 keys when a company prefix is
+        """How EPCIS events name things (provenance.epcis.ids): GS1 keys when a company prefix is
         set, URIs under `public_url` (or this API's own address) otherwise."""
         return scheme_of(
             self.public_url,

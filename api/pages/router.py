@@ -45,7 +45,7 @@ from api.routers.reads import DEFAULT_MAX_DEPTH, Reading
 from provenance.bootstrap import Services, verification_readers
 from provenance.certificates import certificate_checks
 from provenance.domain.values import encode_label
-from provenance.epcis_ids import LotNumber
+from provenance.epcis.ids import LotNumber
 from provenance.errors import DomainError
 from provenance.index.epcis_queries import EpcisQueries
 from provenance.index.page_queries import PageQueries

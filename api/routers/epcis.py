@@ -1,4 +1,4 @@
-"""EPCIS 2.0: the index's events as one EPCIS JSON-LD document (see `provenance.epcis`).
+"""EPCIS 2.0: the index's events as one EPCIS JSON-LD document (see `provenance.epcis.export`).
 
 No token, like the other reads. Times filter by block: `from` and `to` become the first block at or
 after each (by the block timestamps the index stores), as the mass balance does. Nothing here asks
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Response
 from api.deps import ServicesDep
 from api.routers.reads import ERRORS, Reads, TimeParam, freshness_headers
 from provenance.domain.trace import parse_time
-from provenance.epcis import Corrected, blocks_of, document, events_of
+from provenance.epcis.export import Corrected, blocks_of, document, events_of
 from provenance.errors import DomainError, IndexStateError
 from provenance.index.epcis_facts import EpcisFacts, EpcisFilter
 

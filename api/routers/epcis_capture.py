@@ -1,7 +1,7 @@
 """EPCIS 2.0 REST capture binding (GS1's OpenAPI, under `/epcis` beside the query binding):
 `POST /capture` and `POST /events` take events and answer with a capture job; `GET /capture` and
 `GET /capture/{captureID}` report jobs from the outbox's operations. The same API tokens, roles and
-write rate limit as the JSON write API; the mapping is `provenance.epcis_capture`.
+write rate limit as the JSON write API; the mapping is `provenance.epcis.capture`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import Caller, ServicesDep, WritingCaller
 from api.epcis_rest import Epcis
 from provenance.bootstrap import Services
-from provenance.epcis_capture import (
+from provenance.epcis.capture import (
     CAPTURE_FILE_SIZE_LIMIT,
     CaptureLimitExceededException,
     CaptureService,
     error_behaviour,
     readers_of,
 )
-from provenance.epcis_ids import IdentifierScheme
-from provenance.epcis_query import NoSuchNameException, UnsupportedMediaTypeException, page_parameters
+from provenance.epcis.ids import IdentifierScheme
+from provenance.epcis.query import NoSuchNameException, UnsupportedMediaTypeException, page_parameters
 from provenance.index.capture_store import CaptureStore
 
 router = APIRouter()

@@ -3,7 +3,7 @@ and their top-level resources, named queries. Reads need no token (public chain 
 and deleting a named query needs this system's API token (any role), and so do query subscriptions
 (`provenance.deliveries.query_subscriptions`; each account sees and ends its own).
 
-Each endpoint parses its request with `provenance.epcis_query` and answers through
+Each endpoint parses its request with `provenance.epcis.query` and answers through
 `api.epcis_rest.EpcisRequest`; the SQL is in `provenance.index.epcis_queries`.
 """
 
@@ -20,7 +20,7 @@ from provenance.deliveries.query_subscriptions import (
     subscription_document,
     subscription_request,
 )
-from provenance.epcis_query import (
+from provenance.epcis.query import (
     BIZ_STEPS,
     DISPOSITIONS,
     EVENT_TYPES,

@@ -39,7 +39,7 @@ from provenance.chain.connection import Web3
 from provenance.chain.deployment import Deployment
 from provenance.domain.blocks import BlockRef, Confirmations
 from provenance.domain.events import DecodedEvent
-from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
+from provenance.epcis.ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.index.db import describe, upgrade
 from provenance.index.epcis_documents import current_fingerprints
 from provenance.index.indexer import Indexer

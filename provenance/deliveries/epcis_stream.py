@@ -31,9 +31,9 @@ from provenance.domain.deliveries import (
     retraction_id,
     signature_header,
 )
-from provenance.epcis import EXTENSION_PREFIX
-from provenance.epcis_ids import IdentifierScheme, translated
-from provenance.epcis_query import EventQuery, Key, parse_query, query_document
+from provenance.epcis.export import EXTENSION_PREFIX
+from provenance.epcis.ids import IdentifierScheme, translated
+from provenance.epcis.query import EventQuery, Key, parse_query, query_document
 from provenance.index.delivery_store import DeliveryStore
 from provenance.index.epcis_queries import EpcisQueries
 

@@ -21,8 +21,8 @@ from provenance.config import Settings
 from provenance.deliveries.epcis_stream import KIND
 from provenance.deliveries.webhook import Resolver, check_callback, resolve
 from provenance.domain.deliveries import AllowList, Destination, StandingQuery, SubscriptionFilter
-from provenance.epcis import utc_time
-from provenance.epcis_query import (
+from provenance.epcis.export import utc_time
+from provenance.epcis.query import (
     EPC_FORMATS,
     EpcisException,
     NoSuchNameException,

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from provenance.domain.trace import Coordinates
-from provenance.epcis import (
+from provenance.epcis.export import (
     Assayed,
     Chain,
     Corrected,
@@ -27,7 +27,7 @@ from provenance.epcis import (
     Transformed,
     events_of,
 )
-from provenance.epcis_ids import IdentifierScheme
+from provenance.epcis.ids import IdentifierScheme
 
 
 def event_text(event: Mapping[str, Any]) -> str:

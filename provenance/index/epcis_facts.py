@@ -1,4 +1,4 @@
-"""The index's facts for an EPCIS document (`provenance.epcis`): registrations, transformations,
+"""The index's facts for an EPCIS document (`provenance.epcis.export`): registrations, transformations,
 handover offers and acceptances, assays; filtered by lot, site and a range of blocks."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from provenance.domain.trace import Coordinates
-from provenance.epcis import (
+from provenance.epcis.export import (
     Assayed,
     Chain,
     Corrected,
@@ -24,7 +24,7 @@ from provenance.epcis import (
     Transformed,
     lots_named,
 )
-from provenance.epcis_ids import IdentifierScheme
+from provenance.epcis.ids import IdentifierScheme
 from provenance.index.models import (
     AssayRecord,
     ChainMirror,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
-from provenance.epcis_ids import IdentifierScheme
+from provenance.epcis.ids import IdentifierScheme
 from provenance.index.epcis_documents import current_fingerprints, event_text
 from provenance.index.epcis_models import EpcisEventId, EpcisIdScheme
 from provenance.index.epcis_queries import EpcisQueries, stored_fingerprints

@@ -1,5 +1,5 @@
 """The EPCIS query interface's reads: events chosen by a parsed `EventQuery`
-(`provenance.epcis_query`), in keyset pages in chain order; business locations; named queries.
+(`provenance.epcis.query`), in keyset pages in chain order; business locations; named queries.
 
 Each kind of event (`epcis_query.KINDS`) is one indexed SELECT over the table its facts come from,
 ordered by chain coordinates and limited to a page (and one more, to know whether a next page
@@ -47,7 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from provenance.domain.trace import Coordinates
-from provenance.epcis import (
+from provenance.epcis.export import (
     Assayed,
     Chain,
     Corrected,
@@ -61,8 +61,8 @@ from provenance.epcis import (
     event_of,
     lots_named,
 )
-from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme, LotNumber
-from provenance.epcis_query import (
+from provenance.epcis.ids import LOCAL_SCHEME, IdentifierScheme, LotNumber
+from provenance.epcis.query import (
     ACCEPTED,
     ASSAYED,
     DECLARED_REGISTRATION,

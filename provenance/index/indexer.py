@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from provenance.domain.blocks import BlockRef, Confirmations
 from provenance.domain.deployment import DeploymentRecord
 from provenance.domain.events import DecodedEvent
-from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
+from provenance.epcis.ids import LOCAL_SCHEME, IdentifierScheme
 from provenance.errors import (
     ChainMismatch,
     InconsistentLogs,

@@ -27,7 +27,7 @@ from provenance.bootstrap import build_services
 from provenance.config import Settings
 from provenance.domain.records import Assay, LotRegistration
 from provenance.domain.values import TransformKind
-from provenance.epcis import event_hash, lot_uri
+from provenance.epcis.export import event_hash, lot_uri
 from provenance.index.db import make_engine, upgrade
 from tests.dbs import empty_database
 from tests.epcis_schema import schema_errors

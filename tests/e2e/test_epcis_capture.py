@@ -21,8 +21,15 @@ import pytest
 
 from provenance.chain.logsource import RpcLogSource
 from provenance.domain.records import Assay
-from provenance.epcis import EPCIS_CONTEXT, EXTENSION_NAMESPACE, account_uri, lot_uri, method_uri, site_uri
-from provenance.epcis_capture import CAPTURE_FILE_SIZE_LIMIT, CAPTURE_LIMIT
+from provenance.epcis.capture import CAPTURE_FILE_SIZE_LIMIT, CAPTURE_LIMIT
+from provenance.epcis.export import (
+    EPCIS_CONTEXT,
+    EXTENSION_NAMESPACE,
+    account_uri,
+    lot_uri,
+    method_uri,
+    site_uri,
+)
 from provenance.index.indexer import Indexer
 from tests.dbs import empty_database
 from tests.e2e.conftest import SITE, Account, Stack, digest, start_stack

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from provenance.epcis import parse_account_uri
+from provenance.epcis.export import parse_account_uri
 from tests.e2e.conftest import SITE, Account, Stack, digest, start_stack
 from tests.e2e.test_epcis_capture import index, job, without_chain
 

@@ -22,7 +22,7 @@ from api.app import create_app
 from provenance.bootstrap import build_services
 from provenance.config import Settings
 from provenance.domain.values import CorrectionReason, TransformKind
-from provenance.epcis import event_hash, lot_uri
+from provenance.epcis.export import event_hash, lot_uri
 from provenance.index.db import make_engine, upgrade
 from tests.dbs import empty_database
 from tests.epcis_schema import schema_errors

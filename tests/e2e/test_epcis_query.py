@@ -32,7 +32,7 @@ from provenance.bootstrap import build_services
 from provenance.config import Settings
 from provenance.domain.records import LotRegistration
 from provenance.domain.values import CorrectionReason, TransformKind
-from provenance.epcis import lot_uri, site_uri
+from provenance.epcis.export import lot_uri, site_uri
 from provenance.index.db import make_engine, upgrade
 from tests.dbs import empty_database
 from tests.epcis_schema import schema_errors

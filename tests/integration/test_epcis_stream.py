@@ -19,7 +19,7 @@ from provenance.deliveries import Deliverer, DeliveryStore, EpcisQueryKind
 from provenance.deliveries.query_subscriptions import QuerySubscriptionRequest, QuerySubscriptions
 from provenance.domain.deliveries import AllowList, RetryPolicy
 from provenance.domain.values import CorrectionReason
-from provenance.epcis_query import parse_query, query_of_definition
+from provenance.epcis.query import parse_query, query_of_definition
 from provenance.index.epcis_queries import EpcisQueries, NamedQueries
 from tests.epcis_receiver import TOKEN, EpcisReceiver
 from tests.epcis_schema import schema_errors

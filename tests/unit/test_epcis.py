@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from provenance.domain.trace import Coordinates
-from provenance.epcis import (
+from provenance.epcis.export import (
     Assayed,
     Chain,
     CustodyStep,

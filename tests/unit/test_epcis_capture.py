@@ -13,7 +13,15 @@ import pytest
 
 from provenance.domain.operations import OperationKind
 from provenance.domain.trace import Coordinates
-from provenance.epcis import (
+from provenance.epcis.capture import (
+    CAPTURE_LIMIT,
+    CaptureLimitExceededException,
+    CaptureRefused,
+    IdentifierReaders,
+    plan_capture,
+    readers_of,
+)
+from provenance.epcis.export import (
     Assayed,
     Chain,
     CustodyStep,
@@ -31,15 +39,7 @@ from provenance.epcis import (
     parse_site_uri,
     site_uri,
 )
-from provenance.epcis_capture import (
-    CAPTURE_LIMIT,
-    CaptureLimitExceededException,
-    CaptureRefused,
-    IdentifierReaders,
-    plan_capture,
-    readers_of,
-)
-from provenance.epcis_ids import scheme_of
+from provenance.epcis.ids import scheme_of
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "epcis" / "examples"
 CHAIN = Chain(131277322940537, "0x5FbDB2315678afecb367f032d93F642f64180aa3")

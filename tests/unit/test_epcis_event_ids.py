@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
-import provenance.epcis as epcis
+import provenance.epcis.export as epcis
 from provenance.domain.values import CorrectionReason, TransformKind
-from provenance.epcis import events_of
-from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
-from provenance.epcis_query import parse_query
+from provenance.epcis.export import events_of
+from provenance.epcis.ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
+from provenance.epcis.query import parse_query
 from provenance.index import epcis_queries
 from provenance.index.db import make_engine, upgrade
 from provenance.index.epcis_documents import current_fingerprints, mapping_fingerprint

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from epcis_event_hash_generator import hash_generator, json_to_py
 
-from provenance import epcis_hash
 from provenance.domain.trace import Coordinates
-from provenance.epcis import (
+from provenance.epcis import hash as epcis_hash
+from provenance.epcis.export import (
     Assayed,
     Chain,
     Corrected,
@@ -32,7 +32,7 @@ from provenance.epcis import (
     lots_named,
     pre_hash,
 )
-from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
+from provenance.epcis.ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
 from tests.epcis_schema import DATA
 
 CHAIN = Chain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")

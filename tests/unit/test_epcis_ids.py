@@ -1,4 +1,4 @@
-"""A deployment's EPCIS identifiers (`provenance.epcis_ids`): GS1 keys from the operator's company
+"""A deployment's EPCIS identifiers (`provenance.epcis.ids`): GS1 keys from the operator's company
 prefix as Digital Links or EPC URNs, URIs under its public URL otherwise; every form a client may
 send read back; lot numbers within GS1's limits; translation for GS1-EPC-Format."""
 
@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from provenance.config import Settings
-from provenance.epcis import EXTENSION_NAMESPACE
-from provenance.epcis_hash import check_digit, gs1_digital_link
-from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme, LotNumber, gs1_number, translated
+from provenance.epcis.export import EXTENSION_NAMESPACE
+from provenance.epcis.hash import check_digit, gs1_digital_link
+from provenance.epcis.ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme, LotNumber, gs1_number, translated
 
 CSET_82 = re.compile(r"""[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}""")
 """GS1 General Specifications figure 7.11-1 (character set 82), at most 20: AI (10) and AI (254)."""

@@ -1,4 +1,4 @@
-"""The EPCIS query parameters (`provenance.epcis_query`) without a database: what each parameter
+"""The EPCIS query parameters (`provenance.epcis.query`) without a database: what each parameter
 becomes, which kinds of our events it leaves, and what it refuses, naming the parameter."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Iterable
 
 import pytest
 
-from provenance.epcis import lot_uri, site_uri
-from provenance.epcis_ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme, LotNumber
-from provenance.epcis_query import (
+from provenance.epcis.export import lot_uri, site_uri
+from provenance.epcis.ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme, LotNumber
+from provenance.epcis.query import (
     KINDS,
     MAX_PER_PAGE,
     NotAcceptableException,

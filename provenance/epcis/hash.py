@@ -11,7 +11,7 @@ Values are canonicalised as the text asks: time stamps in UTC at millisecond pre
 half up), numbers without trailing zeros, bare CBV words and `urn:epcglobal:cbv:` URNs as CBV web
 URIs, CURIEs (`gs1:`, `cbv:`, `epcis:`) expanded, sensor measurement types as the EPCIS 2.0 JSON-LD
 context expands them (`https://gs1.org/voc/<type>`), and GS1 keys (the EPC URNs and Digital Link
-URIs of `provenance.epcis_ids`: SGTIN, SSCC, SGLN, PGLN, LGTIN) as constrained canonical GS1
+URIs of `provenance.epcis.ids`: SGTIN, SSCC, SGLN, PGLN, LGTIN) as constrained canonical GS1
 Digital Link URIs at `https://id.gs1.org`. A bizTransaction, source or destination is written
 type first, then its identifier (CBV 2.0 as the reference implementation's issue #80 reads it).
 

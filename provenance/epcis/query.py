@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from provenance.epcis import (
+from provenance.epcis.export import (
     CBV_VOCABULARY,
     EPCIS_CONTEXT,
     EXTENSION_NAMESPACE,
@@ -39,7 +39,7 @@ from provenance.epcis import (
     TRANSFORMATION_STEP,
     utc_time,
 )
-from provenance.epcis_ids import IdentifierScheme, LotName, LotNumber
+from provenance.epcis.ids import IdentifierScheme, LotName, LotNumber
 from provenance.errors import ProvenanceError
 
 EPCIS_VERSION = "2.0.0"

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
-from provenance.epcis_hash import check_digit, gs1_digital_link
+from provenance.epcis.hash import check_digit, gs1_digital_link
 
 Form = Literal["digital_link", "epc_urn"]
 EPC_FORMATS = ("No_Preference", "Always_GS1_Digital_Link", "Always_EPC_URN", "Never_Translates")

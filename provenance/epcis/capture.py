@@ -41,7 +41,7 @@ import jsonschema_rs
 from provenance.domain.commands import MAX_BATCH_LOTS, Command, SubmitAssay, command_of
 from provenance.domain.credentials import Credential
 from provenance.domain.operations import OperationKind, OperationStatus, OperationView
-from provenance.epcis import (
+from provenance.epcis.export import (
     CBV_VOCABULARY,
     EXTENSION_NAMESPACE,
     PPM,
@@ -51,8 +51,8 @@ from provenance.epcis import (
     parse_method_uri,
     parse_site_uri,
 )
-from provenance.epcis_ids import IdentifierScheme
-from provenance.epcis_query import EpcisException, ValidationException
+from provenance.epcis.ids import IdentifierScheme
+from provenance.epcis.query import EpcisException, ValidationException
 from provenance.errors import DomainError
 from provenance.index.capture_store import CaptureRecord, CaptureStore, NewWrite
 from provenance.services.access import (
@@ -227,7 +227,7 @@ def _short(message: str) -> str:
 @dataclass(frozen=True)
 class IdentifierReaders:
     """How a capture reads identifiers back into labels and addresses (None: not one of ours): by
-    default `provenance.epcis`'s inverses of the identifiers it writes; a deployment with other
+    default `provenance.epcis.export`'s inverses of the identifiers it writes; a deployment with other
     identifiers passes its own (the same functions bound to its scheme)."""
 
     lot: Callable[[str], str | None] = parse_lot_uri

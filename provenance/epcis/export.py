@@ -1,7 +1,7 @@
 """The index's facts as an EPCIS 2.0 JSON-LD document, each event named by its CBV 2.0 event hash.
 
 Mapping (every lot is a class-level identifier with its mass as a quantity in KGM; lots, sites,
-accounts and methods are named by the deployment's identifier scheme, `provenance.epcis_ids`: GS1
+accounts and methods are named by the deployment's identifier scheme, `provenance.epcis.ids`: GS1
 keys when the operator has a company prefix, URIs under its public URL otherwise; `Names` carries
 the scheme and the lots' commodities an LGTIN needs):
 
@@ -27,14 +27,14 @@ Every event's `eventTime` is the timestamp of its block (UTC), and it carries it
 coordinates in the extension field `mp:chain` (chain id, registry, tx hash, block, log index).
 
 What the chain records beyond EPCIS's own fields is written as extension fields, so that a capture
-(`provenance.epcis_capture`) can record an exported event again: a registration's `mp:face`,
+(`provenance.epcis.capture`) can record an exported event again: a registration's `mp:face`,
 `mp:commodity`, `mp:gradePpm`, `mp:extractedAt` and `mp:recordHash`; a transformation's
 `mp:recordHash` and, per output, `mp:outputs` (`mp:epcClass` and the output's own fields); an
 assay's `mp:labSignature` (the lab's EIP-712 signature). `parse_lot_uri` and its siblings are the
 inverses of `lot_uri` and its siblings: the only way a capture reads an identifier.
 
 The event hash (`eventID`): the CBV 2.0 event hash ID (CBV 2.0 section 8.9), computed by
-`provenance.epcis_hash`, which says where it follows the standard's text rather than GS1's
+`provenance.epcis.hash`, which says where it follows the standard's text rather than GS1's
 reference tool; `pre_hash` and `event_hash` here default to our extension namespace.
 """
 
@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from provenance import epcis_hash
 from provenance.domain.trace import Coordinates
-from provenance.epcis_ids import LOCAL_SCHEME, IdentifierScheme
+from provenance.epcis import hash as epcis_hash
+from provenance.epcis.ids import LOCAL_SCHEME, IdentifierScheme
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EXTENSION_PREFIX = "mp"
@@ -80,7 +80,7 @@ class Chain:
 @dataclass(frozen=True)
 class LotRecord:
     """What a registration or transformation output records of a lot beyond its mass: written as
-    extension fields so that a capture (`provenance.epcis_capture`) can register the lot again."""
+    extension fields so that a capture (`provenance.epcis.capture`) can register the lot again."""
 
     commodity: str
     grade_ppm: int
@@ -441,7 +441,7 @@ def document(events: Sequence[Mapping[str, Any]], created_at: int) -> dict[str, 
 
 
 def pre_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
-    """The CBV 2.0 pre-hash string of an event (`provenance.epcis_hash`), our extension prefix by
+    """The CBV 2.0 pre-hash string of an event (`provenance.epcis.hash`), our extension prefix by
     default."""
     return epcis_hash.pre_hash(event, NAMESPACES if namespaces is None else namespaces)
 
