@@ -31,7 +31,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeGuard
 from urllib.parse import unquote
 
 CBV_VOCABULARY = "https://ref.gs1.org/cbv/"
@@ -228,6 +229,8 @@ def _from_epc(scheme: str, prefix: str, reference: str, rest: str | None) -> str
 
 def _text(value: object) -> str:
     """A value's canonical text: numbers without trailing zeros, strings trimmed."""
+    if type(value) is str:
+        return value.strip()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -280,7 +283,13 @@ def _canonical_time(text: str) -> str:
 
 
 def _value(name: str, value: object, path: str) -> str:
-    text = _text(value)
+    return _written(name, _text(value), path)
+
+
+@lru_cache(maxsize=1 << 16)
+def _written(name: str, text: str, path: str) -> str:
+    """`name=<canonical text>` of a value's text (cached: an index's events repeat their sites,
+    steps, times and keys, and this runs for every value of every event)."""
     text = _canonical_time(text) if name in _TIME_FIELDS else _canonical(_expand(path, text))
     return f"{name}={text}" if text else ""
 
@@ -288,6 +297,7 @@ def _value(name: str, value: object, path: str) -> str:
 _NUMBER_START = frozenset("+-.0123456789")
 
 
+@lru_cache(maxsize=1 << 16)
 def _canonical(text: str) -> str:
     """A GS1 key as its canonical Digital Link, a number without trailing zeros, other text as it
     is (each looked at only when it can be one: this runs for every value of every event)."""
@@ -299,6 +309,15 @@ def _canonical(text: str) -> str:
 
 
 # ---------------------------------------------------------------------- the pre-hash string
+
+
+_LEAVES = frozenset({str, int, float, bool, list})
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    # by type first: the ABC's check is slow, and an event is dicts, lists, strings and numbers
+    kind = type(value)
+    return kind is dict or (kind not in _LEAVES and isinstance(value, Mapping))
 
 
 def _children(container: Mapping[str, Any], order: Order, parent: str) -> str:
@@ -313,7 +332,7 @@ def _children(container: Mapping[str, Any], order: Order, parent: str) -> str:
             entries = sorted(filter(None, (_entry(name, item, child_order) for item in value)))
             if entries:
                 out.append(("" if name in _LIST_NAME_OMITTED else name) + "".join(entries))
-        elif isinstance(value, Mapping):
+        elif _is_mapping(value):
             body = _children(value, child_order or (), name)
             if body:
                 out.append(name + body)
@@ -324,7 +343,7 @@ def _children(container: Mapping[str, Any], order: Order, parent: str) -> str:
 
 def _entry(list_name: str, item: object, order: Order | None) -> str:
     entry = _ENTRY_NAME.get(list_name)
-    if isinstance(item, Mapping):
+    if _is_mapping(item):
         body = _children(item, order or (), list_name)
         return (entry or "") + body if body else ""
     return _value(entry or list_name, item, f"{list_name}.{entry or list_name}")
@@ -341,28 +360,28 @@ def _extensions(container: Mapping[str, Any], namespaces: Mapping[str, str]) -> 
     parts = []
     for name, value in container.items():
         key = _extension_name(name, namespaces)
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             parts.append(key + _extensions(value, namespaces))
         elif isinstance(value, list):
             parts.extend(
-                key + _extensions(item, namespaces) if isinstance(item, Mapping) else f"{key}={_text(item)}"
+                key + _extensions(item, namespaces) if _is_mapping(item) else f"{key}={_text(item)}"
                 for item in value
             )
         else:
             text = _text(value)
-            if isinstance(value, str):
+            if type(value) is str or isinstance(value, str):
                 text = _canonical(text)
             parts.append(f"{key}={text}" if text else key)
     return "".join(sorted(parts))
 
 
+_NOT_EXTENSIONS = frozenset(name for name, _ in PROPERTY_ORDER) | NOT_HASHED
+
+
 def pre_hash(event: Mapping[str, Any], namespaces: Mapping[str, str]) -> str:
     """The CBV 2.0 pre-hash string of an event; `namespaces` maps the extension prefixes it uses
     to their IRIs (the document's `@context`)."""
-    standard = {name for name, _ in PROPERTY_ORDER}
-    extensions = {
-        name: value for name, value in event.items() if name not in standard and name not in NOT_HASHED
-    }
+    extensions = {name: value for name, value in event.items() if name not in _NOT_EXTENSIONS}
     return (
         f"eventType={event['type']}"
         + _children(event, PROPERTY_ORDER, "")

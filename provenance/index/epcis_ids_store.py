@@ -5,11 +5,13 @@ take it from the index instead of building and hashing it (`epcis_event_ids`, mi
 An event is written with the deployment's identifiers (its eventID is the CBV 2.0 hash of the
 event so written), and by this version of the mapping's code, so the events are stored with the
 fingerprint of those identifiers and one of the mapping's output (`epcis_id_scheme`). The indexer
-checks both at start-up (`refresh`): another fingerprint, or none (an index from before migration
-0013), and it stores every event anew, then records its fingerprints; until then reads find they
-are not theirs and build and hash on the fly. A reorg's rollback deletes the events of the blocks
-it undoes with the rest of their rows (`store.DELETE_ORDER`), and the blocks indexed again get
-theirs in the same transaction.
+checks both at start-up (`current`): another fingerprint, or none (an empty index, or one from
+before migration 0013), and it deletes them (`forget`), indexes up to the head without storing
+events (a backfill's core rows do not wait for the hashing), then stores every event (`refresh`)
+and records its fingerprints; until then reads find they are not theirs and build and hash on the
+fly. From then on each range stores its events in its own transaction. A reorg's rollback deletes
+the events of the blocks it undoes with the rest of their rows (`store.DELETE_ORDER`), and the
+blocks indexed again get theirs in the same transaction.
 """
 
 from __future__ import annotations
@@ -64,6 +66,19 @@ def write_event_ids(connection: Connection, scheme: IdentifierScheme, first: int
     return len(found)
 
 
+def current(engine: Engine, scheme: IdentifierScheme) -> bool:
+    """Whether the stored events were made with `scheme` and this code's mapping."""
+    with engine.connect() as connection:
+        return stored_fingerprints(connection) == current_fingerprints(scheme)
+
+
+def forget(engine: Engine) -> None:
+    """Deletes the stored events and their fingerprints (reads build and hash until `refresh`)."""
+    with engine.begin() as connection:
+        connection.execute(delete(EpcisIdScheme))
+        connection.execute(delete(EpcisEventId))
+
+
 def refresh(
     engine: Engine, scheme: IdentifierScheme, progress: Callable[[int, int], None] | None = None
 ) -> int | None:
@@ -78,9 +93,7 @@ def refresh(
             # every block with an event is dated (an EPCIS event time is its block's)
             select(func.min(block_times.c.number), func.max(block_times.c.number))
         ).one()
-    with engine.begin() as connection:
-        connection.execute(delete(EpcisIdScheme))
-        connection.execute(delete(EpcisEventId))
+    forget(engine)
     total = 0
     if bounds[0] is not None:
         first, last = int(bounds[0]), int(bounds[1])

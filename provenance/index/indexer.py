@@ -110,17 +110,29 @@ class Indexer:
         self.identifiers = identifiers
         """The deployment's EPCIS identifiers: each range's eventIDs are stored with them (None:
         none stored, as a rebuild that only compares chain facts wants)."""
+        self._epcis_live = False
+        """Whether each range stores its EPCIS events in its own transaction: once the stored
+        events are current (this deployment's fingerprints). Until then (an empty index, other
+        identifiers, another mapping) ranges store none, and `store_epcis_events` stores them all
+        once the cursor has reached the head: the backfill's core rows do not wait for them, and
+        reads build and hash meanwhile (the fingerprints are not theirs)."""
         self._ready = False
         self._span = min(max_range, FIRST_SPAN)
 
     # ---------------------------------------------------------------- public
 
     def sync(
-        self, stop: threading.Event | None = None, progress: Callable[[int, int], None] | None = None
+        self,
+        stop: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        defer_epcis: bool = False,
     ) -> SyncResult:
         """Indexes everything up to the current safe head (undoing reorgs on the way) and returns;
         or returns early, between two ranges, once `stop` is set. `progress` is told, after each
-        range, how many of the registry's blocks up to the safe head are indexed, and how many there are."""
+        range, how many of the registry's blocks up to the safe head are indexed, and how many there are.
+        Once at the head, stores the EPCIS events still pending (`store_epcis_events`), unless
+        `defer_epcis` (then the caller does)."""
         self._prepare()
         blocks = events = reorgs = rolled_back = failures = 0
         while True:
@@ -154,7 +166,20 @@ class Indexer:
                 first = self.deployment.block_number
                 progress(min(step[2], safe.number) - first + 1, safe.number - first + 1)
         head = cursor.number if cursor is not None else self.deployment.block_number - 1
+        if not defer_epcis and not (stop is not None and stop.is_set()):
+            self.store_epcis_events()
         return SyncResult(blocks, events, head, reorgs, rolled_back)
+
+    def store_epcis_events(self) -> int | None:
+        """Stores every EPCIS event of the indexed blocks if the stored ones are not current (the
+        backfill left them out: `_epcis_live`), a few thousand blocks per transaction, then records
+        the fingerprints, after which each range stores its own; returns the events stored (None
+        when there was nothing to do). Run between ranges: no range lands meanwhile."""
+        if self.identifiers is None or self._epcis_live:
+            return None
+        stored = epcis_ids_store.refresh(self.engine, self.identifiers)
+        self._epcis_live = True
+        return stored
 
     def _step(self, cursor: Cursor | None, safe: BlockRef) -> tuple[int, int, int] | None:
         """Indexes the next range: returns (blocks, events, the range's last block), or None when
@@ -240,7 +265,11 @@ class Indexer:
                     )
         self._date_undated_blocks()
         if self.identifiers is not None:
-            epcis_ids_store.refresh(self.engine, self.identifiers)
+            # stored events not current: reads stop using them now (`forget`), ranges store none,
+            # and `store_epcis_events` stores them all once the cursor is at the head
+            self._epcis_live = epcis_ids_store.current(self.engine, self.identifiers)
+            if not self._epcis_live:
+                epcis_ids_store.forget(self.engine)
         self._ready = True
 
     def _date_undated_blocks(self) -> None:
@@ -317,7 +346,7 @@ class Indexer:
             store.write_range(
                 connection, projection, hashes, before, after, to_block - self.reorg_window, times
             )
-            if self.identifiers is not None:
+            if self.identifiers is not None and self._epcis_live:
                 epcis_ids_store.write_event_ids(connection, self.identifiers, from_block, to_block)
         return len(fresh)
 

@@ -253,3 +253,30 @@ def test_an_indexer_with_other_identifiers_recomputes_them_at_start(
         chain.indexer(engine).sync()
     assert fingerprint(engine) == LOCAL_SCHEME.fingerprint()
     assert stored(engine) == [event["eventID"] for event in hashed_export(engine, LOCAL_SCHEME)]
+
+
+def test_a_backfill_stores_the_core_rows_first_and_the_events_once_at_the_head(
+    indexed: tuple[IndexChain, Engine], tmp_path: Path
+) -> None:
+    chain, engine = indexed
+    oracle = hashed_export(engine, LOCAL_SCHEME)
+    with empty_database("sqlite", tmp_path) as url:
+        upgrade(url)
+        fresh = make_engine(url)
+        try:
+            indexer = chain.indexer(fresh)
+            result = indexer.sync(defer_epcis=True)
+            assert result.events > 0
+            # the ranges stored no event: reads build and hash them meanwhile, as they must
+            assert stored(fresh) == []
+            assert fingerprint(fresh) is None
+            built = page(fresh, LOCAL_SCHEME, [])
+            assert [{k: v for k, v in event.items() if k != "recordTime"} for event in built] == oracle
+            assert indexer.store_epcis_events() == len(oracle)
+            assert documents(fresh) == oracle
+            assert fingerprint(fresh) == LOCAL_SCHEME.fingerprint()
+            assert indexer.store_epcis_events() is None  # current: each range stores its own from now on
+            assert chain.indexer(fresh).sync().blocks == 0
+            assert documents(fresh) == oracle
+        finally:
+            fresh.dispose()
