@@ -34,7 +34,12 @@ id_schemes = EpcisIdScheme.__table__
 block_times = BlockTime.__table__
 
 REFRESH_BLOCKS = 5_000
-"""Blocks recomputed per transaction at start-up."""
+REFRESH_FIRST_BLOCKS = 64
+REFRESH_EVENTS = 20_000
+"""Blocks stored per transaction by `refresh`: from REFRESH_FIRST_BLOCKS, doubling while a
+transaction holds fewer than a quarter of REFRESH_EVENTS events, shrinking when it holds more, at
+most REFRESH_BLOCKS (as the indexer's ranges: a history that packs many events into each block is
+stored in transactions of bounded size, memory)."""
 
 
 def write_event_ids(connection: Connection, scheme: IdentifierScheme, first: int, last: int) -> int:
@@ -97,12 +102,19 @@ def refresh(
     total = 0
     if bounds[0] is not None:
         first, last = int(bounds[0]), int(bounds[1])
-        for start in range(first, last + 1, REFRESH_BLOCKS):
-            end = min(start + REFRESH_BLOCKS - 1, last)
+        start, span = first, REFRESH_FIRST_BLOCKS
+        while start <= last:
+            end = min(start + span - 1, last)
             with engine.begin() as connection:
-                total += write_event_ids(connection, scheme, start, end)
+                stored = write_event_ids(connection, scheme, start, end)
+            total += stored
+            if stored > REFRESH_EVENTS:
+                span = max(1, span * REFRESH_EVENTS // stored)
+            elif stored < REFRESH_EVENTS // 4:
+                span = min(REFRESH_BLOCKS, span * 2)
             if progress is not None:
                 progress(end - first + 1, last - first + 1)
+            start = end + 1
     with engine.begin() as connection:
         connection.execute(insert(EpcisIdScheme), [{"id": 1, "fingerprint": wanted[0], "mapping": wanted[1]}])
     log.info("stored %d EPCIS events for identifiers %s", total, wanted[0][:12])
