@@ -154,23 +154,7 @@ class WorkerStorage(OutboxBase):
                 if status != OperationStatus.PENDING.value:
                     raise ValueError(f"transaction {sequence} of {operation_id} is {status}, not pending")
                 signed = sign(sequence, nonce)
-                connection.execute(
-                    TRANSACTIONS.update()
-                    .where(*where)
-                    .values(
-                        nonce=nonce,
-                        raw_tx=signed.raw_tx,
-                        tx_hash=signed.tx_hash,
-                        status=OperationStatus.SENT.value,
-                        block_number=None,
-                        block_hash=None,
-                        gas_used=None,
-                        error_name=None,
-                        error_args=None,
-                        sent_at=None,
-                        attempts=0,
-                    )
-                )
+                connection.execute(TRANSACTIONS.update().where(*where).values(**_signed_with(nonce, signed)))
                 nonce += 1
             if stored is None:
                 connection.execute(NONCES.insert().values(sender=key, next_nonce=nonce))
@@ -228,20 +212,7 @@ class WorkerStorage(OutboxBase):
                     TRANSACTIONS.c.operation_id == bindparam("b_operation_id"),
                     TRANSACTIONS.c.sequence == bindparam("b_sequence"),
                 )
-                .values(
-                    nonce=nonce,
-                    share=bindparam("b_share"),
-                    raw_tx=signed.raw_tx,
-                    tx_hash=signed.tx_hash,
-                    status=OperationStatus.SENT.value,
-                    block_number=None,
-                    block_hash=None,
-                    gas_used=None,
-                    error_name=None,
-                    error_args=None,
-                    sent_at=None,
-                    attempts=0,
-                ),
+                .values(share=bindparam("b_share"), **_signed_with(nonce, signed)),
                 [
                     {"b_operation_id": operation_id, "b_sequence": sequence, "b_share": share}
                     for share, (operation_id, sequence) in enumerate(members)
@@ -552,3 +523,21 @@ class WorkerStorage(OutboxBase):
                     .values(stuck_reason=None, stuck_since=None)
                 )
         return final
+
+
+def _signed_with(nonce: int, signed: SignedTransaction) -> dict[str, Any]:
+    """A transaction's row once its bytes are signed with `nonce`: sent, and nothing of an earlier
+    attempt left (a released nonce's block, error or send count)."""
+    return {
+        "nonce": nonce,
+        "raw_tx": signed.raw_tx,
+        "tx_hash": signed.tx_hash,
+        "status": OperationStatus.SENT.value,
+        "block_number": None,
+        "block_hash": None,
+        "gas_used": None,
+        "error_name": None,
+        "error_args": None,
+        "sent_at": None,
+        "attempts": 0,
+    }
