@@ -1,6 +1,6 @@
-"""The app factory: `create_app(services)` wires routers, error handlers, body limits and write rate
-limits; nothing connects here (the services arrive connected, from
-`provenance.bootstrap.build_services`)."""
+"""The app factory: `create_app(runtime)` wires routers, error handlers, body limits and write rate
+limits; nothing connects here (the runtime arrive connected, from
+`provenance.bootstrap.build_runtime`)."""
 
 from __future__ import annotations
 
@@ -36,19 +36,19 @@ from api.routers.ngsi_ld import router as ngsi_ld_router
 from api.routers.subscriptions import router as subscriptions_router
 from api.timing import ServerTiming
 from api.waiting import FinalWaits
-from provenance.bootstrap import Services
+from provenance.bootstrap import Runtime
 from provenance.index.queries import ReadQueries
 
 API_PREFIX = "/v1"
 
 
-def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
+def create_app(runtime: Runtime, *, watch_head: bool = False) -> FastAPI:
     """`watch_head`: a thread asks the node for its head once a second while the app runs, so no
     read or `/health` ever waits on the node (the server's way; tests' apps ask on demand)."""
-    settings = services.settings
-    chain_head = ChainHead(services.head_number, read_index=ReadQueries(services.engine).index_block)
+    settings = runtime.settings
+    chain_head = ChainHead(runtime.head_number, read_index=ReadQueries(runtime.engine).index_block)
 
-    verdicts = VerdictCache(lambda lot_id: live_verdict(services, lot_id))
+    verdicts = VerdictCache(lambda lot_id: live_verdict(runtime, lot_id))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,9 +77,9 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
             "head (`X-Chain-Head`); `X-Chain-Unreachable: true` while the node does not answer."
         ),
     )
-    app.state.services = services
+    app.state.runtime = runtime
     app.state.write_limiter = WriteRateLimiter(settings.write_rate_per_s, settings.write_burst)
-    app.state.final_waits = FinalWaits(services.outbox)
+    app.state.final_waits = FinalWaits(runtime.outbox)
     app.state.known_tokens = KnownTokens()
     app.state.chain_head = chain_head
     app.state.verdicts = verdicts
@@ -108,23 +108,23 @@ def create_app(services: Services, *, watch_head: bool = False) -> FastAPI:
     app.include_router(subscriptions_router, prefix=API_PREFIX)
     app.include_router(ngsi_ld_router)  # /ngsi-ld/v1 (read-only) and our @context
     # EPCIS 2.0 queries and capture (a capture is a write: the same rate limiter)
-    app.mount(epcis_rest.BASE_PATH, epcis_rest.create(services, chain_head, app.state.write_limiter))
+    app.mount(epcis_rest.BASE_PATH, epcis_rest.create(runtime, chain_head, app.state.write_limiter))
     return app
 
 
 def from_environment() -> FastAPI:
     """For `uvicorn --factory api.app:from_environment`: settings from PROVENANCE_* variables,
     connected when the server calls this, never at import."""
-    from provenance.bootstrap import build_services
+    from provenance.bootstrap import build_runtime
     from provenance.config import Settings
 
-    return served(build_services(Settings()))
+    return served(build_runtime(Settings()))
 
 
-def served(services: Services) -> FastAPI:
-    """The app as a server runs it (`provenance serve` hands in the services its worker and
+def served(runtime: Runtime) -> FastAPI:
+    """The app as a server runs it (`provenance serve` hands in the runtime its worker and
     indexer share, so a `?wait=true` request is woken by the worker's commit)."""
-    app = create_app(services, watch_head=True)
+    app = create_app(runtime, watch_head=True)
     # what start-up built (modules, the app's routes and models, web3's ABI machinery) lives as long
     # as the process: out of the collector's sight, a full collection no longer walks it every time,
     # which showed as pauses of every request thread at once

@@ -1,4 +1,4 @@
-"""Dependencies every router shares, as `Annotated` aliases: the services, the caller, the write flow.
+"""Dependencies every router shares, as `Annotated` aliases: the runtime, the caller, the write flow.
 
 A write is always the same steps, so no router can skip one: authenticate (the `Caller`
 dependency, within the credential's rate limit: `WritingCaller`), validate (the request model,
@@ -24,7 +24,7 @@ from api.known_tokens import KnownTokens
 from api.ratelimit import WriteRateLimiter
 from api.schemas import OperationOut
 from api.waiting import FinalWaits
-from provenance.bootstrap import Services
+from provenance.bootstrap import Runtime
 from provenance.domain.assay_certificate import AssayCertificate
 from provenance.domain.commands import Command
 from provenance.domain.credentials import Credential
@@ -40,12 +40,12 @@ MAX_WAIT_S = 60.0
 # to a thread.
 
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `provenance accounts create`.")
 
@@ -53,10 +53,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from `provenanc
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def authenticate(services: ServicesDep, authorization: BearerToken) -> Credential:
+async def authenticate(runtime: RuntimeDep, authorization: BearerToken) -> Credential:
     if authorization is None or not authorization.credentials:
         raise NotAuthenticated("send Authorization: Bearer <token>")
-    credential = await run_in_threadpool(services.credentials.authenticate, authorization.credentials)
+    credential = await run_in_threadpool(runtime.credentials.authenticate, authorization.credentials)
     if credential is None:
         raise NotAuthenticated("the bearer token is not valid (unknown or revoked)")
     return credential
@@ -131,7 +131,7 @@ def operation_response_within(
 
 @dataclass(frozen=True)
 class Writes:
-    services: Services
+    runtime: Runtime
     caller: Credential
     idempotency_key: str | None
     waiting: WaitOptions
@@ -145,7 +145,7 @@ class Writes:
         future = self.waits.expect(operation_id) if self.waiting.wait else None
         try:
             view = await run_in_threadpool(
-                self.services.writes.submit,
+                self.runtime.writes.submit,
                 command,
                 self.caller,
                 idempotency_key=self.idempotency_key,
@@ -199,16 +199,16 @@ async def writes(
     """Every write's dependencies in one: FastAPI's dependency solving is the largest share of a
     write's time on the event loop, and it grows with each node of the graph, so this
     does in one what `authenticate`, `rate_limited_caller` and `wait_options` do for other routes."""
-    services = await get_services(request)
+    runtime = await get_runtime(request)
     known: KnownTokens = request.app.state.known_tokens
     caller = known.get(authorization.credentials) if authorization is not None else None
     if caller is None:
-        caller = await authenticate(services, authorization)
+        caller = await authenticate(runtime, authorization)
         assert authorization is not None
         known.put(authorization.credentials, caller)
     _take_write(request, caller)
     waits: FinalWaits = request.app.state.final_waits
-    return Writes(services, caller, idempotency_key, WaitOptions(wait, timeout), waits, known)
+    return Writes(runtime, caller, idempotency_key, WaitOptions(wait, timeout), waits, known)
 
 
 WritesDep = Annotated[Writes, Depends(writes)]

@@ -22,7 +22,7 @@ from starlette.routing import Match
 from api.chain_head import ChainHead
 from api.errors import status_of
 from api.routers.reads import Reading, freshness_headers
-from provenance.bootstrap import Services
+from provenance.bootstrap import Runtime
 from provenance.epcis.capture import CaptureConflict, capture_limit_headers, job_document
 from provenance.epcis.export import site_uri
 from provenance.epcis.ids import IdentifierScheme, translated
@@ -262,8 +262,8 @@ def discovery(request: Request) -> Response:
     return Response(status_code=204, headers={"Allow": allow, **gs1_headers()})
 
 
-def create(services: Services, chain_head: ChainHead | None, write_limiter: Any = None) -> FastAPI:
-    """The binding's app; the parent mounts it at `BASE_PATH` and shares its services and its
+def create(runtime: Runtime, chain_head: ChainHead | None, write_limiter: Any = None) -> FastAPI:
+    """The binding's app; the parent mounts it at `BASE_PATH` and shares its runtime and its
     write rate limiter (a capture is a write)."""
     from api.routers import epcis_capture, epcis_query
 
@@ -273,9 +273,9 @@ def create(services: Services, chain_head: ChainHead | None, write_limiter: Any 
         summary="GS1 EPCIS 2.0 REST query binding over the chain's facts (reads need no token) and its "
         "capture binding (writes through the outbox, with the JSON API's tokens and roles).",
     )
-    app.state.services = services
+    app.state.runtime = runtime
     app.state.chain_head = chain_head
-    app.state.identifiers = services.settings.epcis_identifiers()
+    app.state.identifiers = runtime.settings.epcis_identifiers()
     app.state.write_limiter = write_limiter
     app.add_exception_handler(ProvenanceError, _provenance_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -9,7 +9,7 @@ The index is bench/query.py's (its `Builder`: lineage threads of registrations, 
 handovers and assays, loaded by executemany and COPY), with what EPCIS reads besides: a time for
 every block (12 s apart, so the history spans months), which the `record_times` trigger records
 as it goes in, and the chain the index mirrors. Measured through the API in process, built by
-`build_services` as `provenance serve` builds it:
+`build_runtime` as `provenance serve` builds it:
 
 * `match_epc`: `GET /epcis/events?MATCH_epc=<a lot>`, as the issue names it. Under the standard
   MATCH_epc looks at instance-level lists (epcList, childEPCs), which no event of ours has (lots
@@ -52,7 +52,7 @@ from web3 import EthereumTesterProvider, Web3  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from bench.query import Builder, chunks, h, load, measure  # noqa: E402
-from provenance.bootstrap import build_services  # noqa: E402
+from provenance.bootstrap import build_runtime  # noqa: E402
 from provenance.chain.deployment import deploy_registry  # noqa: E402
 from provenance.config import Settings  # noqa: E402
 from provenance.epcis.export import lot_uri  # noqa: E402
@@ -126,7 +126,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
             analyze(engine)
             print(f"{kind}: stored {stored or 0:,} events and their eventIDs in {ids_s:.1f} s", flush=True)
             deployment.save(settings.deployment_path)
-            services = build_services(settings, w3=w3)
+            runtime = build_runtime(settings, w3=w3)
             rng = random.Random(13)
             lots = [quote(lot_uri(rng.choice(built.rows["lots"])["lot_id"]), safe="") for _ in range(samples)]
             span = built.block * BLOCK_SECONDS
@@ -139,7 +139,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                 "ids_s": round(ids_s, 1),
             }
             load_before = os.getloadavg()[0]
-            with TestClient(create_app(services)) as http:
+            with TestClient(create_app(runtime)) as http:
                 sample = http.get(f"/epcis/events?MATCH_anyEPCClass={lots[0]}").json()
                 results["events_per_lot"] = len(
                     sample["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
@@ -167,7 +167,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                     samples,
                 )
             results["load"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-            services.close()
+            runtime.close()
             return results
         finally:
             engine.dispose()

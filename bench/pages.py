@@ -35,7 +35,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from query import Builder, load, percentile  # type: ignore[import-not-found]  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from provenance.bootstrap import build_services  # noqa: E402
+from provenance.bootstrap import build_runtime  # noqa: E402
 from provenance.chain.logsource import RpcLogSource  # noqa: E402
 from provenance.chain.node import AnvilNode  # noqa: E402
 from provenance.config import Settings  # noqa: E402
@@ -123,9 +123,9 @@ def run(kind: str, chain: IndexChain, built: Builder, samples: int, directory: P
             database_url=url,  # type: ignore[attr-defined]
         )
         chain.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=chain.w3)
+        runtime = build_runtime(settings, w3=chain.w3)
         try:
-            with TestClient(create_app(services)) as http:
+            with TestClient(create_app(runtime)) as http:
                 verdicts = http.app.state.verdicts  # type: ignore[attr-defined]
                 start = time.perf_counter()
                 first = http.get(f"/lots/{FINAL}")
@@ -144,7 +144,7 @@ def run(kind: str, chain: IndexChain, built: Builder, samples: int, directory: P
                     assert response.status_code == 200
                 verifications = verdicts.verifications
         finally:
-            services.close()
+            runtime.close()
         return {
             "first_view_ms": round(first_ms, 1),
             "first_verdict": first_verdict,

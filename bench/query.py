@@ -11,7 +11,7 @@ and each blend fans in; every thread's last lot is handed to a buyer; a tenth of
 assay and a document. Rows go in by executemany (SQLite) and COPY (PostgreSQL).
 
 Then measures through the API in process, built the way `provenance serve` builds it
-(`build_services`, the composition root, with an in-process chain holding a deployed registry, so
+(`build_runtime`, the composition root, with an in-process chain holding a deployed registry, so
 a change to what the app needs cannot leave this script behind; FastAPI's TestClient, so routing,
 validation and JSON are in the figures): lot detail, provenance of a depth-10 lot, descendants of a registered lot
 (every thread: about 30 lots), and a filtered list page (a site, status active, 100 lots, from a
@@ -41,7 +41,7 @@ from sqlalchemy import Engine, insert  # noqa: E402
 from web3 import EthereumTesterProvider, Web3  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from provenance.bootstrap import build_services  # noqa: E402
+from provenance.bootstrap import build_runtime  # noqa: E402
 from provenance.chain.deployment import deploy_registry  # noqa: E402
 from provenance.config import Settings  # noqa: E402
 from provenance.domain.lineage import allocate  # noqa: E402
@@ -369,7 +369,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
             data_dir.mkdir(exist_ok=True)
             settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
             deployment.save(settings.deployment_path)
-            services = build_services(settings, w3=w3)
+            runtime = build_runtime(settings, w3=w3)
             rng = random.Random(11)
             details = [rng.choice(built.rows["lots"])["lot_id"] for _ in range(samples)]
             deep = [rng.choice(built.depth10) for _ in range(samples)]
@@ -380,7 +380,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                 "stored_bytes": stored,
                 "bytes_per_lot": round(stored / built.lot_count),
             }
-            with TestClient(create_app(services)) as http:
+            with TestClient(create_app(runtime)) as http:
                 middle = {
                     site: http.get(
                         "/v1/lots", params={"site": site, "status": "active", "limit": 500}
@@ -404,7 +404,7 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                     ),
                     samples,
                 )
-            services.close()
+            runtime.close()
             return results
         finally:
             engine.dispose()

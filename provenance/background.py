@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from provenance.config import Settings
 
 if TYPE_CHECKING:
-    from provenance.bootstrap import Services
+    from provenance.bootstrap import Runtime
 
 log = logging.getLogger("provenance.serve")
 
@@ -117,7 +117,7 @@ def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection
     """The child process of the outbox worker: it signs and sends only while it holds the lease."""
     _child_logging()
     lower_priority(settings.background_nice)
-    from provenance.bootstrap import build_services
+    from provenance.bootstrap import build_runtime
     from provenance.chain.outbox import OutboxWorker
     from provenance.leadership import OUTBOX_WORKER
 
@@ -130,26 +130,26 @@ def outbox_worker_main(settings: Settings, inbox: Connection, outbox: Connection
             outbox.send(list(operation_ids))
 
     def poke() -> None:
-        services = term.get("services")
-        if services is not None:
-            services.outbox.signal.poke()
+        runtime = term.get("runtime")
+        if runtime is not None:
+            runtime.outbox.signal.poke()
 
     _listen(inbox, stop, poke)
 
     def run_term(leading: threading.Event, token: Callable[[], int | None]) -> None:
-        services = build_services(settings)  # afresh each term: nothing cached may outlive the lease
-        _fenced(services.engine, OUTBOX_WORKER, token, settings)
-        services.outbox.on_final = finished
+        runtime = build_runtime(settings)  # afresh each term: nothing cached may outlive the lease
+        _fenced(runtime.engine, OUTBOX_WORKER, token, settings)
+        runtime.outbox.on_final = finished
         worker = OutboxWorker(
-            services.outbox, services.client, services.signer_for, confirmations=settings.confirmations
+            runtime.outbox, runtime.client, runtime.signer_for, confirmations=settings.confirmations
         )
-        term["services"] = services
+        term["runtime"] = runtime
         try:
             worker.run(_either(stop, leading))
         finally:
-            term.pop("services", None)
+            term.pop("runtime", None)
             worker.close()
-            services.close()
+            runtime.close()
 
     _lead_with_token(settings, OUTBOX_WORKER, stop, run_term)
 
@@ -224,7 +224,7 @@ def listen_for_api(settings: Settings) -> socket.socket:
     return socket.create_server((settings.api_host, settings.api_port), backlog=2048)
 
 
-def api_server(services: Services, *, signals: bool = True) -> Any:
+def api_server(runtime: Runtime, *, signals: bool = True) -> Any:
     """The uvicorn server of one API process. `signals=False` in an extra process: it stops when
     serve says so over its pipe, not on the Ctrl-C that reaches the whole process group."""
     import uvicorn
@@ -237,19 +237,19 @@ def api_server(services: Services, *, signals: bool = True) -> Any:
 
     server_class = uvicorn.Server if signals else PipeStoppedServer
     served = import_from_string(API_APP)
-    return server_class(uvicorn.Config(partial(served, services), factory=True, log_level="warning"))
+    return server_class(uvicorn.Config(partial(served, runtime), factory=True, log_level="warning"))
 
 
 def api_main(settings: Settings, inbox: Connection, outbox: Connection, listener: socket.socket) -> None:
     """An extra API process: it answers on `listener`, tells serve when it stored an operation (for
     the worker), and wakes its `?wait=true` requests when serve relays the worker's finished ones."""
     _child_logging()
-    from provenance.bootstrap import build_services
+    from provenance.bootstrap import build_runtime
 
-    services = build_services(settings)
-    server = api_server(services, signals=False)
+    runtime = build_runtime(settings)
+    server = api_server(runtime, signals=False)
     stored = threading.Event()
-    services.outbox.on_submit = stored.set  # request threads only set an event (see Child.nudge)
+    runtime.outbox.on_submit = stored.set  # request threads only set an event (see Child.nudge)
 
     def tell_parent() -> None:
         while not server.should_exit:
@@ -269,7 +269,7 @@ def api_main(settings: Settings, inbox: Connection, outbox: Connection, listener
             if message == STOP:
                 break
             if isinstance(message, list):
-                services.outbox.signal.wake(message)
+                runtime.outbox.signal.wake(message)
         server.should_exit = True
 
     threading.Thread(target=tell_parent, name="to-parent", daemon=True).start()
@@ -277,7 +277,7 @@ def api_main(settings: Settings, inbox: Connection, outbox: Connection, listener
     try:
         server.run(sockets=[listener])
     finally:
-        services.close()
+        runtime.close()
 
 
 def _lead_with_token(

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Health",
-    "Services",
+    "Runtime",
     "admin_account",
-    "build_services",
+    "build_runtime",
     "connect",
     "embedded_node",
     "ensure_deployment",
@@ -92,10 +92,12 @@ def ensure_deployment(settings: Settings, w3: Web3, admin: TransactionSigner) ->
 
 
 @dataclass
-class Services:
-    """What the API (and any long-running entrypoint) works with, connected once at start-up.
+class Runtime:
+    """A running process's settings and its connected adapters (index engine, node, registry
+    client, outbox, credentials, keys, documents), made once at start-up, with the services built
+    on them (`writes`). The API and every long-running entrypoint work with one.
 
-    Built by `build_services`; tests build it the same way around an in-process chain.
+    Built by `build_runtime`; tests build it the same way around an in-process chain.
     """
 
     settings: Settings
@@ -185,7 +187,7 @@ def recorded_deployment(path: Path) -> Deployment:
     return Deployment.load(path)
 
 
-def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
+def build_runtime(settings: Settings, *, w3: Web3 | None = None) -> Runtime:
     """Connects the parts the API needs: the node (`w3`, or the configured RPC URL), the deployment
     record checked against it, and the index database checked to be at the newest schema."""
     from provenance.index.db import check_current, make_engine
@@ -206,7 +208,7 @@ def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
             settings.read_database_url, replica=True
         )  # checked per read, not here: it may lag
     client = RegistryClient(w3, deployment.registry)
-    return Services(
+    return Runtime(
         settings=settings,
         engine=engine,
         w3=w3,
@@ -221,21 +223,21 @@ def build_services(settings: Settings, *, w3: Web3 | None = None) -> Services:
     )
 
 
-def first_admin_token(services: Services, admin: TransactionSigner) -> str | None:
+def first_admin_token(runtime: Runtime, admin: TransactionSigner) -> str | None:
     """On first start, an API credential `admin` for the admin key; returns its token, or None if
     one exists already (tokens are stored hashed and shown only when made)."""
     from provenance.chain.keys import dev_key_ref, keystore_key_ref, remote_key_ref
 
-    if services.credentials.by_name("admin") is not None:
+    if runtime.credentials.by_name("admin") is not None:
         return None
-    settings = services.settings
+    settings = runtime.settings
     if settings.admin_address is not None:
         key_ref = remote_key_ref(_signer_url(settings), settings.admin_address)
     elif settings.keystore is not None and settings.keystore_password_file is not None:
         key_ref = keystore_key_ref(settings.keystore, settings.keystore_password_file)
     else:
         key_ref = dev_key_ref("admin")
-    _, token = services.credentials.create("admin", admin.address, key_ref)
+    _, token = runtime.credentials.create("admin", admin.address, key_ref)
     return token
 
 
@@ -309,7 +311,7 @@ class NodeSample:
     cursor_before_head: int | None
 
 
-def probe_health(services: Services, node: NodeSample | None = None) -> Health:
+def probe_health(runtime: Runtime, node: NodeSample | None = None) -> Health:
     """Each part asked separately, so one that is down does not hide the state of the others. With
     `node`, the node is not asked: its sample stands for it."""
     from provenance.index.delivery_store import DeliveryStore
@@ -322,7 +324,7 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
     conflicts: tuple[ChainConflict, ...] = ()
     stuck_count, stuck = 0, list[tuple[str, str]]()
     try:  # the cursor before the head: on a healthy chain the cursor then never reads ahead of it
-        with services.engine.connect() as connection:
+        with runtime.engine.connect() as connection:
             found = read_cursor(connection)
         cursor = found.number if found is not None else None
     except Exception as error:
@@ -331,25 +333,25 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
     if node is not None:
         node_error, cursor_before_head = node.error, node.cursor_before_head
         if node_error is None:
-            block_number, chain_id = node.block_number, services.deployment.chain_id
+            block_number, chain_id = node.block_number, runtime.deployment.chain_id
     else:
         try:
-            block_number = int(services.w3.eth.block_number)
-            chain_id = services.client.chain_id
+            block_number = int(runtime.w3.eth.block_number)
+            chain_id = runtime.client.chain_id
         except Exception as error:
             node_error = brief_error(error)
     leaders: tuple[Leader, ...] = ()
     try:
         leaders = tuple(
             Leader(lease.name, lease.holder, lease.token, lease.remaining_s)
-            for lease in read_leases(services.engine)
+            for lease in read_leases(runtime.engine)
         )
     except Exception as error:  # the index's error above already says the database is unreadable
         index_error = index_error or brief_error(error)
     replica = None
-    if services.replica_engine is not None:
+    if runtime.replica_engine is not None:
         try:
-            with services.replica_engine.connect() as connection:
+            with runtime.replica_engine.connect() as connection:
                 found = read_cursor(connection)
             replica = ReplicaSample(found.number if found is not None else None, None)
         except Exception as error:
@@ -357,13 +359,13 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
     lags: tuple[DestinationLag, ...] = ()
     deliveries_error = None
     try:
-        lags = tuple(DeliveryStore(services.engine).lags())
+        lags = tuple(DeliveryStore(runtime.engine).lags())
     except Exception as error:
         deliveries_error = brief_error(error)
     try:
-        backlog = services.outbox.backlog()
-        conflicts = tuple(services.outbox.open_conflicts())
-        stuck_count, stuck = services.outbox.stuck()
+        backlog = runtime.outbox.backlog()
+        conflicts = tuple(runtime.outbox.open_conflicts())
+        stuck_count, stuck = runtime.outbox.stuck()
     except Exception as error:
         outbox_error = brief_error(error)
     return Health(
@@ -378,7 +380,7 @@ def probe_health(services: Services, node: NodeSample | None = None) -> Health:
         conflicts=conflicts,
         stuck_count=stuck_count,
         stuck=tuple(stuck),
-        embedded_node=services.node_keeper.status() if services.node_keeper is not None else None,
+        embedded_node=runtime.node_keeper.status() if runtime.node_keeper is not None else None,
         cursor_before_head=cursor_before_head,
         leaders=leaders,
         replica=replica,
@@ -392,10 +394,10 @@ def brief_error(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:200]
 
 
-def verification_readers(services: Services) -> tuple[ChainReader, IndexClaimReader]:
+def verification_readers(runtime: Runtime) -> tuple[ChainReader, IndexClaimReader]:
     """Fresh readers for one verification: the chain's (its receipt cache lives as long as the
     request) and the index's claims."""
     from provenance.chain.reader import ChainReader
     from provenance.index.claims import IndexClaimReader
 
-    return ChainReader(services.w3, services.deployment.registry), IndexClaimReader(services.engine)
+    return ChainReader(runtime.w3, runtime.deployment.registry), IndexClaimReader(runtime.engine)

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from web3.types import TxReceipt
 
 from api.app import create_app
-from provenance.bootstrap import Services, build_services
+from provenance.bootstrap import Runtime, build_runtime
 from provenance.chain.node import AnvilNode
 from provenance.config import Settings
 from provenance.domain.records import LotRegistration
@@ -52,7 +52,7 @@ def truck_mass(i: int) -> int:
 @dataclass
 class PageStack:
     chain: IndexChain
-    services: Services
+    runtime: Runtime
     app: FastAPI
     receipts: dict[str, TxReceipt]
     engine: Any
@@ -124,12 +124,12 @@ def _stack(chain: IndexChain, data_dir: Path, url: str, settings: dict[str, Any]
     receipts.update(build_big_lineage(chain))
     config = Settings(data_dir=data_dir, rpc_url=chain.w3.provider.endpoint_uri, database_url=url, **settings)
     chain.deployment.save(config.deployment_path)
-    services = build_services(config, w3=chain.w3)
+    runtime = build_runtime(config, w3=chain.w3)
     engine = make_engine(url)
     try:
-        stack = PageStack(chain, services, create_app(services), receipts, engine)
+        stack = PageStack(chain, runtime, create_app(runtime), receipts, engine)
         stack.index()
         yield stack
     finally:
         engine.dispose()
-        services.close()
+        runtime.close()

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from api.pages import i18n
 from api.pages.router import SECURITY_HEADERS, PageReading, templates, well_formed
 
@@ -35,14 +35,14 @@ def month_of(timestamp: int | None) -> str | None:
 @router.get("/", name="home_page", response_class=HTMLResponse)
 def home_page(
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     lot: Annotated[str | None, Query(max_length=200)] = None,
     lang: Annotated[str | None, Query()] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Response:
     chosen = i18n.choose_lang(lang, accept_language)
     wanted = (lot or "").strip()
-    with PageReading(services) as reads:
+    with PageReading(runtime) as reads:
         if wanted and well_formed(wanted) and reads.custody(wanted) is not None:
             target = request.url_for("lot_page", lot_id=wanted).path + f"?lang={chosen}"
             return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from api.pages import i18n
 from api.pages.directory import Parties, directory_stamp, load_directory
 from api.pages.passport import document_lang, passport_pdf
@@ -42,7 +42,7 @@ from api.pages.view import (
     verdict_of,
 )
 from api.routers.reads import DEFAULT_MAX_DEPTH, Reading
-from provenance.bootstrap import Services, verification_readers
+from provenance.bootstrap import Runtime, verification_readers
 from provenance.certificates import certificate_checks
 from provenance.domain.values import encode_label
 from provenance.epcis.ids import LotNumber
@@ -108,10 +108,10 @@ def lot_paths(request: Request, lot_ids: Iterable[str]) -> dict[str, str]:
     return {lot_id: head + quote(lot_id, safe="/") + tail for lot_id in lot_ids}
 
 
-def page_url(request: Request, services: Services, lot_id: str) -> str:
+def page_url(request: Request, runtime: Runtime, lot_id: str) -> str:
     """The page's absolute URL, as printed in its QR code: under `public_url` when set (behind a proxy
     the request's own host may be an internal one), else the request's."""
-    public = services.settings.public_url
+    public = runtime.settings.public_url
     if public:
         return public.rstrip("/") + str(request.app.url_path_for("lot_page", lot_id=lot_id))
     return str(request.url_for("lot_page", lot_id=lot_id))
@@ -142,10 +142,10 @@ def not_found(lot_id: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=404, headers=SECURITY_HEADERS)
 
 
-def live_verdict(services: Services, lot_id: str) -> VerdictView:
+def live_verdict(runtime: Runtime, lot_id: str) -> VerdictView:
     """The same check as GET /v1/lots/{id}/verify; whatever goes wrong becomes "could not verify"."""
     try:
-        chain, claims = verification_readers(services)
+        chain, claims = verification_readers(runtime)
         with claims.snapshot() as index:
             verification = verify_against_index(chain, index, lot_id, max_lots=DEFAULT_MAX_LOTS)
     except Exception as error:  # the page must show the facts even when the chain cannot be asked
@@ -164,47 +164,47 @@ def pages_of(request: Request) -> PageCache:
     return cache
 
 
-def qr_url(request: Request, services: Services, lot_id: str, commodity: str) -> str:
+def qr_url(request: Request, runtime: Runtime, lot_id: str, commodity: str) -> str:
     """What a lot's QR code carries: its GS1 Digital Link when the deployment names lots by GS1
     keys (a GTIN for its commodity), on the page's own base, which resolves it (`resolve_digital_link`);
     else the page's URL."""
-    scheme = services.settings.epcis_identifiers()
+    scheme = runtime.settings.epcis_identifiers()
     if scheme.gs1 is None or scheme.gs1.gtin(commodity) is None:
-        return page_url(request, services, lot_id)
+        return page_url(request, runtime, lot_id)
     link = replace(scheme, form="digital_link").lot(lot_id, commodity)
-    base = (services.settings.public_url or str(request.base_url)).rstrip("/")
+    base = (runtime.settings.public_url or str(request.base_url)).rstrip("/")
     return base + link[len(scheme.base_url) :]
 
 
 @router.get("/lots/{lot_id:path}/qr.svg", name="lot_qr")
-def lot_qr(lot_id: str, request: Request, services: ServicesDep) -> Response:
+def lot_qr(lot_id: str, request: Request, runtime: RuntimeDep) -> Response:
     if not well_formed(lot_id):
         return not_found(lot_id)
-    with Reading(services) as reads:
+    with Reading(runtime) as reads:
         detail = reads.lot(lot_id)
     if detail is None:
         return not_found(lot_id)
     return Response(
-        qr_svg(qr_url(request, services, lot_id, detail.lot.commodity)),
+        qr_svg(qr_url(request, runtime, lot_id, detail.lot.commodity)),
         media_type="image/svg+xml",
         headers={"Cache-Control": "public, max-age=3600", **SECURITY_HEADERS},
     )
 
 
 @router.get("/01/{gtin}/10/{lot_number}", name="digital_link")
-def resolve_digital_link(gtin: str, lot_number: str, request: Request, services: ServicesDep) -> Response:
+def resolve_digital_link(gtin: str, lot_number: str, request: Request, runtime: RuntimeDep) -> Response:
     """A GS1 Digital Link of one of our lots (GS1 Digital Link 1.2, a resolver's default link):
     a redirect to its page. `linkType` and other query parameters are ignored: every link type
     gets the page (it carries the lot's facts, documents and passport)."""
-    scheme = services.settings.epcis_identifiers()
+    scheme = runtime.settings.epcis_identifiers()
     named = scheme.parse_lot(f"https://id.gs1.org/01/{gtin}/10/{quote(lot_number, safe='')}")
     if isinstance(named, LotNumber):
-        with Reading(services) as reads, reads._connect() as connection:
+        with Reading(runtime) as reads, reads._connect() as connection:
             found = EpcisQueries(connection, scheme).resolve([named], "lot").get(named, set())
         named = min(found) if len(found) == 1 else None
     if named is None or not well_formed(named):
         return not_found(lot_number)
-    with Reading(services) as reads:
+    with Reading(runtime) as reads:
         detail = reads.lot(named)
     if detail is None or scheme.gs1 is None or scheme.gs1.gtin(detail.lot.commodity) != gtin:
         return not_found(lot_number)
@@ -218,11 +218,11 @@ CHECKING_REFRESH_S = 5
 
 
 def gather(
-    lot_id: str, request: Request, services: Services, *, wait_for_verdict: bool = False
+    lot_id: str, request: Request, runtime: Runtime, *, wait_for_verdict: bool = False
 ) -> LotPage | None:
     """Everything the lot's page (and its passport) shows; None for an unknown lot. A fixed number
     of queries whatever the lineage's size: the origins' facts and devices come in IN-lists."""
-    with PageReading(services) as reads:  # closed before the verdict, which may ask the chain
+    with PageReading(runtime) as reads:  # closed before the verdict, which may ask the chain
         index_block = reads.block_seen
         cursor = reads.index_cursor()
         detail = reads.lot(lot_id)
@@ -249,12 +249,12 @@ def gather(
         verdict = VerdictView("checking")
     elif verdict is None:
         verdict = verdicts.verdict(lot_id, cursor)
-    directory = load_directory(services.settings.data_dir)
-    parties = Parties(services.credentials.all(), devices, directory.organisations)
+    directory = load_directory(runtime.settings.data_dir)
+    parties = Parties(runtime.credentials.all(), devices, directory.organisations)
     stored = frozenset(
         document.document_hash.lower().removeprefix("0x")
         for document in detail.documents
-        if services.documents.find(document.document_hash) is not None
+        if runtime.documents.find(document.document_hash) is not None
     )
     return build_page(
         detail,
@@ -263,16 +263,16 @@ def gather(
         origin_facts,
         verdict,
         max_depth=DEFAULT_MAX_DEPTH,
-        explorer_url=services.settings.explorer_url,
+        explorer_url=runtime.settings.explorer_url,
         index_block=index_block,
-        page_url=page_url(request, services, lot_id),
+        page_url=page_url(request, runtime, lot_id),
         lot_href=lot_paths(request, (node.lot_id for node in trace.nodes)),
         parties=parties,
         directory=directory,
         measured_by=measured_by,
         stored_documents=stored,
         document_href=request.app.url_path_for("download_document", sha256="x")[:-1],
-        certificates=certificate_checks(services.documents, detail.assays, lot_id),
+        certificates=certificate_checks(runtime.documents, detail.assays, lot_id),
     )
 
 
@@ -280,14 +280,14 @@ def gather(
 def lot_passport(
     lot_id: str,
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     lang: Annotated[str | None, Query()] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The lot's passport: a print-ready PDF of the page's facts, with the QR code of the page."""
     if not well_formed(lot_id):
         return not_found(lot_id)
-    page = gather(lot_id, request, services, wait_for_verdict=True)  # a certificate states a verdict
+    page = gather(lot_id, request, runtime, wait_for_verdict=True)  # a certificate states a verdict
     if page is None:
         return not_found(lot_id)
     chosen = i18n.choose_lang(lang, accept_language)
@@ -310,7 +310,7 @@ def lot_passport(
 def lot_page(
     lot_id: str,
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     lang: Annotated[str | None, Query()] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> HTMLResponse:
@@ -318,7 +318,7 @@ def lot_page(
     if not well_formed(lot_id):
         return not_found(lot_id)
     chosen = i18n.choose_lang(lang, accept_language)
-    with PageReading(services) as reads:
+    with PageReading(runtime) as reads:
         cursor = reads.index_cursor()
     # what a page shows besides the index: the names of parties and the directory of places
     key = (
@@ -326,13 +326,13 @@ def lot_page(
         cursor,
         chosen,
         str(request.base_url),
-        directory_stamp(services.settings.data_dir),
-        len(services.credentials.all()),
+        directory_stamp(runtime.settings.data_dir),
+        len(runtime.credentials.all()),
     )
     kept = verdicts_of(request).kept(lot_id, cursor)
     html = None if kept is None else pages_of(request).get(key, kept)
     if html is None:
-        page = gather(lot_id, request, services)
+        page = gather(lot_id, request, runtime)
         if page is None:
             return not_found(lot_id)
         html = render_page(page, chosen, request)

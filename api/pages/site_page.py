@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from api.pages import i18n
 from api.pages.router import SECURITY_HEADERS, PageReading, templates
 from api.pages.site_view import SitePage, build_site_page
@@ -84,7 +84,7 @@ def parse_request(site: str, period: str | None, tolerance: str | None) -> tuple
 def site_page(
     site: str,
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     period: Annotated[str | None, Query()] = None,
     tolerance: Annotated[str | None, Query()] = None,
     unit: Annotated[str | None, Query()] = None,
@@ -98,7 +98,7 @@ def site_page(
     except DomainError as error:
         asked = {"site": site, "period": period, "tolerance": tolerance, "unit": unit}
         return bad_parameter(error, asked.get(error.field) or "")
-    with PageReading(services) as reads:
+    with PageReading(runtime) as reads:
         if not reads.site_timeline(site, None, 1):
             return error_page(
                 404,
@@ -110,7 +110,7 @@ def site_page(
                 site,
             )
         index_block = reads.block_seen
-        deployed = services.deployment.block_number
+        deployed = runtime.deployment.block_number
         head = deployed if index_block is None else index_block
         first = reads.first_block_at_or_after(span.starts_at, deployed, head)
         last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1

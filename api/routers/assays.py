@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import ServicesDep, WritesDep, WritingCaller, operation_response
+from api.deps import RuntimeDep, WritesDep, WritingCaller, operation_response
 from api.schemas import AssayIn, ErrorOut, OperationOut, SignedAssayIn, SignedAssayOut
 from provenance.certificates import settle_certificate, store_certificate
 from provenance.domain.assay_certificate import AssayCertificate
@@ -49,19 +49,19 @@ def submit_assay(body: SignedAssayIn, writes: WritesDep) -> Response:
     summary="Sign an assay with your own lab key (LAB_ROLE only)",
     responses={403: {"model": ErrorOut}},
 )
-def sign_assay(body: AssayIn, services: ServicesDep, caller: WritingCaller) -> SignedAssayOut:
+def sign_assay(body: AssayIn, runtime: RuntimeDep, caller: WritingCaller) -> SignedAssayOut:
     """Returns the body to POST to /v1/assays. Nothing is sent; rate-limited as a write (each
     answer costs a signature). With `analytes`, their certificate's hash is the one signed and the
     certificate is stored (content-addressed: signing twice stores one file)."""
-    services.roles.require(caller.account, services.roles.named("LAB_ROLE"))
+    runtime.roles.require(caller.account, runtime.roles.named("LAB_ROLE"))
     body, certificate = _certificate(body, "")
     assay = SignedAssayIn(assay=body, signature="0x" + "00" * 65).command().assay
-    key = services.local_key_of(caller)
+    key = runtime.local_key_of(caller)
     if key.address.lower() != caller.account.lower():
         raise ConfigurationError(f"the key of credential {caller.name} does not match its account")
-    signature = services.client.sign_assay(key, assay)
+    signature = runtime.client.sign_assay(key, assay)
     if certificate is not None:
-        store_certificate(services.documents, certificate)
+        store_certificate(runtime.documents, certificate)
     return SignedAssayOut(assay=body, signature="0x" + signature.hex(), lab=key.address)
 
 

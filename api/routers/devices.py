@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import ServicesDep, WritesDep, operation_response
+from api.deps import RuntimeDep, WritesDep, operation_response
 from api.errors import NotFound
 from api.routers.reads import Reads, SitePath, reply
 from api.schemas import (
@@ -78,10 +78,10 @@ def site_devices(site: SitePath, reads: Reads) -> Response:
 
 
 @router.get("/registry", response_model=RegistryOut, summary="The registry and chain this service mirrors")
-def registry(services: ServicesDep) -> RegistryOut:
+def registry(runtime: RuntimeDep) -> RegistryOut:
     from provenance.chain.signing import DOMAIN_NAME, DOMAIN_VERSION
 
-    deployment = services.deployment
+    deployment = runtime.deployment
     return RegistryOut(
         chain_id=deployment.chain_id,
         registry=deployment.registry,

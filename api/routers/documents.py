@@ -14,7 +14,7 @@ from typing import Annotated, BinaryIO
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from api.deps import Caller, ServicesDep, WritesDep, operation_response_within
+from api.deps import Caller, RuntimeDep, WritesDep, operation_response_within
 from api.errors import NotFound
 from api.schemas import DocumentOut, DocumentUploadOut, ErrorOut, Label
 from provenance.domain.commands import AnchorDocument
@@ -59,7 +59,7 @@ def upload_document(
     """Only the lot's custodian can anchor; the chain refuses anyone else (the operation fails)."""
     encode_label(lot_id, "lot_id")
     encode_label(kind, "kind")
-    stored = writes.services.documents.put(_chunks(file.file))
+    stored = writes.runtime.documents.put(_chunks(file.file))
     url = f"/v1/documents/{stored.sha256}"
     command = AnchorDocument.from_payload(
         {"lot_id": lot_id, "kind": kind, "document_hash": stored.anchor_hash}
@@ -85,10 +85,10 @@ def upload_document(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_document(
-    sha256: Annotated[str, Path(pattern=r"^(0x)?[0-9a-fA-F]{64}$")], services: ServicesDep, _caller: Caller
+    sha256: Annotated[str, Path(pattern=r"^(0x)?[0-9a-fA-F]{64}$")], runtime: RuntimeDep, _caller: Caller
 ) -> FileResponse:
     """Re-hash what you download: it must equal the name, and the hash the chain anchored."""
-    path = services.documents.find(sha256)
+    path = runtime.documents.find(sha256)
     if path is None:
         raise NotFound(f"no document {sha256}")
     return FileResponse(

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from api.routers.reads import ERRORS, Reads, TimeParam, freshness_headers
 from provenance.domain.trace import parse_time
 from provenance.epcis.export import Corrected, blocks_of, document, events_of
@@ -33,7 +33,7 @@ router = APIRouter(tags=["epcis"], responses=ERRORS)
     responses={200: {"content": {EPCIS_MEDIA_TYPE: {}}, "description": "An EPCISDocument."}},
 )
 def epcis_events(
-    services: ServicesDep,
+    runtime: RuntimeDep,
     reads: Reads,
     lot: Annotated[
         str | None, Query(min_length=1, max_length=66, description="Only events about this lot.")
@@ -58,7 +58,7 @@ def epcis_events(
         indexed = reads.block_seen
         facts = EpcisFacts(reads.engine)
         chain = facts.chain()
-        deployed = services.deployment.block_number
+        deployed = runtime.deployment.block_number
         head = deployed if indexed is None else indexed
         first = None if from_time is None else parse_time("from", from_time)
         end = None if to_time is None else parse_time("to", to_time)
@@ -81,7 +81,7 @@ def epcis_events(
                 )
             return times[number]
 
-        names = facts.names(services.settings.epcis_identifiers(), found)
+        names = facts.names(runtime.settings.epcis_identifiers(), found)
     events = [] if chain is None else events_of(found, chain, timestamp_of, names)
     body = document(events, int(time.time()))
     return Response(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Caller, ServicesDep, WritingCaller
+from api.deps import Caller, RuntimeDep, WritingCaller
 from api.epcis_rest import Epcis
-from provenance.bootstrap import Services
+from provenance.bootstrap import Runtime
 from provenance.epcis.capture import (
     CAPTURE_FILE_SIZE_LIMIT,
     CaptureLimitExceededException,
@@ -28,11 +28,11 @@ router = APIRouter()
 MEDIA_TYPES = ("application/json", "application/ld+json")
 
 
-def _service(services: Services, scheme: IdentifierScheme) -> CaptureService:
+def _service(runtime: Runtime, scheme: IdentifierScheme) -> CaptureService:
     """Reading identifiers with the deployment's scheme: what it exports, it can capture."""
-    store = CaptureStore(services.engine, services.outbox)
-    client = services.client
-    return CaptureService(store, services.roles, client, client.chain_id, client.address, readers_of(scheme))
+    store = CaptureStore(runtime.engine, runtime.outbox)
+    client = runtime.client
+    return CaptureService(store, runtime.roles, client, client.chain_id, client.address, readers_of(scheme))
 
 
 async def _body(request: Request) -> bytes:
@@ -62,39 +62,39 @@ def _too_large() -> CaptureLimitExceededException:
 
 
 async def _capture(
-    request: Request, epcis: Epcis, caller: WritingCaller, services: ServicesDep, *, single_event: bool
+    request: Request, epcis: Epcis, caller: WritingCaller, runtime: RuntimeDep, *, single_event: bool
 ) -> Response:
     behaviour = error_behaviour(request.headers.get("gs1-capture-error-behaviour"))
     key = request.headers.get("idempotency-key")
     body = await _body(request)
     job = await run_in_threadpool(
-        _service(services, epcis.scheme).capture, caller, body, behaviour, key, single_event=single_event
+        _service(runtime, epcis.scheme).capture, caller, body, behaviour, key, single_event=single_event
     )
     return epcis.accepted(f"{epcis.base}/capture/{job.id}", behaviour)
 
 
 @router.post("/capture", status_code=202, summary="Capture an EPCIS document (needs an API token)")
-async def capture(request: Request, epcis: Epcis, caller: WritingCaller, services: ServicesDep) -> Response:
-    return await _capture(request, epcis, caller, services, single_event=False)
+async def capture(request: Request, epcis: Epcis, caller: WritingCaller, runtime: RuntimeDep) -> Response:
+    return await _capture(request, epcis, caller, runtime, single_event=False)
 
 
 @router.post("/events", status_code=202, summary="Capture one EPCIS event (needs an API token)")
 async def capture_event(
-    request: Request, epcis: Epcis, caller: WritingCaller, services: ServicesDep
+    request: Request, epcis: Epcis, caller: WritingCaller, runtime: RuntimeDep
 ) -> Response:
-    return await _capture(request, epcis, caller, services, single_event=True)
+    return await _capture(request, epcis, caller, runtime, single_event=True)
 
 
 @router.get("/capture", summary="This token's capture jobs, a page at a time")
-def capture_jobs(epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:
+def capture_jobs(epcis: Epcis, caller: Caller, runtime: RuntimeDep) -> Response:
     per_page, token = page_parameters(epcis.parameters, "capture")
-    store = CaptureStore(services.engine, services.outbox)
+    store = CaptureStore(runtime.engine, runtime.outbox)
     return epcis.capture_jobs(store, caller.id, per_page, token)
 
 
 @router.get("/capture/{captureID}", summary="A capture job, from its operations")
-def capture_job(captureID: str, epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:  # noqa: N803
-    store = CaptureStore(services.engine, services.outbox)
+def capture_job(captureID: str, epcis: Epcis, caller: Caller, runtime: RuntimeDep) -> Response:  # noqa: N803
+    store = CaptureStore(runtime.engine, runtime.outbox)
     record = store.get(captureID)
     if record is None or record.credential_id != caller.id:  # another token's jobs are not its business
         raise NoSuchNameException(f"no capture job {captureID}", "captureID")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import Caller, ServicesDep
+from api.deps import Caller, RuntimeDep
 from api.epcis_rest import Epcis
 from api.routers.reads import Reads
-from provenance.bootstrap import Services
+from provenance.bootstrap import Runtime
 from provenance.deliveries.query_subscriptions import (
     QuerySubscriptions,
     subscription_document,
@@ -122,42 +122,40 @@ def events_read_at(readPoint: str, epcis: Epcis, reads: Reads) -> Response:  # n
 
 
 @router.post("/queries", status_code=201, summary="Create a named query (needs an API token)")
-async def create_query(request: Request, epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:
+async def create_query(request: Request, epcis: Epcis, caller: Caller, runtime: RuntimeDep) -> Response:
     name, query = query_definition(request.headers.get("content-type"), await request.body())
-    NamedQueries(services.engine).create(name, query, caller.account)
+    NamedQueries(runtime.engine).create(name, query, caller.account)
     return epcis.created(f"{epcis.base}/queries/{name}")
 
 
 @router.get("/queries", summary="Named queries, a page at a time")
-def list_queries(epcis: Epcis, services: ServicesDep) -> Response:
-    return epcis.queries(NamedQueries(services.engine), *page_parameters(epcis.parameters, "queries"))
+def list_queries(epcis: Epcis, runtime: RuntimeDep) -> Response:
+    return epcis.queries(NamedQueries(runtime.engine), *page_parameters(epcis.parameters, "queries"))
 
 
 @router.get("/queries/{queryName}", summary="A named query's definition")
-def get_query(queryName: str, epcis: Epcis, services: ServicesDep) -> Response:  # noqa: N803
-    return epcis.query(NamedQueries(services.engine), queryName)
+def get_query(queryName: str, epcis: Epcis, runtime: RuntimeDep) -> Response:  # noqa: N803
+    return epcis.query(NamedQueries(runtime.engine), queryName)
 
 
 @router.delete("/queries/{queryName}", status_code=204, summary="Delete a named query (its creator's token)")
-def delete_query(queryName: str, epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:  # noqa: N803
-    answer = epcis.delete(NamedQueries(services.engine), queryName, caller.account)
-    _subscriptions(services).end_all(queryName)
+def delete_query(queryName: str, epcis: Epcis, caller: Caller, runtime: RuntimeDep) -> Response:  # noqa: N803
+    answer = epcis.delete(NamedQueries(runtime.engine), queryName, caller.account)
+    _subscriptions(runtime).end_all(queryName)
     return answer
 
 
 @router.get("/queries/{queryName}/events", summary="The events of a named query, a page at a time")
-def query_events(queryName: str, epcis: Epcis, reads: Reads, services: ServicesDep) -> Response:  # noqa: N803
-    stored = epcis.stored(NamedQueries(services.engine), queryName)
+def query_events(queryName: str, epcis: Epcis, reads: Reads, runtime: RuntimeDep) -> Response:  # noqa: N803
+    stored = epcis.stored(NamedQueries(runtime.engine), queryName)
     return epcis.events(reads, named_query_events(stored.query, epcis.parameters), stored.name)
 
 
 # ------------------------------------------------------------------------------- query subscriptions
 
 
-def _subscriptions(services: Services) -> QuerySubscriptions:
-    return QuerySubscriptions(
-        DeliveryStore(services.engine), NamedQueries(services.engine), services.settings
-    )
+def _subscriptions(runtime: Runtime) -> QuerySubscriptions:
+    return QuerySubscriptions(DeliveryStore(runtime.engine), NamedQueries(runtime.engine), runtime.settings)
 
 
 @router.post("/queries/{queryName}/subscriptions", status_code=201, summary="Subscribe to a named query")
@@ -166,11 +164,11 @@ async def subscribe(
     request: Request,
     epcis: Epcis,
     caller: Caller,
-    services: ServicesDep,
+    runtime: RuntimeDep,
 ) -> Response:
     """`stream: true`: each new matching event POSTed to `dest` as it is indexed."""
     body = subscription_request(request.headers.get("content-type"), await request.body())
-    destination = _subscriptions(services).subscribe(
+    destination = _subscriptions(runtime).subscribe(
         queryName,
         body,
         account=caller.account,
@@ -182,9 +180,9 @@ async def subscribe(
 
 
 @router.get("/queries/{queryName}/subscriptions", summary="The caller's subscriptions to a named query")
-def list_subscriptions(queryName: str, epcis: Epcis, caller: Caller, services: ServicesDep) -> Response:  # noqa: N803
+def list_subscriptions(queryName: str, epcis: Epcis, caller: Caller, runtime: RuntimeDep) -> Response:  # noqa: N803
     per_page, token = page_parameters(epcis.parameters, "subscriptions")
-    found = _subscriptions(services).of(
+    found = _subscriptions(runtime).of(
         queryName, caller.account, collection_after(token, "subscriptions"), per_page + 1
     )
     more = len(found) > per_page
@@ -198,9 +196,9 @@ def get_subscription(
     subscriptionID: str,  # noqa: N803
     epcis: Epcis,
     caller: Caller,
-    services: ServicesDep,
+    runtime: RuntimeDep,
 ) -> Response:
-    destination = _subscriptions(services).get(queryName, subscriptionID, caller.account)
+    destination = _subscriptions(runtime).get(queryName, subscriptionID, caller.account)
     return epcis.answer(subscription_document(destination), epcis.headers())
 
 
@@ -214,7 +212,7 @@ def unsubscribe(
     subscriptionID: str,  # noqa: N803
     epcis: Epcis,
     caller: Caller,
-    services: ServicesDep,
+    runtime: RuntimeDep,
 ) -> Response:
-    _subscriptions(services).unsubscribe(queryName, subscriptionID, caller.account)
+    _subscriptions(runtime).unsubscribe(queryName, subscriptionID, caller.account)
     return Response(status_code=204, headers=epcis.headers())

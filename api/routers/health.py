@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 
 from api.chain_head import ChainHead
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from api.schemas import (
     ChainConflictOut,
     EmbeddedNodeHealth,
@@ -27,7 +27,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-def health(services: ServicesDep, request: Request, response: Response) -> HealthOut:
+def health(runtime: RuntimeDep, request: Request, response: Response) -> HealthOut:
     """ok; degraded (200) with its `reasons` while the node, the index or the outbox cannot be
     read; down (503) only when the database can be read neither for the index nor for the outbox,
     so nothing can be answered.
@@ -46,7 +46,7 @@ def health(services: ServicesDep, request: Request, response: Response) -> Healt
     sample = None
     if seen is not None and chain_head is not None and chain_head.watched:
         sample = NodeSample(seen.block, seen.error, seen.index_cursor)
-    probe = services.health(sample)
+    probe = runtime.health(sample)
     last_seen = seen.block if seen is not None else None
     reasons: list[str] = []
     if not probe.node_reachable:

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from provenance.domain.ngsi_ld import (
     CONTEXT_PATH,
     CORE_CONTEXT,
@@ -102,24 +102,24 @@ def bad(detail: str) -> Problem:
     return Problem(400, "BadRequestData", "Bad request data", detail)
 
 
-def _base_url(request: Request, services: ServicesDep) -> str:
-    configured = services.settings.public_url
+def _base_url(request: Request, runtime: RuntimeDep) -> str:
+    configured = runtime.settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
 
 
-def context_url(request: Request, services: ServicesDep) -> str:
-    return _base_url(request, services) + CONTEXT_PATH
+def context_url(request: Request, runtime: RuntimeDep) -> str:
+    return _base_url(request, runtime) + CONTEXT_PATH
 
 
-def vocabulary(request: Request, services: ServicesDep) -> str:
-    return services.settings.ngsi_ld_vocabulary or _base_url(request, services) + "/ngsi-ld/vocab#"
+def vocabulary(request: Request, runtime: RuntimeDep) -> str:
+    return runtime.settings.ngsi_ld_vocabulary or _base_url(request, runtime) + "/ngsi-ld/vocab#"
 
 
-def _reads(request: Request, services: ServicesDep) -> NgsiLdReads:
-    """The use cases, made once per app (and again if the services' engine changed)."""
+def _reads(request: Request, runtime: RuntimeDep) -> NgsiLdReads:
+    """The use cases, made once per app (and again if the runtime's engine changed)."""
     cached = getattr(request.app.state, "ngsi_ld_reads", None)
-    if cached is None or cached.queries.engine is not services.engine:
-        cached = NgsiLdReads(services.engine, services.settings.data_dir, services.documents)
+    if cached is None or cached.queries.engine is not runtime.engine:
+        cached = NgsiLdReads(runtime.engine, runtime.settings.data_dir, runtime.documents)
         request.app.state.ngsi_ld_reads = cached
     return cached
 
@@ -235,8 +235,8 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int
 
 
 @router.get(CONTEXT_PATH, summary="Our JSON-LD @context (NGSI-LD core, our terms, Smart Data Models')")
-def json_ld_context(request: Request, services: ServicesDep) -> Response:
-    document = context_document(vocabulary(request, services))
+def json_ld_context(request: Request, runtime: RuntimeDep) -> Response:
+    document = context_document(vocabulary(request, runtime))
     return Response(
         json.dumps(document, indent=1),
         media_type=JSON_LD,
@@ -262,16 +262,16 @@ ENTITY_PARAMS = ("type", "id", "q", "attrs", "options", "limit", "offset", "coun
         ("count", "true: NGSILD-Results-Count"),
     ),
 )
-def query_entities(request: Request, services: ServicesDep) -> Response:
+def query_entities(request: Request, runtime: RuntimeDep) -> Response:
     try:
-        return _query_entities(request, services)
+        return _query_entities(request, runtime)
     except Problem as problem:
         return problem.response()
 
 
-def _query_entities(request: Request, services: ServicesDep) -> Response:
+def _query_entities(request: Request, runtime: RuntimeDep) -> Response:
     ld = _wants_ld(request)
-    context, vocab = context_url(request, services), vocabulary(request, services)
+    context, vocab = context_url(request, runtime), vocabulary(request, runtime)
     _check_link(request, context)
     params = _params(request, ENTITY_PARAMS)
     if "type" not in params:
@@ -291,7 +291,7 @@ def _query_entities(request: Request, services: ServicesDep) -> Response:
         terms = parse_q(params["q"]) if "q" in params else ()
     except UnsupportedQuery as error:
         raise bad(f"q: {error.message}") from None
-    reads = _reads(request, services)
+    reads = _reads(request, runtime)
     if entity_type == ORE_LOT:
         entities, total = reads.lots(terms, ids, limit, offset, count=count_wanted == "true")
     else:
@@ -327,15 +327,15 @@ def _page_links(request: Request, params: Mapping[str, str], limit: int, offset:
     responses={200: _ENTITY_JSON, 400: _PROBLEM, 404: _PROBLEM, 406: _PROBLEM, 503: _PROBLEM},
     openapi_extra=_documented(_ATTRS, _OPTIONS, ("type", "the entity's type, if known")),
 )
-def retrieve_entity(entity_id: str, request: Request, services: ServicesDep) -> Response:
+def retrieve_entity(entity_id: str, request: Request, runtime: RuntimeDep) -> Response:
     try:
         ld = _wants_ld(request)
-        context, vocab = context_url(request, services), vocabulary(request, services)
+        context, vocab = context_url(request, runtime), vocabulary(request, runtime)
         _check_link(request, context)
         params = _params(request, ("attrs", "options", "type"))
         _check_uri(entity_id)
         try:
-            entity = _reads(request, services).entity(entity_id)
+            entity = _reads(request, runtime).entity(entity_id)
         except EntityNotFound:
             raise _not_found(entity_id) from None
         if "type" in params and _short(params["type"], vocab) != entity["type"]:
@@ -375,16 +375,16 @@ TEMPORAL_PARAMS = ("attrs", "timerel", "timeAt", "endTimeAt", "lastN", "timeprop
         ("options", "normalized only"),
     ),
 )
-def retrieve_temporal(entity_id: str, request: Request, services: ServicesDep) -> Response:
+def retrieve_temporal(entity_id: str, request: Request, runtime: RuntimeDep) -> Response:
     try:
-        return _temporal(entity_id, request, services)
+        return _temporal(entity_id, request, runtime)
     except Problem as problem:
         return problem.response()
 
 
-def _temporal(entity_id: str, request: Request, services: ServicesDep) -> Response:
+def _temporal(entity_id: str, request: Request, runtime: RuntimeDep) -> Response:
     ld = _wants_ld(request)
-    context, vocab = context_url(request, services), vocabulary(request, services)
+    context, vocab = context_url(request, runtime), vocabulary(request, runtime)
     _check_link(request, context)
     params = _params(request, TEMPORAL_PARAMS)
     if params.get("timeproperty", "observedAt") != "observedAt":
@@ -396,7 +396,7 @@ def _temporal(entity_id: str, request: Request, services: ServicesDep) -> Respon
     attrs = _attrs(params, vocab)
     _check_uri(entity_id)
     try:
-        instances = _reads(request, services).history(entity_id)
+        instances = _reads(request, runtime).history(entity_id)
     except EntityNotFound:
         raise _not_found(entity_id) from None
     except NotTemporal as error:

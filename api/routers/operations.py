@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Caller, ServicesDep, WaitOptions, until_final, wait_options
+from api.deps import Caller, RuntimeDep, WaitOptions, until_final, wait_options
 from api.errors import NotFound
 from api.schemas import ErrorOut, OperationOut
 from api.waiting import FinalWaits
@@ -18,7 +18,7 @@ router = APIRouter(tags=["operations"], responses={401: {"model": ErrorOut}, 404
 @router.get("/operations/{operation_id}", response_model=OperationOut, summary="An operation's status")
 async def get_operation(
     operation_id: Annotated[str, Path(max_length=100)],
-    services: ServicesDep,
+    runtime: RuntimeDep,
     caller: Caller,
     request: Request,
     response: Response,
@@ -28,7 +28,7 @@ async def get_operation(
     waits: FinalWaits = request.app.state.final_waits
     future = waits.expect(operation_id) if waiting.wait else None  # before the read: no notice is missed
     try:
-        view = await run_in_threadpool(services.outbox.get, operation_id)
+        view = await run_in_threadpool(runtime.outbox.get, operation_id)
         # another account's operations are not the caller's business, nor is whether they exist
         if view is None or view.sender.lower() != caller.account.lower():
             raise NotFound(f"no operation {operation_id}")

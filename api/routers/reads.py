@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from api import timing
 from api.chain_head import ChainHead, HeadSeen
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from api.errors import NotFound
 from api.schemas import (
     CustodyMoveOut,
@@ -34,7 +34,7 @@ from api.schemas import (
     SiteAccountOut,
     TimelineOut,
 )
-from provenance.bootstrap import Services, brief_error
+from provenance.bootstrap import Runtime, brief_error
 from provenance.certificates import certificate_checks
 from provenance.chain.audit_reads import site_roles
 from provenance.domain.site_balance import Period, parse_tolerance
@@ -65,16 +65,16 @@ class Reading(RequestReads):
     The dependency only builds it (no database, no thread hop); the endpoint, already in a worker
     thread, opens it: one pool checkout and one thread hop per read.
 
-    With a read replica (`Services.replica_engine`), the connection is the replica's while it
+    With a read replica (`Runtime.replica_engine`), the connection is the replica's while it
     answers and holds at least `min_block` (`X-Min-Index-Block`, for reading one's own write), else
     the primary's: the replica's index block is read first anyway, for `X-Index-Block`, so choosing
     costs nothing while the replica is fresh. `source` says which answered (`X-Index-Source`)."""
 
     def __init__(
-        self, services: Services, chain_head: ChainHead | None = None, min_block: int | None = None
+        self, runtime: Runtime, chain_head: ChainHead | None = None, min_block: int | None = None
     ) -> None:
-        super().__init__(services.engine)
-        self._replica = services.replica_engine
+        super().__init__(runtime.engine)
+        self._replica = runtime.replica_engine
         self._chain_head = chain_head
         self._min_block = min_block
         self.source = PRIMARY
@@ -161,8 +161,8 @@ MinIndexBlock = Annotated[
 ]
 
 
-async def read_queries(services: ServicesDep, request: Request, min_block: MinIndexBlock = None) -> Reading:
-    return Reading(services, getattr(request.app.state, "chain_head", None), min_block)
+async def read_queries(runtime: RuntimeDep, request: Request, min_block: MinIndexBlock = None) -> Reading:
+    return Reading(runtime, getattr(request.app.state, "chain_head", None), min_block)
 
 
 Reads = Annotated[Reading, Depends(read_queries)]
@@ -262,7 +262,7 @@ def _unknown_lot(lot_id: str) -> NotFound:
 @router.get("/lots", response_model=LotPageOut, summary="Search and list lots")
 def list_lots(
     reads: Reads,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     site: Annotated[str | None, Query(max_length=66)] = None,
     commodity: Annotated[str | None, Query(max_length=66)] = None,
     custodian: Annotated[
@@ -280,7 +280,7 @@ def list_lots(
         where = LotFilter(
             site=site,
             commodity=commodity,
-            custodian=None if custodian is None else services.checksum_address(custodian),
+            custodian=None if custodian is None else runtime.checksum_address(custodian),
             status=status,
             extracted_from=None if extracted_from is None else parse_time("extracted_from", extracted_from),
             extracted_to=None if extracted_to is None else parse_time("extracted_to", extracted_to),
@@ -297,14 +297,14 @@ def list_lots(
 @router.get(
     "/lots/{lot_id}", response_model=LotDetailOut, summary="A lot, with assays, documents and coordinates"
 )
-def lot_detail(lot_id: LotIdPath, reads: Reads, services: ServicesDep) -> Response:
+def lot_detail(lot_id: LotIdPath, reads: Reads, runtime: RuntimeDep) -> Response:
     """Each assay says whether this server holds its certificate and whether the held bytes hash to
     the certificate hash on chain; its analytes are given only then."""
     with reads:
         detail = reads.lot(lot_id)
         if detail is None:
             raise _unknown_lot(lot_id)
-        certificates = certificate_checks(services.documents, detail.assays, lot_id)
+        certificates = certificate_checks(runtime.documents, detail.assays, lot_id)
         return reply(LotDetailOut.of_detail(detail, certificates), reads)
 
 
@@ -373,7 +373,7 @@ def site_timeline(site: SitePath, reads: Reads, limit: Limit = 100, cursor: Curs
 def mass_balance(
     site: SitePath,
     reads: Reads,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     period: Annotated[
         str | None,
         Query(
@@ -412,7 +412,7 @@ def mass_balance(
             raise DomainError("from", "give `from` or `from_block`, not both")
         if to_time is not None and to_block is not None:
             raise DomainError("to", "give `to` or `to_block`, not both")
-        deployed = services.deployment.block_number
+        deployed = runtime.deployment.block_number
         indexed = reads.block_seen
         head = deployed if indexed is None else indexed
         first = deployed if from_block is None else from_block

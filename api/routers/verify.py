@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
-from api.deps import ServicesDep
+from api.deps import RuntimeDep
 from api.errors import NotFound
 from api.schemas import (
     CertifyingAssayOut,
@@ -45,14 +45,14 @@ router = APIRouter(
 )
 def verify_lot(
     lot_id: Annotated[str, Path(max_length=66, examples=["SH2-2024-000417"])],
-    services: ServicesDep,
+    runtime: RuntimeDep,
     max_lots: Annotated[
         int, Query(ge=1, le=DEFAULT_MAX_LOTS, description="Stop the lineage walk after this many lots.")
     ] = DEFAULT_MAX_LOTS,
 ) -> VerificationOut:
     """`verdict` is `failed` as soon as one fact differs; `differences` names each (lot, event, field,
     index value, chain value, coordinates). The chain is read at the index's cursor block."""
-    chain, claims = verification_readers(services)
+    chain, claims = verification_readers(runtime)
     with claims.snapshot() as index:
         verification = verify_against_index(chain, index, lot_id, max_lots=max_lots)
     if verification is None:
@@ -70,10 +70,10 @@ def verify_lot(
 )
 def verify_uploaded_document(
     file: Annotated[UploadFile, File(description="The document; at most PROVENANCE_MAX_DOCUMENT_BYTES.")],
-    services: ServicesDep,
+    runtime: RuntimeDep,
 ) -> DocumentVerificationOut:
     """The file is hashed (SHA-256, as the document store and `DocumentAnchored` use), never stored."""
-    limit = services.settings.max_document_bytes
+    limit = runtime.settings.max_document_bytes
     digest = hashlib.sha256()
     size = 0
     while chunk := file.file.read(CHUNK_BYTES):
@@ -82,7 +82,7 @@ def verify_uploaded_document(
             raise DocumentTooLarge(limit)
         digest.update(chunk)
     document_hash = "0x" + digest.hexdigest()
-    chain, claims = verification_readers(services)
+    chain, claims = verification_readers(runtime)
     with claims.snapshot() as index:
         found = verify_document(chain, index, document_hash)
     return DocumentVerificationOut(

@@ -121,7 +121,7 @@ def serve(
     )
     from provenance.bootstrap import (
         admin_account,
-        build_services,
+        build_runtime,
         embedded_node,
         ensure_deployment,
         first_admin_token,
@@ -163,9 +163,9 @@ def serve(
             node.save()  # a crash before the keeper's first save would lose the registry
         if settings.database_url is None:
             upgrade(settings.effective_database_url)  # the embedded SQLite index migrates itself
-        services = build_services(settings, w3=w3)
-        services.node_keeper = keeper
-        token = first_admin_token(services, admin) if "api" in parts else None
+        runtime = build_runtime(settings, w3=w3)
+        runtime.node_keeper = keeper
+        token = first_admin_token(runtime, admin) if "api" in parts else None
 
         where = f"embedded anvil at {node.url}" if node else settings.effective_rpc_url
         typer.echo(f"chain {deployment.chain_id} via {where}")
@@ -192,7 +192,7 @@ def serve(
         ]
 
         def finished(operation_ids: Sequence[str]) -> None:
-            services.outbox.signal.wake(operation_ids)
+            runtime.outbox.signal.wake(operation_ids)
             for api in more_apis:
                 api.send(list(operation_ids))
 
@@ -204,14 +204,14 @@ def serve(
                 on_message=finished,
                 on_exit=release_lease_of(settings, OUTBOX_WORKER),
             )
-            services.outbox.on_submit = worker.nudge
+            runtime.outbox.on_submit = worker.nudge
             for api in more_apis:
                 api.on_message = lambda message: worker.nudge() if message == WORK else None
             children.append(worker)
         children.extend(more_apis)
-        if services.engine.dialect.name == "postgresql":  # replicas on other hosts wake this one
+        if runtime.engine.dialect.name == "postgresql":  # replicas on other hosts wake this one
             wakeups = WakeupListener(
-                services.engine,
+                runtime.engine,
                 origin=settings.origin,
                 on_work=worker.nudge if "worker" in parts else None,
                 on_final=finished,
@@ -231,7 +231,7 @@ def serve(
         for line in start_lines(settings):
             typer.echo(line)
         with contextlib.suppress(KeyboardInterrupt):
-            api_server(services).run(sockets=[listener])
+            api_server(runtime).run(sockets=[listener])
     except (ProvenanceError, OSError) as error:
         log.debug("serve failed", exc_info=True)
         _fail(str(error))

@@ -52,7 +52,7 @@ def create_account(
 ) -> CreatedAccount:
     """Raises ConfigurationError for a name in use or inconsistent options, SignerError when the
     external signer does not hold `signer_address`'s key."""
-    from provenance.bootstrap import admin_account, build_services
+    from provenance.bootstrap import admin_account, build_runtime
     from provenance.chain.connection import TransactionSigner
     from provenance.chain.keys import DevKeyring, dev_key_ref, keystore_key_ref, load_keystore, remote_key_ref
     from provenance.chain.node import fund
@@ -74,9 +74,9 @@ def create_account(
         )
     if site is not None:
         encode_label(site, "--site")
-    services = build_services(settings)
+    runtime = build_runtime(settings)
     try:
-        if services.credentials.by_name(name) is not None:
+        if runtime.credentials.by_name(name) is not None:
             raise ConfigurationError(
                 f"a credential named {name!r} exists; revoke it first or choose another name"
             )
@@ -91,9 +91,9 @@ def create_account(
         else:
             account = DevKeyring(settings.data_dir).get_or_create(name)
             key_ref = dev_key_ref(name)
-        client = services.client
+        client = runtime.client
         if settings.embedded:
-            fund(services.w3, account.address)
+            fund(runtime.w3, account.address)
         if role is RoleName.BUYER:
             role_id, described = None, "no on-chain role (custody only)"
         elif role is RoleName.REGISTRAR:
@@ -109,10 +109,10 @@ def create_account(
             client.grant_role(admin_account(settings), role_id, account.address)
             granted = "granted"
         if settings.embedded:
-            _wait_saved(settings, int(services.w3.eth.block_number))
-        _, token = services.credentials.create(name, account.address, key_ref)
+            _wait_saved(settings, int(runtime.w3.eth.block_number))
+        _, token = runtime.credentials.create(name, account.address, key_ref)
     finally:
-        services.close()
+        runtime.close()
     return CreatedAccount(account.address, described, granted, token)
 
 

@@ -228,7 +228,7 @@ def test_the_lot_itself_is_in_view_with_its_map_parties_and_passport(
     width: int,
     lot: str,
 ) -> None:
-    directory = stack.services.settings.data_dir / DIRECTORY_FILE
+    directory = stack.runtime.settings.data_dir / DIRECTORY_FILE
     directory.write_text(
         json.dumps(
             {"sites": {pit: {"lat": 37.2 + 0.01 * i, "lon": 129.0 + 0.012 * i} for i, pit in enumerate(PITS)}}
@@ -236,8 +236,8 @@ def test_the_lot_itself_is_in_view_with_its_map_parties_and_passport(
     )
     custodian = ReadQueries(stack.engine).lot(lot)
     assert custodian is not None
-    if stack.services.credentials.by_name(f"holder-{lot}") is None:
-        stack.services.credentials.create(f"holder-{lot}", custodian.lot.custodian, "dev:holder")
+    if stack.runtime.credentials.by_name(f"holder-{lot}") is None:
+        stack.runtime.credentials.create(f"holder-{lot}", custodian.lot.custodian, "dev:holder")
     context = browser.new_context(
         java_script_enabled=False,
         viewport={"width": width, "height": 844 if width < 500 else 900},

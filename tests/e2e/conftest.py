@@ -1,4 +1,4 @@
-"""The whole write path over HTTP: the app from `create_app(build_services(...))`, an outbox worker
+"""The whole write path over HTTP: the app from `create_app(build_runtime(...))`, an outbox worker
 running in a thread, and the registry on the in-process eth-tester chain, deployed once per module.
 
 Tests do not revert the chain between them: the outbox keeps each account's next nonce in the
@@ -31,7 +31,7 @@ from web3 import EthereumTesterProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse, Wei
 
 from api.app import create_app
-from provenance.bootstrap import Services, build_services
+from provenance.bootstrap import Runtime, build_runtime
 from provenance.chain.deployment import deploy_registry
 from provenance.chain.keys import DevKeyring, dev_key_ref
 from provenance.chain.outbox import OutboxWorker
@@ -76,7 +76,7 @@ class Account:
 @dataclass
 class Stack:
     settings: Settings
-    services: Services
+    runtime: Runtime
     http: TestClient
     w3: Web3
     admin: LocalAccount
@@ -112,7 +112,7 @@ class Stack:
         return lot_id
 
     def custodian(self, lot_id: str) -> str | None:
-        state = self.services.client.lot(lot_id)
+        state = self.runtime.client.lot(lot_id)
         return None if state is None else state.custodian
 
 
@@ -143,14 +143,14 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def _account(stack_parts: dict[str, Any], name: str, roles: list[bytes]) -> Account:
-    services: Services = stack_parts["services"]
+    runtime: Runtime = stack_parts["runtime"]
     w3: Web3 = stack_parts["w3"]
     admin: LocalAccount = stack_parts["admin"]
-    key = DevKeyring(services.settings.data_dir).get_or_create(name)
+    key = DevKeyring(runtime.settings.data_dir).get_or_create(name)
     w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": key.address, "value": FUNDING_WEI})
     for role in roles:
-        services.client.grant_role(admin, role, key.address)
-    _, token = services.credentials.create(name, key.address, dev_key_ref(name))
+        runtime.client.grant_role(admin, role, key.address)
+    _, token = runtime.credentials.create(name, key.address, dev_key_ref(name))
     return Account(name, key, token)
 
 
@@ -173,26 +173,26 @@ def start_stack(data_dir: Path, prefix: str, **settings_changes: Any) -> Iterato
     _, deployment = deploy_registry(w3, admin)
     deployment.save(settings.deployment_path)
     upgrade(settings.effective_database_url)
-    services = build_services(settings, w3=w3)
-    client = services.client
-    parts = {"services": services, "w3": w3, "admin": admin}
+    runtime = build_runtime(settings, w3=w3)
+    client = runtime.client
+    parts = {"runtime": runtime, "w3": w3, "admin": admin}
     processor, lab_role = client.role("PROCESSOR_ROLE"), client.role("LAB_ROLE")
     registrar = client.registrar_role(SITE)
     operator = _account(parts, "operator", [registrar, processor])
     clerk = _account(parts, "clerk", [registrar])
     lab = _account(parts, "lab", [lab_role])
     buyer = _account(parts, "buyer", [])
-    worker = OutboxWorker(services.outbox, client, services.signer_for, confirmations=0, defer_s=0.5)
+    worker = OutboxWorker(runtime.outbox, client, runtime.signer_for, confirmations=0, defer_s=0.5)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, 0.02), name="outbox-worker", daemon=True)
     thread.start()
     try:
-        with TestClient(create_app(services)) as http:
-            yield Stack(settings, services, http, w3, admin, operator, clerk, lab, buyer, prefix)
+        with TestClient(create_app(runtime)) as http:
+            yield Stack(settings, runtime, http, w3, admin, operator, clerk, lab, buyer, prefix)
     finally:
         stop.set()
         thread.join(timeout=30)
-        services.close()
+        runtime.close()
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
 
 def index(stack: Stack) -> None:
     deployment = Deployment.load(stack.settings.deployment_path)
-    Indexer(stack.services.engine, RpcLogSource(stack.w3, deployment.registry), deployment).sync()
+    Indexer(stack.runtime.engine, RpcLogSource(stack.w3, deployment.registry), deployment).sync()
 
 
 def assay_body(lot_id: str, **changes: Any) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def test_a_certificate_tampered_in_the_store_does_not_match_and_its_analytes_are
     stack: Stack,
 ) -> None:
     lot, signed = assayed_lot(stack)
-    path = stack.services.documents.find(signed["assay"]["certificate_hash"])
+    path = stack.runtime.documents.find(signed["assay"]["certificate_hash"])
     assert path is not None
     path.write_bytes(path.read_bytes().replace(b'"24.8"', b'"14.8"'))
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, inspect, select
 from typer.testing import CliRunner
 
 from api.app import create_app
-from provenance.bootstrap import build_services
+from provenance.bootstrap import build_runtime
 from provenance.chain.logsource import RpcLogSource
 from provenance.chain.outbox import OutboxWorker
 from provenance.cli.main import app
@@ -62,8 +62,8 @@ def test_tokens_and_operations_move_from_sqlite_to_postgresql(tmp_path: Path) ->
     stack = next(running)
     before = [stack.write("/v1/lots", stack.operator, lot_body(f"MOVE-{n}"))["id"] for n in range(3)]
     sqlite_url = stack.settings.effective_database_url
-    source = RpcLogSource(stack.w3, stack.services.deployment.registry)
-    Indexer(stack.services.engine, source, stack.services.deployment).sync()
+    source = RpcLogSource(stack.w3, stack.runtime.deployment.registry)
+    Indexer(stack.runtime.engine, source, stack.runtime.deployment).sync()
     running.close()  # serve stopped: the worker is gone
 
     with postgres_database() as postgres_url:
@@ -75,13 +75,13 @@ def test_tokens_and_operations_move_from_sqlite_to_postgresql(tmp_path: Path) ->
         assert record_times(postgres_url) == record_times(sqlite_url) != []
         assert "api_credentials: 4" in output
         settings = stack.settings.model_copy(update={"database_url": postgres_url})
-        services = build_services(settings, w3=stack.w3)
-        worker = OutboxWorker(services.outbox, services.client, services.signer_for, confirmations=0)
+        runtime = build_runtime(settings, w3=stack.w3)
+        worker = OutboxWorker(runtime.outbox, runtime.client, runtime.signer_for, confirmations=0)
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop, 0.02), daemon=True)
         thread.start()
         try:
-            with TestClient(create_app(services)) as http:
+            with TestClient(create_app(runtime)) as http:
                 for operation_id in before:  # what was acknowledged on SQLite is known here
                     earlier = http.get(f"/v1/operations/{operation_id}", headers=stack.operator.auth)
                     assert earlier.status_code == 200, earlier.text
@@ -94,12 +94,12 @@ def test_tokens_and_operations_move_from_sqlite_to_postgresql(tmp_path: Path) ->
                 )
                 assert written.status_code == 200, written.text
                 assert written.json()["status"] == "confirmed"
-                assert services.client.lot("MOVE-AFTER") is not None
+                assert runtime.client.lot("MOVE-AFTER") is not None
                 assert written.json()["id"] not in before
         finally:
             stop.set()
             thread.join(30)
-            services.close()
+            runtime.close()
 
         again_code, again = move("--from", sqlite_url, "--to", postgres_url)
         assert again_code == 2

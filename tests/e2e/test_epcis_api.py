@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from web3.types import TxReceipt
 
 from api.app import create_app
-from provenance.bootstrap import build_services
+from provenance.bootstrap import build_runtime
 from provenance.config import Settings
 from provenance.domain.records import Assay, LotRegistration
 from provenance.domain.values import TransformKind
@@ -92,14 +92,14 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         receipts, cut = build_history(chain)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         chain.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=chain.w3)
+        runtime = build_runtime(settings, w3=chain.w3)
         engine = make_engine(url)
         try:
             chain.indexer(engine).sync()
-            yield EpcisStack(chain, TestClient(create_app(services)), receipts, cut)
+            yield EpcisStack(chain, TestClient(create_app(runtime)), receipts, cut)
         finally:
             engine.dispose()
-            services.close()
+            runtime.close()
 
 
 def step(event: dict[str, Any]) -> tuple[str, str]:
@@ -221,7 +221,7 @@ def test_filters_by_lot_site_and_time(stack: EpcisStack) -> None:
 
 
 def test_with_the_node_down_the_same_events_come_with_the_same_times_and_filters(stack: EpcisStack) -> None:
-    down = dataclasses.replace(stack.http.app.state.services, w3=unreachable_web3())
+    down = dataclasses.replace(stack.http.app.state.runtime, w3=unreachable_web3())
     http = TestClient(create_app(down))
 
     def events(**params: Any) -> list[dict[str, Any]]:

@@ -114,7 +114,7 @@ def custody(lot: str, step: str, source: Account, destination: Account) -> dict[
 
 def inspecting(stack: Stack, lot: str, grade_ppm: int = 8_800) -> dict[str, Any]:
     assay = Assay(lot, grade_ppm, "FireAssay", bytes.fromhex(digest("cert " + lot)[2:]), 1_700_003_600)
-    signature = stack.services.client.sign_assay(stack.lab.key, assay)
+    signature = stack.runtime.client.sign_assay(stack.lab.key, assay)
     return _base("ObjectEvent") | {
         "action": "OBSERVE",
         "bizStep": "inspecting",
@@ -161,8 +161,8 @@ def captured(stack: Stack, account: Account, body: Any, **headers: str) -> dict[
 
 
 def index(stack: Stack) -> None:
-    deployment = stack.services.deployment
-    Indexer(stack.services.engine, RpcLogSource(stack.w3, deployment.registry), deployment).sync()
+    deployment = stack.runtime.deployment
+    Indexer(stack.runtime.engine, RpcLogSource(stack.w3, deployment.registry), deployment).sync()
 
 
 def events_of(stack: Stack, *lots: str) -> list[dict[str, Any]]:

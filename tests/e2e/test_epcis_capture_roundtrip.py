@@ -110,7 +110,7 @@ def capture_in_turn(stack: Stack, document: dict[str, Any]) -> None:
 
 
 def chain_facts(stack: Stack, lots: list[str]) -> list[Any]:
-    return [stack.services.client.lot(lot) for lot in lots]
+    return [stack.runtime.client.lot(lot) for lot in lots]
 
 
 def test_a_days_export_captured_into_a_fresh_deployment_exports_the_same_events(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_a_days_export_captured_into_a_fresh_deployment_exports_the_same_events(
         lots = build_day(original)
         before = exported(original)
         facts_before = chain_facts(original, lots)
-        registry = original.services.deployment.registry
+        registry = original.runtime.deployment.registry
     finally:
         first.close()
 
@@ -128,7 +128,7 @@ def test_a_days_export_captured_into_a_fresh_deployment_exports_the_same_events(
     second = start_stack(tmp_path / "second", "DAY")
     fresh = next(second)
     try:
-        assert fresh.services.deployment.registry == registry
+        assert fresh.runtime.deployment.registry == registry
         capture_in_turn(fresh, before)
         after = exported(fresh)
         assert chain_facts(fresh, lots) == facts_before

@@ -120,8 +120,8 @@ def subscribed_examples(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:
 def test_gs1s_openapi_finds_no_5xx_and_no_answer_outside_gs1s_schemas(stack: Stack) -> None:
     lot = stack.register()
     stack.write("/v1/handovers", stack.operator, {"lot_ids": [lot], "to": stack.buyer.address})
-    services = stack.services
-    Indexer(services.engine, RpcLogSource(stack.w3, services.deployment.registry), services.deployment).sync()
+    runtime = stack.runtime
+    Indexer(runtime.engine, RpcLogSource(stack.w3, runtime.deployment.registry), runtime.deployment).sync()
     schema = schemathesis.openapi.from_dict(gs1_openapi())
     operations = [
         result.ok()

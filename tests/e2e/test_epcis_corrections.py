@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from web3.types import TxReceipt
 
 from api.app import create_app
-from provenance.bootstrap import build_services
+from provenance.bootstrap import build_runtime
 from provenance.config import Settings
 from provenance.domain.values import CorrectionReason, TransformKind
 from provenance.epcis.export import event_hash, lot_uri
@@ -66,14 +66,14 @@ def corrections(
         receipts["void"] = c.correct(c.processor, "S2", CorrectionReason.DID_NOT_OCCUR, -400)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         c.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=c.w3)
+        runtime = build_runtime(settings, w3=c.w3)
         engine = make_engine(url)
         try:
             c.indexer(engine).sync()
-            yield CorrectionStack(c, TestClient(create_app(services)), receipts)
+            yield CorrectionStack(c, TestClient(create_app(runtime)), receipts)
         finally:
             engine.dispose()
-            services.close()
+            runtime.close()
 
 
 def test_an_incorrect_record_is_declared_on_a_copy_of_its_event_with_the_corrective_event(

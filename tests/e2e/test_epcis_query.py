@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from provenance.bootstrap import build_services
+from provenance.bootstrap import build_runtime
 from provenance.config import Settings
 from provenance.domain.records import LotRegistration
 from provenance.domain.values import CorrectionReason, TransformKind
@@ -54,7 +54,7 @@ class QueryStack:
     cut: int
     token: str
     """An API token of this system (any role): named queries are created with it."""
-    services: Any = None
+    runtime: Any = None
 
     def all_events(self) -> list[Event]:
         """The oracle: the whole history from the existing export."""
@@ -131,15 +131,15 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         cut = build_history(chain)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         chain.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=chain.w3)
+        runtime = build_runtime(settings, w3=chain.w3)
         engine = make_engine(url)
         try:
             chain.indexer(engine).sync()
-            _, token = services.credentials.create("epcis-client", chain.buyer, "none")
-            yield QueryStack(chain, engine, TestClient(create_app(services)), cut, token, services)
+            _, token = runtime.credentials.create("epcis-client", chain.buyer, "none")
+            yield QueryStack(chain, engine, TestClient(create_app(runtime)), cut, token, runtime)
         finally:
             engine.dispose()
-            services.close()
+            runtime.close()
 
 
 # ---------------------------------------------------------------------------- the oracle
@@ -606,8 +606,8 @@ GS1_SETTINGS = {
 def test_with_gs1_identifiers_a_lot_is_found_by_any_form_and_written_in_the_form_asked(
     stack: QueryStack,
 ) -> None:
-    settings = stack.services.settings.model_copy(update=GS1_SETTINGS)
-    http = TestClient(create_app(dataclasses.replace(stack.services, settings=settings)))
+    settings = stack.runtime.settings.model_copy(update=GS1_SETTINGS)
+    http = TestClient(create_app(dataclasses.replace(stack.runtime, settings=settings)))
     exported = http.get("/v1/epcis/events").json()["epcisBody"]["eventList"]
     link = "https://provenance.example.net/01/04012345123456/10/A1"  # GS1's 9.6.2 GTIN, lot A1
     about_a1 = [event["eventID"] for event in exported if link in str(event)]

@@ -50,19 +50,17 @@ def receiver() -> Iterator[EpcisReceiver]:
 
 
 def index(stack: Stack) -> None:
-    services = stack.services
-    Indexer(
-        services.engine, RpcLogSource(services.w3, services.deployment.registry), services.deployment
-    ).sync()
+    runtime = stack.runtime
+    Indexer(runtime.engine, RpcLogSource(runtime.w3, runtime.deployment.registry), runtime.deployment).sync()
 
 
 def deliverer(stack: Stack) -> Deliverer:
-    services = stack.services
+    runtime = stack.runtime
     return build_deliverer(
-        services.engine,
-        services.settings,
-        chain_id=services.deployment.chain_id,
-        registry=services.deployment.registry,
+        runtime.engine,
+        runtime.settings,
+        chain_id=runtime.deployment.chain_id,
+        registry=runtime.deployment.registry,
     )
 
 

@@ -100,11 +100,11 @@ class World:
 
     @property
     def chain_id(self) -> int:
-        return self.stack.services.client.chain_id
+        return self.stack.runtime.client.chain_id
 
     @property
     def registry(self) -> str:
-        return self.stack.services.client.address
+        return self.stack.runtime.client.address
 
     def secrets(self) -> list[str]:
         """The dev keyring's private keys (both spellings) and every API token of this module."""
@@ -121,7 +121,7 @@ class World:
 
     def footprint(self) -> tuple[int, int, int, int]:
         """(operations, outbox transactions, chain head, stored files): what a write changes."""
-        with self.stack.services.engine.connect() as connection:
+        with self.stack.runtime.engine.connect() as connection:
             operations = connection.execute(text("SELECT count(*) FROM operations")).scalar_one()
             transactions = connection.execute(text("SELECT count(*) FROM outbox_transactions")).scalar_one()
         documents = self.stack.settings.data_dir / "documents"
@@ -195,15 +195,15 @@ def world(log_lines: list[str], stack: Stack) -> World:
         },
     )
     assert processed["status"] == "confirmed", processed
-    client = stack.services.client
+    client = stack.runtime.client
     device, revoked_device = EthAccount.create(), EthAccount.create()
     for scale in (device, revoked_device):
         client.add_device(stack.admin, scale.address, SITE, "truck-scale")
     client.revoke_device(stack.admin, revoked_device.address)
-    _, revoked_token = stack.services.credentials.create(
+    _, revoked_token = stack.runtime.credentials.create(
         "hostile-revoked", stack.operator.address, dev_key_ref("operator")
     )
-    assert stack.services.credentials.revoke("hostile-revoked")
+    assert stack.runtime.credentials.revoke("hostile-revoked")
     world = World(
         stack, held, foreign, consumed, {}, device, revoked_device, revoked_token, processed["id"], log_lines
     )
@@ -1006,7 +1006,7 @@ def test_what_only_the_chain_knows_fails_on_chain_and_changes_nothing(
     world: World, case: ChainRefused
 ) -> None:
     stack = world.stack
-    client = stack.services.client
+    client = stack.runtime.client
     lots = case.lots(world)
     states = [client.lot(lot) for lot in lots]
     account: Account = getattr(stack, case.who)
@@ -1041,14 +1041,14 @@ def test_a_retry_of_an_attested_batch_after_its_device_was_revoked_returns_its_o
 ) -> None:
     stack = world.stack
     scale = EthAccount.create()
-    stack.services.client.add_device(stack.admin, scale.address, SITE, "truck-scale")
+    stack.runtime.client.add_device(stack.admin, scale.address, SITE, "truck-scale")
     body = {"site": SITE, "lots": [world.attested_lot(scale)]}
     key = {"Idempotency-Key": "attested-retry-1"}
     first = stack.post(
         "/v1/lots/attested", stack.operator, body, headers=key, params={"wait": "true", "timeout": 30}
     )
     assert first.json()["status"] == "confirmed", first.text
-    stack.services.client.revoke_device(stack.admin, scale.address)
+    stack.runtime.client.revoke_device(stack.admin, scale.address)
 
     retried = stack.post("/v1/lots/attested", stack.operator, body, headers=key)
     fresh = stack.post(

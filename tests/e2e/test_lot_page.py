@@ -52,9 +52,9 @@ def http(stack: PageStack) -> Iterator[TestClient]:
 
 
 def app_with(stack: PageStack, **changes: Any) -> TestClient:
-    """The app around the same index and chain, with some services or settings replaced."""
-    settings = stack.services.settings.model_copy(update=changes.pop("settings", {}))
-    return TestClient(create_app(dataclasses.replace(stack.services, settings=settings, **changes)))
+    """The app around the same index and chain, with some runtime or settings replaced."""
+    settings = stack.runtime.settings.model_copy(update=changes.pop("settings", {}))
+    return TestClient(create_app(dataclasses.replace(stack.runtime, settings=settings, **changes)))
 
 
 def svg_root(content: bytes) -> ET.Element:
@@ -405,8 +405,8 @@ def named(stack: PageStack) -> dict[str, str]:
     custodian = ReadQueries(stack.engine).lot("X1")
     assert custodian is not None
     address = custodian.lot.custodian
-    stack.services.credentials.create(BUYER_NAME, address, "dev:" + BUYER_NAME)
-    (stack.services.settings.data_dir / DIRECTORY_FILE).write_text(
+    stack.runtime.credentials.create(BUYER_NAME, address, "dev:" + BUYER_NAME)
+    (stack.runtime.settings.data_dir / DIRECTORY_FILE).write_text(
         json.dumps({"sites": PLACES, "organisations": {address: BUYER_ORGANISATION}}), encoding="utf-8"
     )
     return {"custodian": address}

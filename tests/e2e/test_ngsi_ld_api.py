@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from provenance.bootstrap import build_services
+from provenance.bootstrap import build_runtime
 from provenance.certificates import settle_certificate, store_certificate
 from provenance.config import Settings
 from provenance.documents import DocumentStore
@@ -62,14 +62,14 @@ def api(
             data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url, public_url=PUBLIC
         )
         chain.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=chain.w3)
+        runtime = build_runtime(settings, w3=chain.w3)
         engine = make_engine(url)
         try:
             chain.indexer(engine).sync()
-            yield TestClient(create_app(services)), chain
+            yield TestClient(create_app(runtime)), chain
         finally:
             engine.dispose()
-            services.close()
+            runtime.close()
 
 
 ANALYTES = [

@@ -29,8 +29,8 @@ MAX_EXAMPLES = 25
 
 
 def index(stack: Stack) -> None:
-    services = stack.services
-    Indexer(services.engine, RpcLogSource(stack.w3, services.deployment.registry), services.deployment).sync()
+    runtime = stack.runtime
+    Indexer(runtime.engine, RpcLogSource(stack.w3, runtime.deployment.registry), runtime.deployment).sync()
 
 
 BUDGET_S = 90.0

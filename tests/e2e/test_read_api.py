@@ -30,7 +30,7 @@ from web3.types import TxReceipt
 
 from api.app import create_app
 from api.routers.reads import Reading
-from provenance.bootstrap import build_services
+from provenance.bootstrap import build_runtime
 from provenance.config import Settings
 from provenance.domain.records import Assay, LotRegistration
 from provenance.domain.values import CorrectionReason, TransformKind
@@ -104,15 +104,15 @@ def reads(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         receipts = build_history(chain)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         chain.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=chain.w3)
+        runtime = build_runtime(settings, w3=chain.w3)
         engine = make_engine(url)
         try:
-            stack = ReadStack(chain, TestClient(create_app(services)), receipts, engine)
+            stack = ReadStack(chain, TestClient(create_app(runtime)), receipts, engine)
             stack.index()
             yield stack
         finally:
             engine.dispose()
-            services.close()
+            runtime.close()
 
 
 def coordinates_of(receipt: TxReceipt) -> tuple[str, int]:
@@ -275,15 +275,15 @@ def voided(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         receipts["void"] = c.correct(c.processor, "A1", CorrectionReason.DID_NOT_OCCUR, 0)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         c.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=c.w3)
+        runtime = build_runtime(settings, w3=c.w3)
         engine = make_engine(url)
         try:
-            stack = ReadStack(c, TestClient(create_app(services)), receipts, engine)
+            stack = ReadStack(c, TestClient(create_app(runtime)), receipts, engine)
             stack.index()
             yield stack
         finally:
             engine.dispose()
-            services.close()
+            runtime.close()
 
 
 def test_a_lot_that_did_not_occur_stays_in_the_lineage_marked(voided: ReadStack) -> None:
@@ -465,7 +465,7 @@ def test_a_read_takes_one_connection_for_its_index_block_and_all_its_queries(
     """One pool checkout per read (there were one per query, plus one for X-Index-Block): under
     load each checkout is a round trip, and on SQLite one connection is one snapshot, so the index
     block in the header is the block the whole answer was read at."""
-    engine = reads.http.app.state.services.engine  # type: ignore[attr-defined]
+    engine = reads.http.app.state.runtime.engine  # type: ignore[attr-defined]
     checkouts: list[object] = []
 
     def count(*_args: object) -> None:
@@ -483,7 +483,7 @@ def test_a_read_takes_one_connection_for_its_index_block_and_all_its_queries(
 
 
 def test_the_queries_of_a_read_run_only_inside_its_with_block(reads: ReadStack) -> None:
-    reading = Reading(reads.http.app.state.services)  # type: ignore[attr-defined]
+    reading = Reading(reads.http.app.state.runtime)  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError, match="inside `with reads:` only"):
         reading.lot("X1")
     with reading:

@@ -31,9 +31,9 @@ class ReplicaStack:
         self.stack = stack
         self.server = server
         self.engine = make_engine(server.primary_url(DATABASE))
-        services = stack.services
+        runtime = stack.runtime
         self.indexer = Indexer(
-            self.engine, RpcLogSource(stack.w3, services.client.address), services.deployment
+            self.engine, RpcLogSource(stack.w3, runtime.client.address), runtime.deployment
         )
 
     def register(self) -> tuple[str, dict[str, Any]]:

@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from provenance.bootstrap import build_services
+from provenance.bootstrap import build_runtime
 from provenance.cli.main import app as cli
 from provenance.config import Settings
 from provenance.domain.values import CorrectionReason, TransformKind, encode_label
@@ -126,14 +126,14 @@ def accounts(
         third = build_third_month(chain, second)
         settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
         chain.deployment.save(settings.deployment_path)
-        services = build_services(settings, w3=chain.w3)
+        runtime = build_runtime(settings, w3=chain.w3)
         engine = make_engine(url)
         try:
             chain.indexer(engine).sync()
-            yield AccountStack(chain, TestClient(create_app(services)), url, first, second, third)
+            yield AccountStack(chain, TestClient(create_app(runtime)), url, first, second, third)
         finally:
             engine.dispose()
-            services.close()
+            runtime.close()
 
 
 def test_a_month_opens_with_the_last_months_closing_and_reconciles(accounts: AccountStack) -> None:

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.pages.site_view import tonnes_text
-from provenance.bootstrap import Services, build_services
+from provenance.bootstrap import Runtime, build_runtime
 from provenance.config import Settings
 from provenance.index.db import make_engine, upgrade
 from tests.calendar_months import Month
@@ -37,7 +37,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @dataclasses.dataclass
 class SiteStack:
-    services: Services
+    runtime: Runtime
     http: TestClient
     first: Month
     second: Month
@@ -52,15 +52,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteStack]:
     first, second = build_history(chain)
     settings = Settings(data_dir=data_dir, rpc_url="http://eth-tester.invalid", database_url=url)
     chain.deployment.save(settings.deployment_path)
-    services = build_services(settings, w3=chain.w3)
+    runtime = build_runtime(settings, w3=chain.w3)
     engine = make_engine(url)
     try:
         chain.indexer(engine).sync()
-        with TestClient(create_app(services)) as http:
-            yield SiteStack(services, http, first, second)
+        with TestClient(create_app(runtime)) as http:
+            yield SiteStack(runtime, http, first, second)
     finally:
         engine.dispose()
-        services.close()
+        runtime.close()
 
 
 def page(stack: SiteStack, path: str, **headers: str) -> str:
@@ -247,7 +247,7 @@ def test_a_bad_site_or_period_is_a_page_in_both_languages_naming_the_parameter(
 
 
 def test_with_the_chain_node_down_the_page_shows_the_same_account(stack: SiteStack) -> None:
-    down = dataclasses.replace(stack.services, w3=unreachable_web3())
+    down = dataclasses.replace(stack.runtime, w3=unreachable_web3())
     client = TestClient(create_app(down))
     path = f"/sites/{SITE}?period={stack.second.name}&lang=en"
 

@@ -33,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
 
 @pytest.fixture(scope="module")
 def admin(stack: Stack) -> Account:
-    _, token = stack.services.credentials.create("admin", stack.admin.address, dev_key_ref("admin"))
+    _, token = stack.runtime.credentials.create("admin", stack.admin.address, dev_key_ref("admin"))
     return Account("admin", stack.admin, token)
 
 
@@ -125,9 +125,9 @@ def test_operators_views_are_for_admins(stack: Stack, admin: Account) -> None:
 def test_a_buyer_is_sent_signed_events_about_the_lots_it_receives(
     stack: Stack, receiver: Receiver, admin: Account
 ) -> None:
-    services = stack.services
+    runtime = stack.runtime
     indexer = Indexer(
-        services.engine, RpcLogSource(services.w3, services.deployment.registry), services.deployment
+        runtime.engine, RpcLogSource(runtime.w3, runtime.deployment.registry), runtime.deployment
     )
     indexer.sync()
     created = subscribe(stack, stack.buyer, {"callback_url": receiver.url, "held": True}).json()
@@ -138,10 +138,10 @@ def test_a_buyer_is_sent_signed_events_about_the_lots_it_receives(
     stack.write("/v1/handovers/accept", stack.buyer, {"lot_ids": [kept]})
     indexer.sync()
     deliverer = build_deliverer(
-        services.engine,
-        services.settings,
-        chain_id=services.deployment.chain_id,
-        registry=services.deployment.registry,
+        runtime.engine,
+        runtime.settings,
+        chain_id=runtime.deployment.chain_id,
+        registry=runtime.deployment.registry,
     )
 
     deadline = time.monotonic() + 30

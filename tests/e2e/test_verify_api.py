@@ -39,7 +39,7 @@ def _hash(text_: str) -> bytes:
 def history(stack: Stack) -> History:
     """L1 split into S1 + S2; S1 and part of L2 blended into B1; B1 assayed, a ticket anchored, B1
     sold to the buyer; everything indexed."""
-    client = stack.services.client
+    client = stack.runtime.client
     operator, buyer = stack.operator.key, stack.buyer.key
     l1, l2, s1, s2, b1 = (stack.lot_id() for _ in range(5))
     client.register_lots(
@@ -79,10 +79,8 @@ def history(stack: Stack) -> History:
     anchored = client.anchor_document(operator, b1, "weighbridge", hashlib.sha256(TICKET).digest())
     client.hand_over(operator, [b1], stack.buyer.address)
     client.accept_handover(buyer, [b1])
-    services = stack.services
-    Indexer(
-        services.engine, RpcLogSource(services.w3, services.deployment.registry), services.deployment
-    ).sync()
+    runtime = stack.runtime
+    Indexer(runtime.engine, RpcLogSource(runtime.w3, runtime.deployment.registry), runtime.deployment).sync()
     return History(l1, l2, s1, b1, anchored["blockNumber"])
 
 
@@ -111,7 +109,7 @@ def test_the_lineage_walk_is_bounded(stack: Stack, history: History) -> None:
 
 def test_a_tampered_index_fails_and_names_the_fact(stack: Stack, history: History) -> None:
     def execute(statement: str, **values: object) -> None:
-        with stack.services.engine.begin() as connection:
+        with stack.runtime.engine.begin() as connection:
             assert connection.execute(text(statement), values).rowcount == 1
 
     execute("UPDATE lots SET mass_g = 3500 WHERE lot_id = :lot", lot=history.l2)

@@ -1,5 +1,5 @@
 """The write path as an operator sets it up: a real anvil node, accounts made with the CLI (in its own
-process), the API from `build_services`, the outbox worker beside it."""
+process), the API from `build_runtime`, the outbox worker beside it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from api.app import create_app
-from provenance.bootstrap import admin_account, build_services, ensure_deployment
+from provenance.bootstrap import admin_account, build_runtime, ensure_deployment
 from provenance.chain.client import RegistryClient
 from provenance.chain.connection import connect
 from provenance.chain.deployment import Deployment
@@ -106,13 +106,13 @@ def test_accounts_made_with_the_cli_write_through_the_api_to_a_real_node(
     assert token not in listing.stdout
     assert lab_token not in listing.stdout
 
-    services = build_services(Settings())
-    worker = OutboxWorker(services.outbox, services.client, services.signer_for)
+    runtime = build_runtime(Settings())
+    worker = OutboxWorker(runtime.outbox, runtime.client, runtime.signer_for)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, 0.05), daemon=True)
     thread.start()
     try:
-        with TestClient(create_app(services)) as http:
+        with TestClient(create_app(runtime)) as http:
             auth = {"Authorization": f"Bearer {token}"}
             response = http.post(
                 "/v1/lots", json=lot_body("ANVIL-1"), params={"wait": "true", "timeout": 30}, headers=auth
@@ -122,10 +122,10 @@ def test_accounts_made_with_the_cli_write_through_the_api_to_a_real_node(
             operation = response.json()
             assert operation["status"] == "confirmed"
             [tx] = operation["transactions"]
-            receipt = services.w3.eth.get_transaction_receipt(tx["tx_hash"])
+            receipt = runtime.w3.eth.get_transaction_receipt(tx["tx_hash"])
             assert receipt["status"] == 1
             assert receipt["blockNumber"] == tx["block_number"]
-            lot = services.client.lot("ANVIL-1")
+            lot = runtime.client.lot("ANVIL-1")
             assert lot is not None
             assert lot.custodian == operation["sender"]
             assert http.get("/health").json()["status"] == "ok"
@@ -149,7 +149,7 @@ def test_accounts_made_with_the_cli_write_through_the_api_to_a_real_node(
     finally:
         stop.set()
         thread.join(timeout=30)
-        services.close()
+        runtime.close()
 
 
 MISTAKES = [
@@ -219,13 +219,13 @@ def test_an_account_whose_key_only_an_external_signer_holds_writes_through_the_a
     listing = cli_here("accounts", "list")
     assert f"quarry-ext\t{quarry}\tremote\tactive" in listing.stdout
 
-    services = build_services(Settings())
-    worker = OutboxWorker(services.outbox, services.client, services.signer_for)
+    runtime = build_runtime(Settings())
+    worker = OutboxWorker(runtime.outbox, runtime.client, runtime.signer_for)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, 0.05), daemon=True)
     thread.start()
     try:
-        with TestClient(create_app(services)) as http:
+        with TestClient(create_app(runtime)) as http:
             response = http.post(
                 "/v1/lots",
                 json=lot_body("EXT-1"),
@@ -236,10 +236,10 @@ def test_an_account_whose_key_only_an_external_signer_holds_writes_through_the_a
             assert response.status_code == 200, response.text
             assert response.json()["status"] == "confirmed", response.text
             [tx] = response.json()["transactions"]
-            sent = services.w3.eth.get_transaction(tx["tx_hash"])
+            sent = runtime.w3.eth.get_transaction(tx["tx_hash"])
             assert sent["from"] == quarry
             assert sent["chainId"] == EMBEDDED_CHAIN_ID
-            lot = services.client.lot("EXT-1")
+            lot = runtime.client.lot("EXT-1")
             assert lot is not None
             assert lot.custodian == quarry
 
@@ -252,7 +252,7 @@ def test_an_account_whose_key_only_an_external_signer_holds_writes_through_the_a
     finally:
         stop.set()
         thread.join(10)
-        services.close()
+        runtime.close()
 
 
 def test_a_signer_that_signs_for_another_chain_is_named_and_nothing_is_sent(
@@ -269,10 +269,10 @@ def test_a_signer_that_signs_for_another_chain_is_named_and_nothing_is_sent(
         assert created.exit_code == 0, created.stderr
         token = created.stdout.strip().splitlines()[-1]
 
-        services = build_services(Settings())
-        worker = OutboxWorker(services.outbox, services.client, services.signer_for)
+        runtime = build_runtime(Settings())
+        worker = OutboxWorker(runtime.outbox, runtime.client, runtime.signer_for)
         try:
-            with TestClient(create_app(services)) as http:
+            with TestClient(create_app(runtime)) as http:
                 auth = {"Authorization": f"Bearer {token}"}
                 accepted = http.post("/v1/lots", json=lot_body("EXT-4242"), headers=auth)
                 assert accepted.status_code == 202, accepted.text
@@ -283,10 +283,10 @@ def test_a_signer_that_signs_for_another_chain_is_named_and_nothing_is_sent(
                 operation = http.get(f"/v1/operations/{operation_id}", headers=auth).json()
                 assert operation["status"] == "pending"
                 assert "chainId 4242, not 31337" in operation["stuck_reason"]
-                assert services.w3.eth.get_transaction_count(quarry, "pending") == 0
-                assert services.client.lot("EXT-4242") is None
+                assert runtime.w3.eth.get_transaction_count(quarry, "pending") == 0
+                assert runtime.client.lot("EXT-4242") is None
         finally:
-            services.close()
+            runtime.close()
     finally:
         elsewhere.kill()
 
@@ -360,10 +360,10 @@ def test_the_chain_tools_default_to_the_data_directorys_deployment_and_index(
     created = cli_here("accounts", "create", "--name", "quarry", "--role", "registrar", "--site", "SH2")
     assert created.exit_code == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
-    services = build_services(Settings())
-    worker = OutboxWorker(services.outbox, services.client, services.signer_for)
+    runtime = build_runtime(Settings())
+    worker = OutboxWorker(runtime.outbox, runtime.client, runtime.signer_for)
     try:
-        with TestClient(create_app(services)) as http:
+        with TestClient(create_app(runtime)) as http:
             auth = {"Authorization": f"Bearer {token}"}
             operation = http.post("/v1/lots", json=lot_body("TOOLS-1"), headers=auth).json()
             for _ in range(100):
@@ -372,15 +372,15 @@ def test_the_chain_tools_default_to_the_data_directorys_deployment_and_index(
                 if operation["status"] == "confirmed":
                     break
             assert operation["status"] == "confirmed", operation
-        source = RpcLogSource(services.w3, services.deployment.registry)
-        Indexer(services.engine, source, services.deployment).sync()
+        source = RpcLogSource(runtime.w3, runtime.deployment.registry)
+        Indexer(runtime.engine, source, runtime.deployment).sync()
     finally:
-        services.close()
+        runtime.close()
 
     verified = cli_here("verify", "TOOLS-1")
     assert verified.exit_code == 0, verified.output
     assert "lot TOOLS-1: VERIFIED" in verified.stdout
-    assert f"using the registry {services.deployment.registry}" in verified.stderr
+    assert f"using the registry {runtime.deployment.registry}" in verified.stderr
     contract = cli_here("verify-contract")
     assert contract.exit_code == 0, contract.output
     audited = cli_here("audit", "--quiet")

@@ -31,7 +31,7 @@ def recorded(stack: Stack, body: dict[str, Any]) -> bool:
         bytes.fromhex(body["certificate_hash"][2:]),
         body["assayed_at"],
     )
-    functions = stack.services.client.contract.functions
+    functions = stack.runtime.client.contract.functions
     return bool(functions.assayRecorded(functions.assayDigest(assay_tuple(assay)).call()).call())
 
 
@@ -57,7 +57,7 @@ def test_an_assay_signed_off_line_by_the_lab_key_is_accepted(stack: Stack) -> No
     lot = stack.register()
     body = assay_body(lot, grade_ppm=9_000)
     assay = Assay(lot, 9_000, "XRF", bytes.fromhex(body["certificate_hash"][2:]), body["assayed_at"])
-    signature = stack.services.client.sign_assay(stack.lab.key, assay)
+    signature = stack.runtime.client.sign_assay(stack.lab.key, assay)
 
     operation = stack.write(
         "/v1/assays", stack.operator, {"assay": body, "signature": "0x" + signature.hex()}
@@ -74,7 +74,7 @@ def test_an_assay_not_signed_by_a_lab_is_refused_up_front_naming_the_signature(s
     assay = Assay(
         lot, body["grade_ppm"], "XRF", bytes.fromhex(body["certificate_hash"][2:]), body["assayed_at"]
     )
-    signature = stack.services.client.sign_assay(forger, assay)
+    signature = stack.runtime.client.sign_assay(forger, assay)
 
     response = stack.post("/v1/assays", stack.operator, {"assay": body, "signature": "0x" + signature.hex()})
 
@@ -115,7 +115,7 @@ def test_a_lab_whose_role_is_revoked_after_the_check_sees_its_operation_fail_on_
     lot = stack.register()
     body = assay_body(lot, grade_ppm=7_000)
     signed = stack.post("/v1/assays/sign", stack.lab, body).json()  # the role is now cached as held
-    client = stack.services.client
+    client = stack.runtime.client
     client.transact(stack.admin, "revokeRole", client.role("LAB_ROLE"), lab.address)
     try:
         operation = stack.write(

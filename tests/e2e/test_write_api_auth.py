@@ -51,12 +51,12 @@ def test_a_bad_token_is_refused_before_the_body_is_looked_at(stack: Stack) -> No
 
 
 def test_a_revoked_token_stops_working_at_once(stack: Stack) -> None:
-    key = stack.services.keys("dev:operator")
-    _, token = stack.services.credentials.create("short-lived", key.address, "dev:operator")
+    key = stack.runtime.keys("dev:operator")
+    _, token = stack.runtime.credentials.create("short-lived", key.address, "dev:operator")
     headers = {"Authorization": f"Bearer {token}"}
     assert stack.http.get("/v1/operations/none", headers=headers).status_code == 404
 
-    assert stack.services.credentials.revoke("short-lived")
+    assert stack.runtime.credentials.revoke("short-lived")
 
     response = stack.http.get("/v1/operations/none", headers=headers)
     assert response.status_code == 401
@@ -64,15 +64,13 @@ def test_a_revoked_token_stops_working_at_once(stack: Stack) -> None:
 
 
 def test_a_revoked_token_writes_nothing_though_the_api_knew_it_a_moment_ago(stack: Stack) -> None:
-    key = stack.services.keys("dev:operator")
-    credential_id, token = stack.services.credentials.create(
-        "writer-for-a-while", key.address, "dev:operator"
-    )
+    key = stack.runtime.keys("dev:operator")
+    credential_id, token = stack.runtime.credentials.create("writer-for-a-while", key.address, "dev:operator")
     headers = {"Authorization": f"Bearer {token}"}
     first = stack.http.post("/v1/lots", json=lot_body(f"{stack.prefix}-REV-1"), headers=headers)
     assert first.status_code == 202, first.text  # the API now knows the token (api.known_tokens)
 
-    assert stack.services.credentials.revoke("writer-for-a-while")
+    assert stack.runtime.credentials.revoke("writer-for-a-while")
 
     for attempt in range(2):  # refused as the write is stored, then at the door
         response = stack.http.post(
@@ -81,7 +79,7 @@ def test_a_revoked_token_writes_nothing_though_the_api_knew_it_a_moment_ago(stac
         assert response.status_code == 401, (attempt, response.text)
         assert "revoked" in error_of(response)["message"]
         assert token not in response.text
-    assert not stack.services.outbox.holds_key(
+    assert not stack.runtime.outbox.holds_key(
         credential_id, "k"
     )  # nothing stored under the refused writes' key
 
@@ -104,8 +102,8 @@ def test_health_reports_the_node_the_index_and_the_outbox_backlog(stack: Stack) 
     assert health["outbox"]["backlog"] == 0
     assert health["index"] == {"cursor_block": None, "lag_blocks": None, "error": None}  # never indexed
 
-    services = stack.services
-    Indexer(services.engine, RpcLogSource(stack.w3, services.deployment.registry), services.deployment).sync()
+    runtime = stack.runtime
+    Indexer(runtime.engine, RpcLogSource(stack.w3, runtime.deployment.registry), runtime.deployment).sync()
     stack.register()  # one block the index has not seen
 
     index = stack.http.get("/health").json()["index"]
@@ -114,16 +112,16 @@ def test_health_reports_the_node_the_index_and_the_outbox_backlog(stack: Stack) 
 
 
 def test_health_says_when_the_index_holds_blocks_the_node_no_longer_has(stack: Stack) -> None:
-    services = stack.services
-    Indexer(services.engine, RpcLogSource(stack.w3, services.deployment.registry), services.deployment).sync()
+    runtime = stack.runtime
+    Indexer(runtime.engine, RpcLogSource(stack.w3, runtime.deployment.registry), runtime.deployment).sync()
     head = stack.w3.eth.block_number
     move = text("UPDATE index_cursor SET block_number = :number")
-    with services.engine.begin() as connection:  # as after the node was restored from an older save
+    with runtime.engine.begin() as connection:  # as after the node was restored from an older save
         connection.execute(move, {"number": head + 3})
     try:
         health = stack.http.get("/health").json()
     finally:
-        with services.engine.begin() as connection:
+        with runtime.engine.begin() as connection:
             connection.execute(move, {"number": head})
 
     assert health["status"] == "degraded"
@@ -132,7 +130,7 @@ def test_health_says_when_the_index_holds_blocks_the_node_no_longer_has(stack: S
 
 def test_health_counts_operations_the_outbox_cannot_send_yet(stack: Stack) -> None:
     stranger = Account.create()  # a credential whose key this service does not have
-    _, token = stack.services.credentials.create("keyless", stranger.address, "dev:keyless")
+    _, token = stack.runtime.credentials.create("keyless", stranger.address, "dev:keyless")
     response = stack.http.post(
         "/v1/handovers/cancel", json={"lot_ids": ["A"]}, headers={"Authorization": f"Bearer {token}"}
     )

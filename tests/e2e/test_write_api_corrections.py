@@ -21,20 +21,20 @@ def count(counted_g: int) -> dict[str, Any]:
 
 def test_the_custodian_corrects_its_lot_and_the_chain_keeps_the_adjustment(stack: Stack) -> None:
     lot = stack.register()
-    before = stack.services.client.lot(lot)
+    before = stack.runtime.client.lot(lot)
     assert before is not None
 
     corrected = stack.write("/v1/corrections", stack.operator, correction(lot, -250))
 
     assert (corrected["kind"], corrected["status"]) == ("correct_lot", "confirmed")
-    after = stack.services.client.lot(lot)
+    after = stack.runtime.client.lot(lot)
     assert after is not None
     assert after.remaining_g == before.remaining_g - 250
 
 
 def test_a_lot_that_did_not_occur_is_voided(stack: Stack) -> None:
     lot = stack.register()
-    state = stack.services.client.lot(lot)
+    state = stack.runtime.client.lot(lot)
     assert state is not None
 
     voided = stack.write(
@@ -42,7 +42,7 @@ def test_a_lot_that_did_not_occur_is_voided(stack: Stack) -> None:
     )
 
     assert voided["status"] == "confirmed"
-    assert stack.services.client.lot(lot).remaining_g == 0  # type: ignore[union-attr]
+    assert stack.runtime.client.lot(lot).remaining_g == 0  # type: ignore[union-attr]
 
 
 def test_only_the_custodian_or_an_admin_may_correct_and_the_chain_refuses_below_zero(stack: Stack) -> None:

@@ -12,7 +12,7 @@ def test_a_handover_moves_custody_only_when_the_receiver_accepts(stack: Stack) -
 
     assert offered["status"] == "confirmed"
     assert [stack.custodian(lot) for lot in lots] == [stack.operator.address] * 2
-    assert stack.services.client.lot(lots[0]).pending_custodian == stack.buyer.address  # type: ignore[union-attr]
+    assert stack.runtime.client.lot(lots[0]).pending_custodian == stack.buyer.address  # type: ignore[union-attr]
 
     accepted = stack.write("/v1/handovers/accept", stack.buyer, {"lot_ids": lots})
 

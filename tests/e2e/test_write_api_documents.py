@@ -42,7 +42,7 @@ def test_an_uploaded_document_is_stored_by_its_hash_anchored_and_downloadable(st
     assert operation["status"] == "confirmed"
     assert operation["links"]["document"] == f"/v1/documents/{sha256}"
     receipt = stack.w3.eth.get_transaction_receipt(operation["transactions"][0]["tx_hash"])
-    [anchored] = stack.services.client.contract.events.DocumentAnchored().process_receipt(
+    [anchored] = stack.runtime.client.contract.events.DocumentAnchored().process_receipt(
         receipt, errors=DISCARD
     )
     assert anchored["args"]["documentHash"] == bytes.fromhex(sha256)

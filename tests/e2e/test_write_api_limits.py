@@ -35,7 +35,7 @@ def clock(stack: Stack) -> Iterator[Clock]:
 
 
 def operations(stack: Stack) -> int:
-    with stack.services.engine.connect() as connection:
+    with stack.runtime.engine.connect() as connection:
         count: int = connection.execute(text("SELECT count(*) FROM operations")).scalar_one()
     return count
 

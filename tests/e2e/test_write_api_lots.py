@@ -109,7 +109,7 @@ def test_a_transformation_consumes_its_inputs_and_creates_its_outputs(stack: Sta
     operation = stack.write("/v1/transformations", stack.operator, body)
 
     assert operation["status"] == "confirmed", operation
-    client = stack.services.client
+    client = stack.runtime.client
     assert client.lot(source) is not None
     assert client.lot(source).remaining_g == 0  # type: ignore[union-attr]
     assert client.lot(left).remaining_g == 600_000  # type: ignore[union-attr]
@@ -193,7 +193,7 @@ def test_transforming_without_processor_role_is_403_naming_it(stack: Stack) -> N
 
 def test_a_freshly_granted_role_works_at_once(stack: Stack) -> None:
     assert stack.post("/v1/lots", stack.buyer, lot_body(stack.lot_id(), site="NEW1")).status_code == 403
-    client = stack.services.client
+    client = stack.runtime.client
     client.grant_role(stack.admin, client.registrar_role("NEW1"), stack.buyer.address)
 
     operation = stack.write("/v1/lots", stack.buyer, lot_body(stack.lot_id(), site="NEW1"))
@@ -313,7 +313,7 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_operation_and_r
     assert second.json()["status"] == "confirmed"
     assert third.status_code == 200  # final already: nothing is waiting
     [tx] = second.json()["transactions"]
-    logs = stack.services.client.contract.events.LotRegistered().process_receipt(
+    logs = stack.runtime.client.contract.events.LotRegistered().process_receipt(
         stack.w3.eth.get_transaction_receipt(tx["tx_hash"]), errors=DISCARD
     )
     assert len(logs) == 1

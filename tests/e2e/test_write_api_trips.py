@@ -50,8 +50,8 @@ class ClientApi:
 
 
 def index(stack: Stack) -> None:
-    deployment = stack.services.deployment
-    Indexer(stack.services.engine, RpcLogSource(stack.w3, deployment.registry), deployment).sync()
+    deployment = stack.runtime.deployment
+    Indexer(stack.runtime.engine, RpcLogSource(stack.w3, deployment.registry), deployment).sync()
 
 
 def renamed(trip_id: str) -> dict[str, str]:
@@ -72,7 +72,7 @@ def shift(stack: Stack) -> list[SignedTrip]:
     index(stack)
     assert [device.status for device in register_devices(api, data_dir, SITE, 3)] == ["already active"] * 3
     plan = FleetPlan(SITE, trucks=3, hours=2, start=finished_shift_start(2), seed=7)
-    return list(signed_trips(plan, data_dir, stack.services.deployment))
+    return list(signed_trips(plan, data_dir, stack.runtime.deployment))
 
 
 def test_the_simulated_shift_is_realistic(shift: list[SignedTrip]) -> None:
@@ -91,7 +91,7 @@ def test_a_shift_is_registered_once_and_every_bad_record_is_rejected_with_its_re
 ) -> None:
     api = ClientApi(stack.http, stack.operator.token)
     data_dir = stack.settings.data_dir
-    deployment = stack.services.deployment
+    deployment = stack.runtime.deployment
     good = [signed for signed in shift if (signed.trip.weighbridge_disagreement_ppm() or 0) <= 10_000]
     template = good[0].trip
 
@@ -104,10 +104,10 @@ def test_a_shift_is_registered_once_and_every_bad_record_is_rejected_with_its_re
 
     # a device of another site, and one of this site that is revoked
     elsewhere = device_key(data_dir, "SH3", "T09")
-    stack.services.client.add_device(stack.admin, elsewhere.address, "SH3", "haul-truck-scale")
+    stack.runtime.client.add_device(stack.admin, elsewhere.address, "SH3", "haul-truck-scale")
     revoked = device_key(data_dir, SITE, "T08")
-    stack.services.client.add_device(stack.admin, revoked.address, SITE, "haul-truck-scale")
-    stack.services.client.revoke_device(stack.admin, revoked.address)
+    stack.runtime.client.add_device(stack.admin, revoked.address, SITE, "haul-truck-scale")
+    stack.runtime.client.revoke_device(stack.admin, revoked.address)
     index(stack)
     wrong_site = sign_trip(
         elsewhere,
@@ -165,11 +165,11 @@ def test_a_shift_is_registered_once_and_every_bad_record_is_rejected_with_its_re
     assert summary.exit_code == 1
     assert len(summary.operations) == -(-len(good) // 5)
     for signed in good:
-        state = stack.services.client.lot(signed.trip.lot_id)
+        state = stack.runtime.client.lot(signed.trip.lot_id)
         assert state is not None
         assert (state.custodian, state.remaining_g) == (stack.operator.address, signed.trip.mass_g)
     for name in ("forged", "revoked", "wrong site"):
-        assert stack.services.client.lot(json.loads(bad[name][0])["lot_id"]) is None
+        assert stack.runtime.client.lot(json.loads(bad[name][0])["lot_id"]) is None
 
     # again before the index has the lots: each batch is the same request under the same key
     head = stack.w3.eth.block_number

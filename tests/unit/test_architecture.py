@@ -93,14 +93,14 @@ def test_adapters_do_not_import_each_other(adapter: str, other: str) -> None:
 
 
 def test_the_api_never_reaches_the_node_itself() -> None:
-    """Routers ask services; the node connection (`Services.w3`) is the chain adapters' alone."""
+    """Routers ask the runtime's services; the node connection (`Runtime.w3`) is the chain adapters' alone."""
     offenders = [
         path.relative_to(ROOT).as_posix()
         for path in sources("api")
         if re.search(r"(?<!www)\.w3\b", path.read_text())
     ]
 
-    assert offenders == [], "the API reaches the node through Services.w3; add a service method"
+    assert offenders == [], "the API reaches the node through Runtime.w3; add a service method"
 
 
 def test_the_api_never_imports_web3() -> None:
