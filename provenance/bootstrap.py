@@ -25,6 +25,7 @@ from provenance.errors import ConfigurationError, DomainError
 from provenance.index.credentials_store import CredentialStore
 from provenance.index.outbox import OutboxStore
 from provenance.services.access import RoleGate
+from provenance.services.verification import Verifier
 from provenance.services.writes import WriteService
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ __all__ = [
     "embedded_node",
     "ensure_deployment",
     "first_admin_token",
-    "verification_readers",
 ]
 
 
@@ -122,6 +122,19 @@ class Runtime:
     def writes(self) -> WriteService:
         """Every write's way in: preconditions, then the outbox."""
         return WriteService(self.outbox, self.roles, self.client, partial(store_certificate, self.documents))
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """The index's claims against the chain, for `/verify` and the lot page alike."""
+        return Verifier(self._verification_readers)
+
+    def _verification_readers(self) -> tuple[ChainReader, IndexClaimReader]:
+        """Fresh readers for one verification: the chain's (its receipt cache lives as long as the
+        check) and the index's claims."""
+        from provenance.chain.reader import ChainReader
+        from provenance.index.claims import IndexClaimReader
+
+        return ChainReader(self.w3, self.deployment.registry), IndexClaimReader(self.engine)
 
     def head_number(self) -> int:
         """The node's latest block number."""
@@ -392,12 +405,3 @@ def probe_health(runtime: Runtime, node: NodeSample | None = None) -> Health:
 def brief_error(error: Exception) -> str:
     """An error in one line of at most 200 characters: its type and its first line."""
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:200]
-
-
-def verification_readers(runtime: Runtime) -> tuple[ChainReader, IndexClaimReader]:
-    """Fresh readers for one verification: the chain's (its receipt cache lives as long as the
-    request) and the index's claims."""
-    from provenance.chain.reader import ChainReader
-    from provenance.index.claims import IndexClaimReader
-
-    return ChainReader(runtime.w3, runtime.deployment.registry), IndexClaimReader(runtime.engine)

@@ -42,15 +42,13 @@ from api.pages.view import (
     verdict_of,
 )
 from api.routers.reads import DEFAULT_MAX_DEPTH, Reading
-from provenance.bootstrap import Runtime, verification_readers
+from provenance.bootstrap import Runtime
 from provenance.certificates import certificate_checks
 from provenance.domain.values import encode_label
 from provenance.epcis.ids import LotNumber
 from provenance.errors import DomainError
 from provenance.index.epcis_queries import EpcisQueries
 from provenance.index.page_queries import PageQueries
-from provenance.verification.model import DEFAULT_MAX_LOTS
-from provenance.verification.service import verify_against_index
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +143,7 @@ def not_found(lot_id: str) -> HTMLResponse:
 def live_verdict(runtime: Runtime, lot_id: str) -> VerdictView:
     """The same check as GET /v1/lots/{id}/verify; whatever goes wrong becomes "could not verify"."""
     try:
-        chain, claims = verification_readers(runtime)
-        with claims.snapshot() as index:
-            verification = verify_against_index(chain, index, lot_id, max_lots=DEFAULT_MAX_LOTS)
+        verification = runtime.verifier.lot(lot_id)
     except Exception as error:  # the page must show the facts even when the chain cannot be asked
         log.warning("verifying lot %r for its page failed: %s", lot_id, type(error).__name__)
         return verdict_of(None, error)

@@ -27,11 +27,11 @@ from api.deps import RuntimeDep
 from api.pages import i18n
 from api.pages.router import SECURITY_HEADERS, PageReading, templates
 from api.pages.site_view import SitePage, build_site_page
-from provenance.chain.audit_reads import site_roles
 from provenance.domain.mass_units import MassUnit, mass_text
 from provenance.domain.site_balance import DEFAULT_TOLERANCE_PPM, Period, parse_tolerance
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
+from provenance.services.site_accounts import site_account
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ def site_page(
         index_block = reads.block_seen
         deployed = runtime.deployment.block_number
         head = deployed if index_block is None else index_block
-        first = reads.first_block_at_or_after(span.starts_at, deployed, head)
-        last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
-        account = reads.site_account(site, first, last, span, tolerance_ppm, site_roles(site))
+        account = site_account(
+            reads, site, deployed=deployed, head=head, tolerance_ppm=tolerance_ppm, period=span
+        )
         latest_time = reads.latest_block_time()
     page = build_site_page(account, span, index_block, latest_time, mass_unit)
     chosen = i18n.choose_lang(lang, accept_language)

@@ -36,11 +36,11 @@ from api.schemas import (
 )
 from provenance.bootstrap import Runtime, brief_error
 from provenance.certificates import certificate_checks
-from provenance.chain.audit_reads import site_roles
 from provenance.domain.site_balance import Period, parse_tolerance
 from provenance.domain.trace import LotFilter, TimelineEvent, parse_time
 from provenance.errors import DomainError
 from provenance.index.queries import EventKey, LotKey, RequestReads
+from provenance.services.site_accounts import site_account
 
 INDEX_BLOCK_HEADER = "X-Index-Block"
 INDEX_SOURCE_HEADER = "X-Index-Source"
@@ -413,22 +413,21 @@ def mass_balance(
         if to_time is not None and to_block is not None:
             raise DomainError("to", "give `to` or `to_block`, not both")
         deployed = runtime.deployment.block_number
-        indexed = reads.block_seen
-        head = deployed if indexed is None else indexed
-        first = deployed if from_block is None else from_block
-        last = head if to_block is None else to_block
-        span: Period | None = None
-        if period is not None:
-            span = Period.parse(period)
-            first = reads.first_block_at_or_after(span.starts_at, deployed, head)
-            last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
-        elif from_time is not None and to_time is not None:
-            span = Period.between(parse_time("from", from_time), parse_time("to", to_time))
-        if from_time is not None:
-            first = reads.first_block_at_or_after(parse_time("from", from_time), deployed, head)
-        if to_time is not None:
-            last = reads.first_block_at_or_after(parse_time("to", to_time), deployed, head) - 1
-        if last < first and span is None and from_time is None and to_time is None:
-            raise DomainError("to_block", "the period ends before it starts")
-        account = reads.site_account(site, first, last, span, tolerance_ppm, site_roles(site))
+        span = Period.parse(period) if period is not None else None
+        starts = None if from_time is None else parse_time("from", from_time)
+        ends = None if to_time is None else parse_time("to", to_time)
+        if starts is not None and ends is not None:
+            span = Period.between(starts, ends)
+        account = site_account(
+            reads,
+            site,
+            deployed=deployed,
+            head=deployed if reads.block_seen is None else reads.block_seen,
+            tolerance_ppm=tolerance_ppm,
+            period=span,
+            starts=starts,
+            ends=ends,
+            from_block=from_block,
+            to_block=to_block,
+        )
         return reply(SiteAccountOut.of_account(account), reads)

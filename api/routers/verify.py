@@ -26,10 +26,8 @@ from api.schemas import (
     ErrorOut,
     VerificationOut,
 )
-from provenance.bootstrap import verification_readers
 from provenance.documents import DocumentTooLarge
 from provenance.verification.model import DEFAULT_MAX_LOTS, verification_dict
-from provenance.verification.service import verify_against_index, verify_document
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -52,9 +50,7 @@ def verify_lot(
 ) -> VerificationOut:
     """`verdict` is `failed` as soon as one fact differs; `differences` names each (lot, event, field,
     index value, chain value, coordinates). The chain is read at the index's cursor block."""
-    chain, claims = verification_readers(runtime)
-    with claims.snapshot() as index:
-        verification = verify_against_index(chain, index, lot_id, max_lots=max_lots)
+    verification = runtime.verifier.lot(lot_id, max_lots)
     if verification is None:
         raise NotFound(f"neither the index nor the chain knows lot {lot_id!r}")
     return VerificationOut.model_validate(verification_dict(verification))
@@ -82,9 +78,7 @@ def verify_uploaded_document(
             raise DocumentTooLarge(limit)
         digest.update(chunk)
     document_hash = "0x" + digest.hexdigest()
-    chain, claims = verification_readers(runtime)
-    with claims.snapshot() as index:
-        found = verify_document(chain, index, document_hash)
+    found = runtime.verifier.document(document_hash)
     return DocumentVerificationOut(
         sha256=digest.hexdigest(),
         document_hash=document_hash,

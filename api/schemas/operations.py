@@ -6,10 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas.common import FromDomain
 from provenance.domain.operations import OperationView
 
 
-class TransactionOut(BaseModel):
+class TransactionOut(FromDomain):
     sequence: int = Field(description="Position of this transaction within the operation, from 0.")
     nonce: int | None
     tx_hash: str | None
@@ -60,20 +61,7 @@ class OperationOut(BaseModel):
             sender=view.sender,
             created_at=view.created_at,
             updated_at=view.updated_at,
-            transactions=[
-                TransactionOut(
-                    sequence=tx.sequence,
-                    nonce=tx.nonce,
-                    tx_hash=tx.tx_hash,
-                    status=str(tx.status),
-                    block_number=tx.block_number,
-                    block_hash=tx.block_hash,
-                    gas_used=tx.gas_used,
-                    error_name=tx.error_name,
-                    error_args=dict(tx.error_args) if tx.error_args is not None else None,
-                )
-                for tx in view.transactions
-            ],
+            transactions=[TransactionOut.of(tx) for tx in view.transactions],
             error=(
                 OperationError(name=view.error_name, args=dict(view.error_args or {}))
                 if view.error_name

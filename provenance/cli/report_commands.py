@@ -18,7 +18,7 @@ import typer
 from provenance.domain.mass_units import MassUnit, mass_amount, mass_text
 from provenance.domain.site_balance import Period, SiteAccount, parse_tolerance
 from provenance.domain.trace import parse_time
-from provenance.errors import ProvenanceError
+from provenance.errors import DomainError, ProvenanceError
 
 report_app = typer.Typer(help="Reports read from the index.", no_args_is_help=True)
 
@@ -56,11 +56,10 @@ def mass_balance_report(
 ) -> None:
     """A site's mass-balance account: opening, in, out, corrections, closing, and stock counts."""
     from provenance.bootstrap import index_engine
-    from provenance.chain.audit_reads import site_roles
     from provenance.config import Settings
     from provenance.index.queries import ReadQueries
+    from provenance.services.site_accounts import site_account
 
-    timed = period is not None or from_time is not None or to_time is not None
     if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
         _fail("--period: give --period or --from/--to (or --from-block/--to-block), not both")
     if (from_time is not None and from_block is not None) or (to_time is not None and to_block is not None):
@@ -86,19 +85,22 @@ def mass_balance_report(
             _fail("the index is empty: run `provenance index` first")
         if not reads.site_timeline(site, None, 1):
             _fail(f"--site: no site {site} in the index (a site appears with its first lot)")
-        first = deployed if from_block is None else from_block
-        last = head if to_block is None else to_block
-        if timed:
-            if span is not None and period is not None:
-                first = reads.first_block_at_or_after(span.starts_at, deployed, head)
-                last = reads.first_block_at_or_after(span.ends_at, deployed, head) - 1
-            if starts is not None:
-                first = reads.first_block_at_or_after(starts, deployed, head)
-            if ends is not None:
-                last = reads.first_block_at_or_after(ends, deployed, head) - 1
-        elif last < first:
-            _fail("--to-block: the period ends before it starts")
-        account = reads.site_account(site, first, last, span, tolerance_ppm, site_roles(site))
+        try:
+            account = site_account(
+                reads,
+                site,
+                deployed=deployed,
+                head=head,
+                tolerance_ppm=tolerance_ppm,
+                period=span,
+                starts=starts,
+                ends=ends,
+                from_block=from_block,
+                to_block=to_block,
+                to_field="--to-block",
+            )
+        except DomainError as error:
+            _fail(str(error))
     finally:
         engine.dispose()
     typer.echo(render_csv(account, unit) if output is Format.CSV else render_table(account, unit), nl=False)
