@@ -6,10 +6,16 @@ An event is written with the deployment's identifiers (its eventID is the CBV 2.
 event so written), and by this version of the mapping's code, so the events are stored with the
 fingerprint of those identifiers and one of the mapping's output (`epcis_id_scheme`). The indexer
 checks both at start-up (`current`): another fingerprint, or none (an empty index, or one from
-before migration 0013), and it deletes them (`forget`), indexes up to the head without storing
-events (a backfill's core rows do not wait for the hashing), then stores every event (`refresh`)
-and records its fingerprints; until then reads find they are not theirs and build and hash on the
-fly. From then on each range stores its events in its own transaction. A reorg's rollback deletes
+before migration 0013), and it stops reads using them (`forget`), indexes up to the head without
+storing events (a backfill's core rows do not wait for the hashing), then stores every event
+(`refresh`) and records its fingerprints; until then reads find they are not theirs and build and
+hash on the fly. From then on each range stores its events in its own transaction.
+
+A refresh stores the blocks in ascending order, each transaction a whole range of blocks, under a
+row that names the fingerprints it stores for (`PENDING`), so one that was stopped (a crash, a
+restart: at a million lots it takes a quarter of an hour) resumes after the last block it stored
+instead of starting again; a rollback meanwhile deleted the events of the blocks it undid, so what
+is left is still whole up to its last block. A reorg's rollback deletes
 the events of the blocks it undoes with the rest of their rows (`store.DELETE_ORDER`), and the
 blocks indexed again get theirs in the same transaction.
 """
@@ -32,6 +38,11 @@ log = logging.getLogger(__name__)
 event_ids = EpcisEventId.__table__
 id_schemes = EpcisIdScheme.__table__
 block_times = BlockTime.__table__
+
+COMPLETE = 1
+"""The row of `epcis_id_scheme` that reads trust: every event is stored, with these fingerprints."""
+PENDING = 2
+"""The row of a refresh under way: the fingerprints it stores with (reads ignore it)."""
 
 REFRESH_BLOCKS = 5_000
 REFRESH_FIRST_BLOCKS = 64
@@ -77,11 +88,22 @@ def current(engine: Engine, scheme: IdentifierScheme) -> bool:
         return stored_fingerprints(connection) == current_fingerprints(scheme)
 
 
-def forget(engine: Engine) -> None:
-    """Deletes the stored events and their fingerprints (reads build and hash until `refresh`)."""
+def forget(engine: Engine, scheme: IdentifierScheme) -> None:
+    """Stops reads using the stored events (they build and hash until `refresh`): deletes the
+    events and their fingerprints, but keeps those of a refresh for `scheme` that was stopped, so
+    that it resumes."""
     with engine.begin() as connection:
-        connection.execute(delete(EpcisIdScheme))
-        connection.execute(delete(EpcisEventId))
+        connection.execute(delete(EpcisIdScheme).where(id_schemes.c.id == COMPLETE))
+        if _fingerprints(connection, PENDING) != current_fingerprints(scheme):
+            connection.execute(delete(EpcisIdScheme))
+            connection.execute(delete(EpcisEventId))
+
+
+def _fingerprints(connection: Connection, row_id: int) -> tuple[str, str] | None:
+    row = connection.execute(
+        select(id_schemes.c.fingerprint, id_schemes.c.mapping).where(id_schemes.c.id == row_id)
+    ).one_or_none()
+    return None if row is None else (str(row.fingerprint), str(row.mapping))
 
 
 def refresh(
@@ -89,20 +111,32 @@ def refresh(
 ) -> int | None:
     """Stores every event anew if they were made with other identifiers or by another mapping (or
     none are stored yet), a few thousand blocks per transaction, then records the fingerprints;
-    returns the events stored (None when the stored ones are current)."""
+    returns the events stored by this call (None when the stored ones are current). A refresh for
+    the same fingerprints that was stopped is resumed after the last block it stored."""
     wanted = current_fingerprints(scheme)
-    with engine.connect() as connection:
+    with engine.begin() as connection:
         if stored_fingerprints(connection) == wanted:
             return None
         bounds = connection.execute(
             # every block with an event is dated (an EPCIS event time is its block's)
             select(func.min(block_times.c.number), func.max(block_times.c.number))
         ).one()
-    forget(engine)
+        resumed_after = None
+        if _fingerprints(connection, PENDING) == wanted:
+            resumed_after = connection.scalar(select(func.max(event_ids.c.block_number)))
+            log.info("resuming the storing of EPCIS events after block %s", resumed_after)
+        else:
+            connection.execute(delete(EpcisIdScheme))
+            connection.execute(delete(EpcisEventId))
+            connection.execute(
+                insert(EpcisIdScheme), [{"id": PENDING, "fingerprint": wanted[0], "mapping": wanted[1]}]
+            )
     total = 0
     if bounds[0] is not None:
         first, last = int(bounds[0]), int(bounds[1])
         start, span = first, REFRESH_FIRST_BLOCKS
+        if resumed_after is not None:
+            start = max(first, int(resumed_after) + 1)
         while start <= last:
             end = min(start + span - 1, last)
             with engine.begin() as connection:
@@ -116,6 +150,9 @@ def refresh(
                 progress(end - first + 1, last - first + 1)
             start = end + 1
     with engine.begin() as connection:
-        connection.execute(insert(EpcisIdScheme), [{"id": 1, "fingerprint": wanted[0], "mapping": wanted[1]}])
+        connection.execute(delete(EpcisIdScheme))
+        connection.execute(
+            insert(EpcisIdScheme), [{"id": COMPLETE, "fingerprint": wanted[0], "mapping": wanted[1]}]
+        )
     log.info("stored %d EPCIS events for identifiers %s", total, wanted[0][:12])
     return total

@@ -266,10 +266,10 @@ class Indexer:
         self._date_undated_blocks()
         if self.identifiers is not None:
             # stored events not current: reads stop using them now (`forget`), ranges store none,
-            # and `store_epcis_events` stores them all once the cursor is at the head
+            # and `store_epcis_events` stores them all once the cursor is at the head (or resumes)
             self._epcis_live = epcis_ids_store.current(self.engine, self.identifiers)
             if not self._epcis_live:
-                epcis_ids_store.forget(self.engine)
+                epcis_ids_store.forget(self.engine, self.identifiers)
         self._ready = True
 
     def _date_undated_blocks(self) -> None:

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 import provenance.epcis.export as epcis
 from provenance.domain.values import CorrectionReason, TransformKind
 from provenance.epcis.export import events_of
 from provenance.epcis.ids import LOCAL_SCHEME, Gs1Keys, IdentifierScheme
 from provenance.epcis.query import parse_query
-from provenance.index import epcis_queries
+from provenance.index import epcis_ids_store, epcis_queries
 from provenance.index.db import make_engine, upgrade
 from provenance.index.epcis_documents import current_fingerprints, mapping_fingerprint
 from provenance.index.epcis_facts import EpcisFacts, EpcisFilter
@@ -278,5 +278,71 @@ def test_a_backfill_stores_the_core_rows_first_and_the_events_once_at_the_head(
             assert indexer.store_epcis_events() is None  # current: each range stores its own from now on
             assert chain.indexer(fresh).sync().blocks == 0
             assert documents(fresh) == oracle
+        finally:
+            fresh.dispose()
+
+
+def test_a_stopped_refresh_resumes_after_the_last_block_it_stored(
+    indexed: tuple[IndexChain, Engine], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh killed part way (a crash, a restart) goes on where it stopped, for the same
+    fingerprints; for others it starts over. Reads trust none of it until it is whole."""
+    chain, engine = indexed
+    oracle = hashed_export(engine, LOCAL_SCHEME)
+    monkeypatch.setattr(epcis_ids_store, "REFRESH_FIRST_BLOCKS", 1)  # one block per transaction
+    monkeypatch.setattr(epcis_ids_store, "REFRESH_BLOCKS", 1)
+    real = epcis_ids_store.write_event_ids
+    calls: list[int] = []
+    storing: list[int] = []
+
+    def killed_after_two_blocks_of_events(
+        connection: Any, scheme: IdentifierScheme, first: int, last: int
+    ) -> int:
+        if len(storing) == 2:
+            raise SystemExit("killed")
+        calls.append(first)
+        stored = real(connection, scheme, first, last)
+        if stored:
+            storing.append(first)
+        return stored
+
+    with empty_database("sqlite", tmp_path) as url:
+        upgrade(url)
+        fresh = make_engine(url)
+        try:
+            chain.indexer(fresh).sync(defer_epcis=True)
+            monkeypatch.setattr(epcis_ids_store, "write_event_ids", killed_after_two_blocks_of_events)
+            with pytest.raises(SystemExit):
+                chain.indexer(fresh).sync()
+            with fresh.connect() as connection:
+                assert not EpcisQueries(connection, LOCAL_SCHEME).stored_current()
+                last_stored = connection.scalar(select(func.max(EpcisEventId.block_number)))
+            assert last_stored == storing[-1]
+            built = page(fresh, LOCAL_SCHEME, [])
+            assert [{k: v for k, v in event.items() if k != "recordTime"} for event in built] == oracle
+
+            # another process, the same identifiers: it resumes after the last block stored
+            monkeypatch.setattr(epcis_ids_store, "write_event_ids", real)
+            resumed: list[int] = []
+            monkeypatch.setattr(
+                epcis_ids_store,
+                "write_event_ids",
+                lambda connection, scheme, first, last: (
+                    resumed.append(first) or real(connection, scheme, first, last)
+                ),
+            )
+            chain.indexer(fresh).sync()
+            assert resumed[0] == last_stored + 1
+            assert documents(fresh) == oracle
+            assert fingerprint(fresh) == LOCAL_SCHEME.fingerprint()
+
+            # stopped again, then started with other identifiers: it starts over
+            with fresh.begin() as connection:
+                connection.execute(update(EpcisIdScheme).values(id=epcis_ids_store.PENDING))
+            resumed.clear()
+            chain.indexer(fresh, identifiers=GS1).sync()
+            assert resumed[0] == calls[0]
+            assert documents(fresh) == hashed_export(fresh, GS1)
+            assert fingerprint(fresh) == GS1.fingerprint()
         finally:
             fresh.dispose()
