@@ -6,8 +6,11 @@ For each destination, one pass (`deliver`):
    for retraction and its cursor moves back to the common ancestor (`DeliveryStore.answer_rollbacks`);
 2. send the retractions, newest event first;
 3. go forward: events after the cursor that the destination wants, skipping those it has settled
-   (acknowledged or dead-lettered) already; each acknowledged message is logged and the cursor
-   moved to it in one transaction.
+   (acknowledged or dead-lettered) already; acknowledged messages are logged and the cursor moved
+   past them in one transaction: a batch's (a kind that takes batches), or a group of messages sent
+   one after another (at most `commit_every` of them or `commit_s` seconds of sending), since one
+   commit per message was what bounded a destination's rate on PostgreSQL. A crash sends the
+   acknowledged messages of the group whose commit it prevented again, with the same ids.
 A message that fails waits (exponential back-off with jitter, `RetryPolicy`) and blocks the ones
 after it, so that a destination sees every lot's events in chain order; once it has failed for
 `give_up_after_s` it is dead-lettered and the cursor moves past it.
@@ -23,7 +26,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
-from provenance.deliveries.kinds import DestinationKind, Message, Outcome, batch_limit, held_back_by, send_all
+from provenance.deliveries.kinds import (
+    BatchingKind,
+    DestinationKind,
+    Message,
+    Outcome,
+    batch_limit,
+    held_back_by,
+    send_all,
+)
 from provenance.domain.deliveries import (
     Destination,
     IndexedEvent,
@@ -62,6 +73,8 @@ class _Pending:
     logged: bool = False
     lot: str | None = None
     """What its failure holds back (`kinds.held_back_by`)."""
+    outcome: Outcome | None = None
+    """The answer, for a kind that sends one message at a time (sent as soon as it is reached)."""
 
 
 @dataclass
@@ -93,6 +106,8 @@ class Deliverer:
         batch: int = 500,
         pass_limit: int = 2_000,
         failure_window: int = 200,
+        commit_every: int = 32,
+        commit_s: float = 0.25,
     ) -> None:
         self.store = store
         self.kinds = dict(kinds)
@@ -104,6 +119,10 @@ class Deliverer:
         self.pass_limit = pass_limit
         self.failure_window = failure_window
         """Events a pass goes on past a failed message (other lots') before it ends."""
+        self.commit_every = commit_every
+        self.commit_s = commit_s
+        """Outcomes of one-at-a-time sends recorded together: at most this many, or this long after
+        the first was sent (what a crash may send again)."""
         self._idle: dict[str, tuple[Position, tuple[Position | None, int]]] = {}
         """Destinations that had nothing left to do: their cursor and the index's marker then."""
         self._matchers: dict[str, tuple[Position, int, Callable[[IndexedEvent], bool]]] = {}
@@ -164,21 +183,29 @@ class Deliverer:
         events, logged as delivered while the cursor stays before the first unsettled message, and
         the next pass, after the back-off, sends the held ones again in order and skips the rest.
         A kind that takes batches is given up to its `batch_limit` messages at once, never two of
-        one lot; outcomes are then recorded one by one in chain order, as if sent one at a time."""
+        one lot; outcomes are then recorded one by one in chain order, as if sent one at a time.
+        Any other kind is sent each message as it is reached, and its outcomes are recorded in
+        groups the same way (a group never holds two messages of one lot either, so that a failed
+        message holds back its lot's next)."""
         forward = _Forward(destination, destination.cursor)
         wanted: Callable[[IndexedEvent], bool] | None = None
-        limit = batch_limit(kind, destination)
+        batching = isinstance(kind, BatchingKind)
+        limit = batch_limit(kind, destination) if batching else max(1, self.commit_every)
         batch: list[_Pending] = []
-        """Events not settled yet, in chain order: messages to send, and events passed after them."""
+        """Events not settled yet, in chain order: messages to send (or sent), and events passed after them."""
         batch_lots: set[str | None] = set()
         messages_in_batch = 0
+        batch_began = 0.0
 
         def flush() -> None:
             nonlocal messages_in_batch
             sends = [item for item in batch if item.message is not None]
-            outcomes = iter(
-                send_all(kind, forward.destination, [item.message for item in sends if item.message])
-            )
+            if batching:
+                outcomes = iter(
+                    send_all(kind, forward.destination, [item.message for item in sends if item.message])
+                )
+            else:
+                outcomes = iter([item.outcome for item in sends if item.outcome is not None])
             now = self.clock()
             acknowledged: list[_Pending] = []
             for item in batch:
@@ -229,10 +256,17 @@ class Deliverer:
                 if lot in forward.blocked:
                     continue
                 message = kind.message(forward.destination, event)
-                batch.append(_Pending(event, message_id, message, message_id in known, lot))
+                item = _Pending(event, message_id, message, message_id in known, lot)
+                if not batching:
+                    if not messages_in_batch:
+                        batch_began = self.clock()
+                    item.outcome = kind.send(forward.destination, message)
+                batch.append(item)
                 batch_lots.add(lot)
                 messages_in_batch += 1
-                if messages_in_batch >= limit:
+                if messages_in_batch >= limit or (
+                    not batching and self.clock() - batch_began >= self.commit_s
+                ):
                     flush()
             if batch:
                 flush()

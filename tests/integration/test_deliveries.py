@@ -282,6 +282,75 @@ def test_a_crash_between_the_answer_and_the_commit_sends_that_one_message_again_
     assert acknowledged == [expected[0], *expected], "only the unrecorded one again, with the same id"
 
 
+class DiesAfter:
+    """A process that dies right after its `sends`-th message was answered, moving the clock
+    `send_s` per message (a receiver that takes that long to answer)."""
+
+    def __init__(self, inner: WebhookKind, clock: FakeClock, sends: int, send_s: float) -> None:
+        self.inner, self.clock, self.left, self.send_s = inner, clock, sends, send_s
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def send(self, destination: Any, message: Any) -> Any:
+        outcome = self.inner.send(destination, message)
+        self.clock.advance(self.send_s)
+        self.left -= 1
+        if self.left == 0:
+            raise SystemExit("killed after the receiver answered")
+        return outcome
+
+
+@pytest.mark.parametrize(
+    ("options", "send_s", "sends", "group_size"),
+    [
+        # the lots' messages are A1 A1 A1 A1 M1 M1 S1 S2 S1 ...: groups [0] [1] [2] [3] [4] [5 6] ...
+        ({"commit_every": 2, "commit_s": 3_600.0}, 0.0, 7, 2),  # dies in [5 6]: both again
+        # two sends reach 0.25 s: [5 6] [7 ...]; dies at 7: it alone again (unbounded: [5 6 7])
+        ({"commit_every": 1_000, "commit_s": 0.25}, 0.2, 8, 2),
+    ],
+    ids=["count", "time"],
+)
+def test_a_crash_sends_again_only_the_acknowledged_messages_of_the_group_it_did_not_commit(
+    chain: IndexChain,
+    engine: Engine,
+    receiver: Receiver,
+    options: dict[str, Any],
+    send_s: float,
+    sends: int,
+    group_size: int,
+) -> None:
+    """One-at-a-time messages are recorded in groups: a crash repeats the acknowledged messages of
+    the group it interrupted, and nothing before them."""
+    chain.indexer(engine).sync()
+    _create(engine, receiver, lot_ids=["A1"])
+    history(chain)
+    chain.indexer(engine).sync()
+    rows = indexed_events(engine, {"A1", "M1", "S1", "S2"})
+    expected = [message_id(chain.client.chain_id, row) for row in rows]
+    assert len(expected) > sends
+    group_starts = [0]  # a group ends when full or before a second message of one lot
+    for index in range(1, sends):
+        group = rows[group_starts[-1] : index]
+        if len(group) == group_size or rows[index].lot_id in {row.lot_id for row in group}:
+            group_starts.append(index)
+    clock = FakeClock()
+    dying = deliverer(chain, engine, clock, **options)
+    dying.kinds["webhook"] = DiesAfter(dying.kinds["webhook"], clock, sends, send_s)  # type: ignore[arg-type]
+
+    with pytest.raises(SystemExit):
+        dying.step()
+    drive(
+        deliverer(chain, engine, clock, **options), clock, lambda: len(set(receiver.ids())) >= len(expected)
+    )
+
+    acknowledged = receiver.ids()
+    assert acknowledged[:sends] == expected[:sends]
+    again = acknowledged[sends:]
+    assert again == expected[group_starts[-1] :], "from the last commit on, each once, in chain order"
+
+
 def test_a_message_failing_past_the_window_is_dead_lettered_and_a_replay_sends_it(
     chain: IndexChain, engine: Engine, receiver: Receiver
 ) -> None:
