@@ -95,7 +95,7 @@ def ensure_deployment(settings: Settings, w3: Web3, admin: TransactionSigner) ->
 class Runtime:
     """A running process's settings and its connected adapters (index engine, node, registry
     client, outbox, credentials, keys, documents), made once at start-up, with the services built
-    on them (`writes`). The API and every long-running entrypoint work with one.
+    on them (`writes`, `verifier`). The API and every long-running entrypoint work with one.
 
     Built by `build_runtime`; tests build it the same way around an in-process chain.
     """
