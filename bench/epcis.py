@@ -47,7 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import Engine, insert, text  # noqa: E402
+from sqlalchemy import Engine, event, insert, text  # noqa: E402
 from web3 import EthereumTesterProvider, Web3  # noqa: E402
 
 from api.app import create_app  # noqa: E402
@@ -102,7 +102,33 @@ def analyze(engine: Engine) -> None:
             connection.exec_driver_sql("ANALYZE")
 
 
-def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, Any]:
+def plans(engine: Engine, http: TestClient, url: str) -> list[str]:
+    """The plan of every SELECT one request of `url` runs, as the database executes it: PostgreSQL's
+    EXPLAIN ANALYZE (with buffers), SQLite's EXPLAIN QUERY PLAN."""
+    ran: list[tuple[str, Any]] = []
+
+    def seen(_c: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        ran.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        http.get(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    postgres = engine.dialect.name == "postgresql"
+    found = []
+    with engine.connect() as connection:
+        for statement, parameters in ran:
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            prefix = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
+            rows = connection.exec_driver_sql(prefix + statement, parameters).fetchall()
+            plan = "\n".join(" ".join(str(value) for value in row) for row in rows)
+            found.append(f"{statement}\n-- {parameters}\n{plan}")
+    return found
+
+
+def run(kind: str, built: Builder, samples: int, directory: Path, explain: bool = False) -> dict[str, Any]:
     with empty_database(kind, directory) as url:
         upgrade(url)
         engine = make_engine(url)
@@ -166,6 +192,13 @@ def run(kind: str, built: Builder, samples: int, directory: Path) -> dict[str, A
                     ),
                     samples,
                 )
+                if explain:
+                    url = (
+                        f"/epcis/events?EQ_bizStep=receiving&perPage=100"
+                        f"&GE_eventTime={iso(starts[0])}&LT_eventTime={iso(window_end)}"
+                    )
+                    for plan in plans(runtime.engine, http, url):
+                        print(f"{kind}: {plan}\n", flush=True)
             results["load"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
             runtime.close()
             return results
@@ -181,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--smoke", action="store_true", help="2,000 lots and 20 samples: that it runs")
+    parser.add_argument(
+        "--explain", action="store_true", help="print the plans of the page's SELECTs as they run"
+    )
     options = parser.parse_args(argv)
     if options.smoke:
         options.lots, options.samples = 2_000, 20
@@ -200,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     with tempfile.TemporaryDirectory(prefix="bench-epcis-") as directory:
         for kind in kinds:
-            results = run(kind, built, options.samples, Path(directory))
+            results = run(kind, built, options.samples, Path(directory), options.explain)
             for query in QUERIES:
                 p50, p99 = results[query]["p50_ms"], results[query]["p99_ms"]
                 verdict = "PASS" if p99 <= TARGET_MS else "FAIL"
