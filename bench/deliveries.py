@@ -36,6 +36,7 @@ target fails.
 from __future__ import annotations
 
 import argparse
+import datetime
 import itertools
 import json
 import os
@@ -281,6 +282,7 @@ def run(url: str, events: int, rate: float, per_block: int, hub_batch: int | Non
         "calls": calls,
         "failed_calls": calls - len(acknowledged),
         **_lag_figures(lags),
+        "slow_spans": _slow_spans(items, committed),
         "lost": len(expected - set(acknowledged)),
         "duplicated": len(acknowledged) - len(set(acknowledged)),
         "out_of_order": out_of_order,
@@ -393,6 +395,28 @@ def _lags_and_order(items: list[dict[str, Any]], committed: dict[int, float]) ->
         if after <= before
     )
     return lags, out_of_order
+
+
+def _slow_spans(items: list[dict[str, Any]], committed: dict[int, float]) -> list[str]:
+    """When deliveries lagged past the target: spans of the blocks' commit times (UTC, merged when
+    less than a second apart) with their worst lag, to set beside what else the machine did then
+    (PostgreSQL's log of checkpoints, other jobs)."""
+    slow = sorted(
+        (committed[item["block"]], item["at"] - committed[item["block"]])
+        for item in items
+        if item["at"] - committed[item["block"]] > TARGET_LAG_P99_S
+    )
+    spans: list[list[float]] = []
+    for at, lag in slow:
+        if spans and at - spans[-1][1] < 1.0:
+            spans[-1][1], spans[-1][2] = at, max(spans[-1][2], lag)
+        else:
+            spans.append([at, at, lag])
+
+    def utc(seconds: float) -> str:
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%H:%M:%S")
+
+    return [f"{utc(start)}-{utc(end)} max {lag:.1f} s" for start, end, lag in spans[:20]]
 
 
 def _lag_figures(lags: list[float]) -> dict[str, float]:
