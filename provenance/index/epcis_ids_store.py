@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from provenance.epcis.ids import IdentifierScheme
 from provenance.index.epcis_documents import current_fingerprints, event_text
@@ -97,6 +97,14 @@ def forget(engine: Engine, scheme: IdentifierScheme) -> None:
         if _fingerprints(connection, PENDING) != current_fingerprints(scheme):
             connection.execute(delete(EpcisIdScheme))
             connection.execute(delete(EpcisEventId))
+
+
+def suspend(engine: Engine) -> None:
+    """Makes the stored events a stopped refresh's: reads stop trusting them, and the next
+    `refresh` goes on after the last block stored (an index far behind the head catches up
+    without storing events range by range)."""
+    with engine.begin() as connection:
+        connection.execute(update(EpcisIdScheme).where(id_schemes.c.id == COMPLETE).values(id=PENDING))
 
 
 def _fingerprints(connection: Connection, row_id: int) -> tuple[str, str] | None:

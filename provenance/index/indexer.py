@@ -58,6 +58,9 @@ TARGET_EVENTS = 20_000
 """Ranges start at FIRST_SPAN blocks and double while they hold fewer than a quarter of
 TARGET_EVENTS, shrink when they hold more: a dense history is written in transactions of
 bounded size (memory), a sparse one in few."""
+CATCH_UP_BLOCKS = 10_000
+"""How far behind the head an index with current stored events may start and still store them
+range by range; further, it catches up as a backfill does (`Indexer.catch_up_blocks`)."""
 
 
 class LogSource(Protocol):
@@ -98,6 +101,7 @@ class Indexer:
         max_range: int = 2000,
         reorg_window: int = 256,
         identifiers: IdentifierScheme | None = LOCAL_SCHEME,
+        catch_up_blocks: int = CATCH_UP_BLOCKS,
     ) -> None:
         if max_range < 1 or reorg_window < 1:
             raise ValueError("max_range and reorg_window must be at least 1")
@@ -108,6 +112,10 @@ class Indexer:
         self.max_range = max_range
         self.reorg_window = reorg_window
         self.identifiers = identifiers
+        self.catch_up_blocks = catch_up_blocks
+        """Found more blocks than this behind the head at start, an index with current stored
+        events catches up as a backfill does: ranges store none, and the pass at the head goes on
+        after the last block stored (`epcis_ids_store.suspend`)."""
         """The deployment's EPCIS identifiers: each range's eventIDs are stored with them (None:
         none stored, as a rebuild that only compares chain facts wants)."""
         self._epcis_live = False
@@ -268,9 +276,18 @@ class Indexer:
             # stored events not current: reads stop using them now (`forget`), ranges store none,
             # and `store_epcis_events` stores them all once the cursor is at the head (or resumes)
             self._epcis_live = epcis_ids_store.current(self.engine, self.identifiers)
+            if self._epcis_live and self._far_behind():
+                epcis_ids_store.suspend(self.engine)
+                self._epcis_live = False
             if not self._epcis_live:
                 epcis_ids_store.forget(self.engine, self.identifiers)
         self._ready = True
+
+    def _far_behind(self) -> bool:
+        cursor = self._cursor()
+        if cursor is None:
+            return False
+        return self.source.head(self.confirmations).number - cursor.number > self.catch_up_blocks
 
     def _date_undated_blocks(self) -> None:
         """Stores the times of event blocks indexed before block times were kept (migration 0007),

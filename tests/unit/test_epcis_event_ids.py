@@ -346,3 +346,51 @@ def test_a_stopped_refresh_resumes_after_the_last_block_it_stored(
             assert fingerprint(fresh) == GS1.fingerprint()
         finally:
             fresh.dispose()
+
+
+def test_an_index_far_behind_catches_up_first_and_stores_the_new_events_once_at_the_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Current stored events, and a cursor far behind the head: the ranges store no event (reads
+    build meanwhile), and the pass at the head stores only the blocks after the last stored."""
+    chain = IndexChain.fresh()
+    chain.register(chain.lot("A1", 1_000), chain.lot("A2", 2_000))
+    with empty_database("sqlite", tmp_path) as url:
+        upgrade(url)
+        fresh = make_engine(url)
+        try:
+            chain.indexer(fresh).sync()
+            before = stored(fresh)
+            with fresh.connect() as connection:
+                last_stored = connection.scalar(select(func.max(EpcisEventId.block_number)))
+            chain.client.hand_over(chain.registrar, ["A1"], chain.processor)
+            chain.client.accept_handover(chain.processor, ["A1"])
+            chain.assay("A2", 5_000)
+            behind = chain.indexer(fresh, catch_up_blocks=1)
+            assert behind.sync(defer_epcis=True).events > 0
+            assert stored(fresh) == before
+            with fresh.connect() as connection:
+                assert not EpcisQueries(connection, LOCAL_SCHEME).stored_current()
+            oracle = hashed_export(fresh, LOCAL_SCHEME)
+            built = page(fresh, LOCAL_SCHEME, [])
+            assert [{k: v for k, v in event.items() if k != "recordTime"} for event in built] == oracle
+
+            real = epcis_ids_store.write_event_ids
+            written: list[int] = []
+
+            def recorded(connection: Any, scheme: IdentifierScheme, first: int, last: int) -> int:
+                written.append(first)
+                return real(connection, scheme, first, last)
+
+            monkeypatch.setattr(epcis_ids_store, "write_event_ids", recorded)
+            assert behind.store_epcis_events() == len(oracle) - len(before)
+            assert written[0] == last_stored + 1
+            assert documents(fresh) == oracle
+            assert fingerprint(fresh) == LOCAL_SCHEME.fingerprint()
+
+            # near the head (the default), each range stores its own events again
+            chain.assay("A1", 4_000)
+            assert chain.indexer(fresh).sync(defer_epcis=True).events > 0
+            assert documents(fresh) == hashed_export(fresh, LOCAL_SCHEME)
+        finally:
+            fresh.dispose()
