@@ -31,7 +31,7 @@ from provenance.domain.mass_units import MassUnit, mass_text
 from provenance.domain.site_balance import DEFAULT_TOLERANCE_PPM, Period, parse_tolerance
 from provenance.domain.values import encode_label
 from provenance.errors import DomainError
-from provenance.services.site_accounts import site_account
+from provenance.services.site_accounts import AccountSpan, site_account
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def site_page(
         deployed = runtime.deployment.block_number
         head = deployed if index_block is None else index_block
         account = site_account(
-            reads, site, deployed=deployed, head=head, tolerance_ppm=tolerance_ppm, period=span
+            reads, site, AccountSpan(span), deployed=deployed, head=head, tolerance_ppm=tolerance_ppm
         )
         latest_time = reads.latest_block_time()
     page = build_site_page(account, span, index_block, latest_time, mass_unit)

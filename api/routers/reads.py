@@ -36,11 +36,11 @@ from api.schemas import (
 )
 from provenance.bootstrap import Runtime, brief_error
 from provenance.certificates import certificate_checks
-from provenance.domain.site_balance import Period, parse_tolerance
+from provenance.domain.site_balance import parse_tolerance
 from provenance.domain.trace import LotFilter, TimelineEvent, parse_time
 from provenance.errors import DomainError
 from provenance.index.queries import EventKey, LotKey, RequestReads
-from provenance.services.site_accounts import site_account
+from provenance.services.site_accounts import AccountSpan, site_account
 
 INDEX_BLOCK_HEADER = "X-Index-Block"
 INDEX_SOURCE_HEADER = "X-Index-Source"
@@ -406,28 +406,16 @@ def mass_balance(
     timestamps the index stores); by default, from the registry's deployment to the index's last block."""
     with reads:
         tolerance_ppm = parse_tolerance(tolerance)
-        if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
-            raise DomainError("period", "give `period` or from/to (or from_block/to_block), not both")
-        if from_time is not None and from_block is not None:
-            raise DomainError("from", "give `from` or `from_block`, not both")
-        if to_time is not None and to_block is not None:
-            raise DomainError("to", "give `to` or `to_block`, not both")
+        span = AccountSpan.parse(
+            period=period, from_time=from_time, to_time=to_time, from_block=from_block, to_block=to_block
+        )
         deployed = runtime.deployment.block_number
-        span = Period.parse(period) if period is not None else None
-        starts = None if from_time is None else parse_time("from", from_time)
-        ends = None if to_time is None else parse_time("to", to_time)
-        if starts is not None and ends is not None:
-            span = Period.between(starts, ends)
         account = site_account(
             reads,
             site,
+            span,
             deployed=deployed,
             head=deployed if reads.block_seen is None else reads.block_seen,
             tolerance_ppm=tolerance_ppm,
-            period=span,
-            starts=starts,
-            ends=ends,
-            from_block=from_block,
-            to_block=to_block,
         )
         return reply(SiteAccountOut.of_account(account), reads)

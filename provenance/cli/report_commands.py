@@ -16,8 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from provenance.domain.mass_units import MassUnit, mass_amount, mass_text
-from provenance.domain.site_balance import Period, SiteAccount, parse_tolerance
-from provenance.domain.trace import parse_time
+from provenance.domain.site_balance import SiteAccount, parse_tolerance
 from provenance.errors import DomainError, ProvenanceError
 
 report_app = typer.Typer(help="Reports read from the index.", no_args_is_help=True)
@@ -58,19 +57,18 @@ def mass_balance_report(
     from provenance.bootstrap import index_engine
     from provenance.config import Settings
     from provenance.index.queries import ReadQueries
-    from provenance.services.site_accounts import site_account
+    from provenance.services.site_accounts import CLI_FIELDS, AccountSpan, site_account
 
-    if period is not None and (from_time, to_time, from_block, to_block) != (None, None, None, None):
-        _fail("--period: give --period or --from/--to (or --from-block/--to-block), not both")
-    if (from_time is not None and from_block is not None) or (to_time is not None and to_block is not None):
-        _fail("--from/--to: give a time or a block for each end, not both")
     try:
         tolerance_ppm = parse_tolerance(tolerance, "--tolerance")
-        span = Period.parse(period, "--period") if period is not None else None
-        starts = None if from_time is None else parse_time("--from", from_time)
-        ends = None if to_time is None else parse_time("--to", to_time)
-        if starts is not None and ends is not None:
-            span = Period.between(starts, ends, "--to")
+        span = AccountSpan.parse(
+            period=period,
+            from_time=from_time,
+            to_time=to_time,
+            from_block=from_block,
+            to_block=to_block,
+            fields=CLI_FIELDS,
+        )
     except ProvenanceError as error:
         _fail(str(error))
     settings = Settings()
@@ -87,17 +85,7 @@ def mass_balance_report(
             _fail(f"--site: no site {site} in the index (a site appears with its first lot)")
         try:
             account = site_account(
-                reads,
-                site,
-                deployed=deployed,
-                head=head,
-                tolerance_ppm=tolerance_ppm,
-                period=span,
-                starts=starts,
-                ends=ends,
-                from_block=from_block,
-                to_block=to_block,
-                to_field="--to-block",
+                reads, site, span, deployed=deployed, head=head, tolerance_ppm=tolerance_ppm
             )
         except DomainError as error:
             _fail(str(error))
