@@ -9,15 +9,16 @@ checks both at start-up (`current`): another fingerprint, or none (an empty inde
 before migration 0013), and it stops reads using them (`forget`), indexes up to the head without
 storing events (a backfill's core rows do not wait for the hashing), then stores every event
 (`refresh`) and records its fingerprints; until then reads find they are not theirs and build and
-hash on the fly. From then on each range stores its events in its own transaction.
+hash on the fly. From then on each range stores its events in its own transaction. A reorg's
+rollback deletes the events of the blocks it undoes with the rest of their rows
+(`store.DELETE_ORDER`), and the blocks indexed again get theirs in the same transaction.
 
 A refresh stores the blocks in ascending order, each transaction a whole range of blocks, under a
 row that names the fingerprints it stores for (`PENDING`), so one that was stopped (a crash, a
 restart: at a million lots it takes a quarter of an hour) resumes after the last block it stored
 instead of starting again; a rollback meanwhile deleted the events of the blocks it undid, so what
-is left is still whole up to its last block. A reorg's rollback deletes
-the events of the blocks it undoes with the rest of their rows (`store.DELETE_ORDER`), and the
-blocks indexed again get theirs in the same transaction.
+is left is still whole up to its last block. An index far behind the head at start-up catches up
+the same way (`suspend`).
 """
 
 from __future__ import annotations

@@ -112,12 +112,12 @@ class Indexer:
         self.max_range = max_range
         self.reorg_window = reorg_window
         self.identifiers = identifiers
+        """The deployment's EPCIS identifiers: each range's eventIDs are stored with them (None:
+        none stored, as a rebuild that only compares chain facts wants)."""
         self.catch_up_blocks = catch_up_blocks
         """Found more blocks than this behind the head at start, an index with current stored
         events catches up as a backfill does: ranges store none, and the pass at the head goes on
         after the last block stored (`epcis_ids_store.suspend`)."""
-        """The deployment's EPCIS identifiers: each range's eventIDs are stored with them (None:
-        none stored, as a rebuild that only compares chain facts wants)."""
         self._epcis_live = False
         """Whether each range stores its EPCIS events in its own transaction: once the stored
         events are current (this deployment's fingerprints). Until then (an empty index, other
