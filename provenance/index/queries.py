@@ -731,7 +731,12 @@ class RequestReads(ReadQueries):
     outside it: a request's reads take one pool checkout, and (on SQLite) one snapshot."""
 
     def __enter__(self) -> Self:
-        self._connection = self._engine.connect()
+        connection = self._engine.connect()
+        if connection.dialect.name == "postgresql":
+            # at READ COMMITTED each statement reads its own snapshot, in a transaction or not:
+            # one around a read's statements added only its BEGIN and ROLLBACK round trips
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        self._connection = connection
         return self
 
     def __exit__(self, *_exc: object) -> None:
