@@ -84,12 +84,29 @@ their smoke size), and the one unit module that runs for minutes (Hypothesis's s
 registry): handed out first, so that the two workers do not end on one long test while the other is
 idle."""
 
+SPLIT_MODULES = frozenset(
+    {
+        "tests/bench/test_smoke.py",  # each benchmark's smoke run: its own processes, tens of seconds
+        "tests/integration/test_audit_tamper.py",  # 25 audits of ~8 s; the module's chain takes ~3 s
+        "tests/integration/test_crash_safety.py",  # one backfill killed 12 times per engine, ~45 s each
+        "tests/integration/test_main_job.py",  # serve and the CLI as processes, one test of a minute
+    }
+)
+"""Modules whose tests are each a unit of work of their own: long tests whose module-scoped
+resources (if any) cost little beside them, so the two workers share them."""
+
+
+def unit_of_work(nodeid: str) -> str:
+    """What one xdist worker runs as a whole: a module (its module-scoped servers, chains and
+    compiles are made once), or a single test of SPLIT_MODULES."""
+    module = nodeid.split("::")[0]
+    return nodeid if module in SPLIT_MODULES else module
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A module is one unit of work for xdist (its module-scoped servers and chains are made once),
-    unless its tests name their own group (each benchmark's smoke run is one). Runs before xdist's
-    own hook, which reads the groups; without xdist the groups change nothing."""
+    """The slowest first; the order within a module and within each rank is kept. Every worker
+    collects in this order, and the scheduler below hands out the units in it."""
 
     def rank(item: pytest.Item) -> int:
         module = item.nodeid.split("::")[0]
@@ -97,7 +114,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             (i for i, folder in enumerate(SLOWEST_FIRST) if module.startswith(folder)), len(SLOWEST_FIRST)
         )
 
-    items.sort(key=rank)  # stable: the order within a module and within each rank is kept
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items.sort(key=rank)  # stable
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` by `unit_of_work`, in collection order.
+
+    Not xdist's own loadgroup: it groups by an `xdist_group` mark that it appends to each nodeid
+    (`item._nodeid`), which pytest 9 no longer has (a node's id is `item._id`), so every test was a
+    unit of its own: modules were split between the workers and each built the module's fixtures.
+    And xdist's loadscope sorts the units by their number of tests, largest first, which would put
+    the one-test units of SLOWEST_FIRST last."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnitOfWork(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    config.option.loadscopereorder = False
+    return ByUnitOfWork(config, log)
