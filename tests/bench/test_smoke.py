@@ -89,7 +89,10 @@ SCRIPTS: dict[str, tuple[set[str], list[pytest.MarkDecorator]]] = {
 }
 
 
-RUN_BY_A_FAULT_TEST = {"failover.py": "tests/faults/test_failover.py"}
+RUN_BY_A_FAULT_TEST = {
+    "chaos.py": "tests/faults/test_kills.py",
+    "failover.py": "tests/faults/test_failover.py",
+}
 """Benchmarks whose smoke run is a fault test's scenario: that test makes the run (`smoke_summary`)
 and asserts its verdict besides its keys, so one run of a minute or more serves both."""
 
@@ -128,7 +131,7 @@ def smoke_summary(script: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "script",
     [
-        pytest.param(name, marks=[*marks, pytest.mark.xdist_group(f"bench {name}")], id=name)
+        pytest.param(name, marks=marks, id=name)  # each its own unit of work (tests/conftest.py)
         for name, (_, marks) in SCRIPTS.items()
         if name not in RUN_BY_A_FAULT_TEST
     ],
