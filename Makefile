@@ -9,7 +9,8 @@ CHROMIUM := /usr/bin/chromium
 FAKECLOCK := build/libfakeclock.so
 FAR_FUTURE := 2031-02-28 23:59:00
 # Two workers: most of the suite's time is spent waiting on nodes, servers and killed processes,
-# so two share the 2-core CI machine well; a module (or a benchmark's smoke run) is one unit of work.
+# so two share the 2-core CI machine well; a module (or one test of tests/conftest.py's SPLIT_MODULES)
+# is one unit of work.
 WORKERS := -n 2 --dist loadgroup
 
 .PHONY: setup browser run test lint bench compile
@@ -45,8 +46,8 @@ $(FAKECLOCK): tools/fakeclock/fakeclock.c
 	cc -shared -fPIC -O2 -Wall -o $@ $< -ldl
 
 # Bytecode caches written (__pycache__, ignored by git) even where the environment says not to
-# (PYTHONDONTWRITEBYTECODE): the suite starts hundreds of Python processes (serve and its children,
-# the CLI, benchmarks), and each compiled the project's modules again, ~0.5 s of CPU apiece.
+# (PYTHONDONTWRITEBYTECODE): the suite starts many Python processes (serve and its children, the
+# CLI, benchmarks), and each compiled the project's modules again, ~0.5 s of CPU apiece.
 test: export PYTHONDONTWRITEBYTECODE =
 test: setup browser $(FAKECLOCK)
 	$(BIN)/ruff check .
